@@ -1,0 +1,177 @@
+//! Layered settings: `config/default.toml` → `config/{profile}.toml` → `MADOGUCHI__…` variables.
+//!
+//! Settings are loaded once at startup, validated, and passed through application state — never a
+//! global — so tests can build the app with any settings they like.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Development,
+    Test,
+    Production,
+}
+
+impl Profile {
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("MADOGUCHI_PROFILE").as_deref() {
+            Err(_) | Ok("") | Ok("development") => Ok(Self::Development),
+            Ok("test") => Ok(Self::Test),
+            Ok("production") => Ok(Self::Production),
+            Ok(other) => anyhow::bail!(
+                "MADOGUCHI_PROFILE={other} is not a profile: use development, test or production"
+            ),
+        }
+    }
+
+    fn file_stem(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(skip, default = "default_profile")]
+    pub profile: Profile,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub forms: FormsSettings,
+    pub log: LogSettings,
+}
+
+fn default_profile() -> Profile {
+    Profile::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub public_url: String,
+    pub max_json_body_bytes: usize,
+    pub tls_cert_path: String,
+    pub tls_key_path: String,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub embedded_dir: String,
+    pub pool_size: usize,
+    pub pool_timeout_seconds: u64,
+    pub statement_timeout_ms: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FormsSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Settings {
+    /// Loads the layers for `profile` from `config_dir` and the environment, then validates.
+    pub fn load(config_dir: &Path, profile: Profile) -> anyhow::Result<Self> {
+        let layered = config::Config::builder()
+            .add_source(config::File::from(config_dir.join("default.toml")))
+            .add_source(config::File::from(config_dir.join(profile.file_stem())).required(false))
+            .add_source(
+                config::Environment::with_prefix("MADOGUCHI")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .with_context(|| format!("reading configuration from {}", config_dir.display()))?;
+        let mut settings: Settings = layered
+            .try_deserialize()
+            .context("configuration has a missing or mistyped key")?;
+        settings.profile = profile;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Loads from `./config` with the profile named by `MADOGUCHI_PROFILE`.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::load(Path::new("config"), Profile::from_env()?)
+    }
+
+    /// Refuses settings that would be unsafe or cannot work. The production profile is stricter.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        if self.database.pool_size == 0 {
+            problems.push("database.pool_size must be at least 1".to_owned());
+        }
+        if self.server.tls_cert_path.is_empty() != self.server.tls_key_path.is_empty() {
+            problems.push("server.tls_cert_path and server.tls_key_path go together".to_owned());
+        }
+        if !self.server.public_url.starts_with("http://")
+            && !self.server.public_url.starts_with("https://")
+        {
+            problems.push("server.public_url must be an http(s) URL".to_owned());
+        }
+        if self.profile == Profile::Production {
+            if !self.server.public_url.starts_with("https://") {
+                problems.push("production: server.public_url must be https".to_owned());
+            }
+            if self.database.url.is_empty() && std::env::var_os("DATABASE_URL").is_none() {
+                problems.push(
+                    "production: set DATABASE_URL (no local or throwaway database in production)"
+                        .to_owned(),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        }
+    }
+
+    pub fn bind_address(&self) -> (String, u16) {
+        (self.server.host.clone(), self.server.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_loads_from_the_repository_config() {
+        for profile in [Profile::Development, Profile::Test] {
+            let settings = Settings::load(Path::new("config"), profile);
+            assert!(settings.is_ok(), "{profile:?}: {settings:?}");
+        }
+    }
+
+    #[test]
+    fn production_refuses_plain_http_public_url() {
+        let error = Settings::load(Path::new("config"), Profile::Production)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("public_url must be https"), "{error}");
+    }
+}

@@ -1,0 +1,217 @@
+//! Finding a PostgreSQL server when none is configured.
+//!
+//! Order (DESIGN.md): `DATABASE_URL`; the configured `database.url`; a local server on
+//! 127.0.0.1:5432 or the default socket as user `postgres`; a private cluster under
+//! `database.embedded_dir`, made and started with the installed `initdb`/`pg_ctl` (as an
+//! unprivileged user when we run as root, since PostgreSQL refuses to run as root). If none of that
+//! works we stop with one sentence on how to get PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::config::DatabaseSettings;
+
+const LOCAL_CANDIDATES: [&str; 2] = [
+    "postgres://postgres@127.0.0.1:5432",
+    "postgres://postgres@%2Fvar%2Frun%2Fpostgresql:5432",
+];
+
+pub const HOW_TO_GET_POSTGRES: &str = "No PostgreSQL found: set DATABASE_URL, start one with \
+`docker compose up -d db`, or install your distribution's package (e.g. `apt-get install postgresql`).";
+
+/// Where the service's data lives, and the private cluster to stop on exit, if we started one.
+pub struct ResolvedDatabase {
+    /// URL of the service's own database.
+    pub url: String,
+    /// URL of the server's maintenance database, for creating and dropping databases.
+    pub admin_url: String,
+    pub cluster: Option<PrivateCluster>,
+}
+
+/// Resolves the server and makes sure the database named `database_name` exists on it.
+pub async fn resolve(
+    settings: &DatabaseSettings,
+    database_name: &str,
+) -> anyhow::Result<ResolvedDatabase> {
+    let explicit = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .or_else(|| Some(settings.url.clone()).filter(|url| !url.is_empty()));
+    if let Some(url) = explicit {
+        let admin_url = super::with_database(&url, "postgres");
+        return Ok(ResolvedDatabase {
+            url,
+            admin_url,
+            cluster: None,
+        });
+    }
+
+    for server in LOCAL_CANDIDATES {
+        let admin_url = format!("{server}/postgres");
+        if super::can_connect(&admin_url).await {
+            super::create_database_if_missing(&admin_url, database_name).await?;
+            tracing::info!(server = %server, "using the local PostgreSQL server");
+            return Ok(ResolvedDatabase {
+                url: format!("{server}/{database_name}"),
+                admin_url,
+                cluster: None,
+            });
+        }
+    }
+
+    if settings.embedded_dir.is_empty() {
+        bail!(HOW_TO_GET_POSTGRES);
+    }
+    let cluster = PrivateCluster::start(Path::new(&settings.embedded_dir))
+        .await
+        .map_err(|error| anyhow::anyhow!("{HOW_TO_GET_POSTGRES} ({error:#})"))?;
+    let admin_url = cluster.url("postgres");
+    super::create_database_if_missing(&admin_url, database_name).await?;
+    Ok(ResolvedDatabase {
+        url: cluster.url(database_name),
+        admin_url,
+        cluster: Some(cluster),
+    })
+}
+
+/// A PostgreSQL cluster of our own, started with `pg_ctl` and stopped when dropped.
+pub struct PrivateCluster {
+    data_dir: PathBuf,
+    port: u16,
+    run_as: Option<String>,
+    pg_ctl: PathBuf,
+}
+
+impl PrivateCluster {
+    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let bin_dir = find_postgres_binaries()?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = dir.canonicalize()?;
+        let data_dir = dir.join("data");
+        let run_as = unprivileged_user_if_root()?;
+        if let Some(user) = &run_as {
+            run(Command::new("chown").args(["-R", user]).arg(&dir))?;
+        }
+        if !data_dir.join("PG_VERSION").exists() {
+            tracing::info!(dir = %data_dir.display(), "initialising a private PostgreSQL cluster");
+            run(as_user(&run_as, &bin_dir.join("initdb"))
+                .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync"])
+                .arg("-D")
+                .arg(&data_dir))?;
+        }
+        let port = free_port()?;
+        let pg_ctl = bin_dir.join("pg_ctl");
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={}",
+            dir.display()
+        );
+        run(as_user(&run_as, &pg_ctl)
+            .arg("-D")
+            .arg(&data_dir)
+            .args(["-o", &options, "-l"])
+            .arg(dir.join("postgres.log"))
+            .args(["-w", "start"]))?;
+        tracing::info!(port, "private PostgreSQL cluster started");
+        Ok(Self {
+            data_dir,
+            port,
+            run_as,
+            pg_ctl,
+        })
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let stopped = run(as_user(&self.run_as, &self.pg_ctl)
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "fast", "-w", "stop"]));
+        if let Err(error) = stopped {
+            tracing::warn!(error = %error, "stopping the private PostgreSQL cluster failed");
+        }
+    }
+}
+
+fn find_postgres_binaries() -> anyhow::Result<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut versioned: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Highest major version first.
+    versioned.sort_by_key(|path| {
+        std::cmp::Reverse(
+            path.parent()
+                .and_then(Path::file_name)
+                .and_then(|name| name.to_str())
+                .and_then(|name| name.parse::<u32>().ok())
+                .unwrap_or(0),
+        )
+    });
+    on_path
+        .into_iter()
+        .chain(versioned)
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        .context("initdb and pg_ctl are not installed")
+}
+
+/// PostgreSQL refuses to run as root; when we are root, run it as `postgres` or `nobody`.
+fn unprivileged_user_if_root() -> anyhow::Result<Option<String>> {
+    let uid = Command::new("id").arg("-u").output().context("running id -u")?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Ok(None);
+    }
+    for user in ["postgres", "nobody"] {
+        let exists = Command::new("id")
+            .arg(user)
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if exists {
+            return Ok(Some(user.to_owned()));
+        }
+    }
+    bail!("running as root and no unprivileged user (postgres, nobody) exists")
+}
+
+fn as_user(user: &Option<String>, program: &Path) -> Command {
+    match user {
+        Some(user) => {
+            let mut command = Command::new("runuser");
+            command.args(["-u", user, "--"]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let output = command
+        .output()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{:?} failed: {}",
+            command.get_program(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

@@ -1,0 +1,174 @@
+//! The PostgreSQL pool, migrations, and finding a database to use.
+//!
+//! Owns: the deadpool of diesel-async connections (built once, with timeouts and a
+//! `statement_timeout`), the embedded migrations, and the resolution order of DESIGN.md
+//! (`DATABASE_URL` → configured URL → a local server → a private throwaway cluster).
+
+pub mod cluster;
+pub mod schema;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseSettings;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had in time, or the server went away. Callers answer 503.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("database query failed")]
+    Query(#[from] diesel::result::Error),
+}
+
+impl From<PoolError> for DbError {
+    fn from(error: PoolError) -> Self {
+        Self::Unavailable(error.into())
+    }
+}
+
+impl DbError {
+    /// Maps a query error caused by a lost connection to `Unavailable`, so that a database
+    /// restart shows as 503 rather than 500.
+    pub fn classify(error: diesel::result::Error) -> Self {
+        use diesel::result::Error as E;
+        match error {
+            E::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)
+            | E::BrokenTransactionManager => Self::Unavailable(error.into()),
+            other => Self::Query(other),
+        }
+    }
+}
+
+/// Builds the pool. Every connection gets the configured `statement_timeout`.
+pub fn build_pool(url: &str, settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
+    let url = with_statement_timeout(url, settings.statement_timeout_ms);
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    let wait = Duration::from_secs(settings.pool_timeout_seconds);
+    Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(wait))
+        .recycle_timeout(Some(wait))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
+fn with_statement_timeout(url: &str, timeout_ms: u64) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20statement_timeout%3D{timeout_ms}")
+}
+
+/// Checks out a connection, mapping pool failures to [`DbError::Unavailable`].
+pub async fn connection(pool: &DbPool) -> Result<DbConn, DbError> {
+    Ok(pool.get().await?)
+}
+
+/// Applies pending migrations. Runs the synchronous migration harness on a blocking thread over
+/// diesel-async's connection wrapper, so no libpq is needed.
+pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        use diesel::Connection;
+        use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+        let mut connection = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+            .context("connecting to run migrations")?;
+        let applied = connection
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(|error| anyhow::anyhow!("applying migrations: {error}"))?;
+        Ok(applied.iter().map(ToString::to_string).collect())
+    })
+    .await
+    .context("migration task panicked")?
+}
+
+/// True when a server answers at `url` and accepts us.
+pub async fn can_connect(url: &str) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), AsyncPgConnection::establish(url)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Creates database `name` on the server behind `admin_url` unless it exists. Returns whether
+/// it existed already.
+pub async fn create_database_if_missing(admin_url: &str, name: &str) -> anyhow::Result<bool> {
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        #[allow(dead_code)]
+        one: i32,
+    }
+
+    let mut connection = AsyncPgConnection::establish(admin_url)
+        .await
+        .map_err(|error: ConnectionError| anyhow::anyhow!("connecting to {admin_url}: {error}"))?;
+    let found: Vec<Found> =
+        diesel::sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
+            .bind::<Text, _>(name)
+            .load(&mut connection)
+            .await?;
+    if found.is_empty() {
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut connection)
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+    }
+    Ok(!found.is_empty())
+}
+
+/// Replaces the database name (the path) of a PostgreSQL URL.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|scheme| scheme + 3)
+        .and_then(|start| base[start..].find('/').map(|slash| start + slash))
+        .unwrap_or(base.len());
+    let mut result = format!("{}/{database}", &base[..authority_end]);
+    if let Some(query) = query {
+        result.push('?');
+        result.push_str(query);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced_and_query_kept() {
+        assert_eq!(
+            with_database("postgres://u@h:5/old?sslmode=disable", "new"),
+            "postgres://u@h:5/new?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "new"), "postgres://u@h/new");
+    }
+
+    #[test]
+    fn statement_timeout_is_appended_as_a_connection_option() {
+        assert_eq!(
+            with_statement_timeout("postgres://h/db", 500),
+            "postgres://h/db?options=-c%20statement_timeout%3D500"
+        );
+    }
+}

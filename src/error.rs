@@ -1,0 +1,296 @@
+//! Error policy.
+//!
+//! - Domain and database code return `thiserror` enums that say what went wrong in their terms.
+//! - `anyhow` is used only at startup, in CLI commands and in background jobs.
+//! - At the HTTP edge everything becomes an [`ApiError`], rendered as RFC 9457 problem+json with a
+//!   stable machine `code` and messages in Japanese and English.
+//! - A 500 body is fixed and says nothing; the cause chain is logged with the request id.
+//!   Pool exhaustion and an unreachable database are 503, so clients retry and balancers drain.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A text in both languages of the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct Localized {
+    pub ja: String,
+    pub en: String,
+}
+
+impl Localized {
+    pub fn new(ja: impl Into<String>, en: impl Into<String>) -> Self {
+        Self {
+            ja: ja.into(),
+            en: en.into(),
+        }
+    }
+}
+
+/// One problem with one input value, located by a JSON pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON pointer into the request body, e.g. `/children/0/birth_date`.
+    pub path: String,
+    /// Stable machine code, e.g. `required`.
+    pub code: String,
+    pub message: Localized,
+}
+
+/// The problem+json body (RFC 9457) every error response carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable machine code, e.g. `request.invalid_json`.
+    pub code: String,
+    pub detail: Localized,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{code}: {}", detail.en)]
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        detail: Localized,
+        errors: Vec<FieldError>,
+    },
+    /// The database is unreachable or the pool is exhausted: try again later.
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else. Its cause is logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn client(status: StatusCode, code: &'static str, ja: &str, en: &str) -> Self {
+        Self::Client {
+            status,
+            code,
+            detail: Localized::new(ja, en),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::client(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "指定されたものは見つかりません。",
+            "The requested resource was not found.",
+        )
+    }
+
+    pub fn validation(code: &'static str, errors: Vec<FieldError>) -> Self {
+        Self::Client {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            detail: Localized::new(
+                "入力内容に誤りがあります。各項目のエラーをご確認ください。",
+                "Some answers need correcting; see the error for each field.",
+            ),
+            errors,
+        }
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    fn problem(&self) -> Problem {
+        match self {
+            Self::Client {
+                status,
+                code,
+                detail,
+                errors,
+            } => Problem {
+                problem_type: format!("https://madoguchi.example/problems/{code}"),
+                title: status.canonical_reason().unwrap_or("Error").to_owned(),
+                status: status.as_u16(),
+                code: (*code).to_owned(),
+                detail: detail.clone(),
+                errors: errors.clone(),
+            },
+            Self::Unavailable(_) => Problem {
+                problem_type: "https://madoguchi.example/problems/unavailable".to_owned(),
+                title: "Service Unavailable".to_owned(),
+                status: 503,
+                code: "unavailable".to_owned(),
+                detail: Localized::new(
+                    "ただいま混み合っています。しばらくしてからもう一度お試しください。",
+                    "The service is busy. Please try again shortly.",
+                ),
+                errors: Vec::new(),
+            },
+            Self::Internal(_) => Problem {
+                problem_type: "about:blank".to_owned(),
+                title: "Internal Server Error".to_owned(),
+                status: 500,
+                code: "internal".to_owned(),
+                detail: Localized::new(
+                    "システムエラーが発生しました。",
+                    "An internal error occurred.",
+                ),
+                errors: Vec::new(),
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Client { status, .. } => *status,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            Self::Client { .. } => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if matches!(self, Self::Unavailable(_)) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(error: crate::db::DbError) -> Self {
+        match error {
+            crate::db::DbError::Unavailable(cause) => Self::Unavailable(cause),
+            crate::db::DbError::Query(cause) => Self::Internal(cause.into()),
+        }
+    }
+}
+
+/// Renders actix's own extractor and routing errors (bad JSON, wrong content type, oversize
+/// bodies, unknown routes) as problem+json instead of actix's plain-text `Display`.
+pub mod handlers {
+    use actix_web::body::BoxBody;
+    use actix_web::dev::ServiceResponse;
+    use actix_web::error::{InternalError, JsonPayloadError, PathError, QueryPayloadError};
+    use actix_web::http::StatusCode;
+    use actix_web::middleware::ErrorHandlerResponse;
+    use actix_web::{HttpRequest, HttpResponse, ResponseError};
+
+    use super::ApiError;
+
+    pub fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error {
+        let api_error = match &error {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                payload_too_large()
+            }
+            JsonPayloadError::ContentType => ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "request.unsupported_media_type",
+                "Content-Type は application/json にしてください。",
+                "Send the body as application/json.",
+            ),
+            JsonPayloadError::Deserialize(inner) if inner.is_data() => ApiError::client(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "request.invalid_body",
+                "リクエストの内容が仕様に合っていません。",
+                "The request body does not match the expected shape.",
+            ),
+            _ => ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "request.invalid_json",
+                "リクエストの JSON を読み取れません。",
+                "The request body is not valid JSON.",
+            ),
+        };
+        as_actix_error(error, api_error)
+    }
+
+    pub fn query_error(error: QueryPayloadError, _request: &HttpRequest) -> actix_web::Error {
+        let api_error = ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "request.invalid_query",
+            "クエリパラメータが正しくありません。",
+            "A query parameter is not valid.",
+        );
+        as_actix_error(error, api_error)
+    }
+
+    pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error {
+        as_actix_error(error, ApiError::not_found())
+    }
+
+    pub fn payload_too_large() -> ApiError {
+        ApiError::client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request.too_large",
+            "送信内容が大きすぎます。",
+            "The request body is too large.",
+        )
+    }
+
+    fn as_actix_error(
+        cause: impl std::fmt::Debug + std::fmt::Display + 'static,
+        api_error: ApiError,
+    ) -> actix_web::Error {
+        InternalError::from_response(cause, api_error.error_response()).into()
+    }
+
+    /// Replaces any error response that is not already problem+json (a 404 from the router, a
+    /// 405, a 413 raised by a payload limit) with a problem+json body of the same status.
+    pub fn render_problem<B>(
+        response: ServiceResponse<B>,
+    ) -> actix_web::Result<ErrorHandlerResponse<B>> {
+        let is_problem = response
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes() == super::PROBLEM_JSON.as_bytes());
+        if is_problem {
+            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        }
+        let status = response.status();
+        let api_error = match status {
+            StatusCode::NOT_FOUND => ApiError::not_found(),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::client(
+                status,
+                "request.method_not_allowed",
+                "このメソッドは使えません。",
+                "This method is not allowed here.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::client(
+                status,
+                "request.unsupported_media_type",
+                "この Content-Type には対応していません。",
+                "This Content-Type is not supported.",
+            ),
+            status if status.is_client_error() => ApiError::client(
+                status,
+                "request.invalid",
+                "リクエストが正しくありません。",
+                "The request is not valid.",
+            ),
+            _ => ApiError::Internal(anyhow::anyhow!("unhandled error response {status}")),
+        };
+        let (request, _) = response.into_parts();
+        let body: HttpResponse<BoxBody> = api_error.error_response();
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(request, body).map_into_right_body(),
+        ))
+    }
+}

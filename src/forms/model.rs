@@ -1,0 +1,326 @@
+//! The definition language as Rust types (see docs/FORMS.md for the reference).
+//!
+//! Unknown keys are refused at every level, so a typo is an error and not a silently ignored
+//! setting.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::error::Localized;
+
+/// A JSON Logic expression (show/require conditions, routing, computed fees).
+pub type Condition = Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Assurance {
+    /// Any signed-in resident.
+    None,
+    /// Signed in with the My Number Card (user-authentication certificate).
+    CardAuth,
+    /// Each application signed with the card's signature certificate.
+    CardSign,
+}
+
+impl Assurance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::CardAuth => "card-auth",
+            Self::CardSign => "card-sign",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    pub id: String,
+    pub version: u32,
+    pub title: Localized,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Localized>,
+    pub category: String,
+    pub division: String,
+    pub assurance: Assurance,
+    pub processing_days: u32,
+    #[serde(default)]
+    pub national: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee: Option<Fee>,
+    pub pages: Vec<Page>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routing: Vec<RoutingRule>,
+    #[serde(default)]
+    pub notify: Notify,
+    /// Example submissions the test suite runs. Not served by the API.
+    #[serde(default, skip_serializing)]
+    pub examples: Vec<Example>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fee {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_unit: Option<PerUnitFee>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub computed: Option<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Localized>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PerUnitFee {
+    pub amount: u64,
+    /// The integer field that counts the units.
+    pub quantity: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub id: String,
+    pub title: Localized,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub show_if: Option<Condition>,
+    #[schema(no_recursion)]
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Text,
+    Textarea,
+    Kana,
+    Email,
+    Phone,
+    PostalCode,
+    Address,
+    Date,
+    Integer,
+    Decimal,
+    Money,
+    Select,
+    Radio,
+    MultiSelect,
+    Boolean,
+    Consent,
+    File,
+    Group,
+    BankAccount,
+    MyNumber,
+    Info,
+}
+
+/// One field, or (before blocks are resolved) `include: <block>`.
+///
+/// Type-specific keys are optional here; the checker reports keys that do not apply to the type.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Name of a block in `forms/_blocks/` whose fields replace this entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<String>,
+    #[serde(default)]
+    pub id: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub field_type: Option<FieldType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Localized>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<Localized>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub required_if: Option<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub show_if: Option<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// A regular expression the whole (normalised) value must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Numbers: a bound. Dates: `YYYY-MM-DD`, `today`, `today+N`, `today-N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub min: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub max: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_items: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept: Vec<FileKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size_mb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_files: Option<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
+    pub fields: Vec<Field>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub account_types: Vec<AccountType>,
+    /// `info` fields: the paragraph shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<Localized>,
+}
+
+impl Field {
+    /// The type, once blocks are resolved and the checker has passed. `info` for a malformed
+    /// field, which carries no value.
+    pub fn kind(&self) -> FieldType {
+        self.field_type.unwrap_or(FieldType::Info)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    pub value: String,
+    pub label: Localized,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Pdf,
+    Jpeg,
+    Png,
+    Heic,
+}
+
+impl FileKind {
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Pdf => "application/pdf",
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Heic => "image/heic",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountType {
+    /// 普通
+    Ordinary,
+    /// 当座
+    Current,
+    /// 貯蓄
+    Savings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRule {
+    #[schema(value_type = Object)]
+    pub when: Condition,
+    pub queue: String,
+}
+
+/// Events that notify someone by email.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    #[serde(default = "Notify::default_applicant")]
+    pub applicant: Vec<String>,
+    #[serde(default = "Notify::default_division")]
+    pub division: Vec<String>,
+}
+
+impl Notify {
+    fn default_applicant() -> Vec<String> {
+        ["received", "returned", "completed", "rejected", "withdrawn"]
+            .map(str::to_owned)
+            .to_vec()
+    }
+
+    fn default_division() -> Vec<String> {
+        vec!["received".to_owned()]
+    }
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Self {
+            applicant: Self::default_applicant(),
+            division: Self::default_division(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    pub name: String,
+    pub data: Value,
+    #[serde(default)]
+    pub valid: bool,
+    #[serde(default)]
+    pub errors: Vec<ExpectedError>,
+    #[serde(default)]
+    pub fee: Option<u64>,
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedError {
+    pub path: String,
+    pub code: String,
+}
+
+/// `forms/catalog.yaml`: the city's categories, divisions and extra queues.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organisation {
+    pub categories: BTreeMap<String, Localized>,
+    pub divisions: BTreeMap<String, Division>,
+    #[serde(default)]
+    pub queues: BTreeMap<String, ExtraQueue>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Division {
+    pub name: Localized,
+    /// Where division notices go.
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraQueue {
+    pub division: String,
+    pub name: Localized,
+}
+
+/// `forms/_blocks/<name>.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    pub fields: Vec<Field>,
+}

@@ -1,0 +1,233 @@
+//! Reading YAML into JSON values while remembering where each value came from.
+//!
+//! Definitions are checked as `serde_json::Value`s (the same shape the API serves), but a mistake
+//! must be reported as `file:line`. We read the YAML event stream ourselves (yaml-rust2's marked
+//! parser) and record, for every JSON pointer, the line it starts on.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::Yaml;
+
+/// A parsed YAML document and the line of every value in it (1-based).
+#[derive(Debug, Clone)]
+pub struct SourceDocument {
+    pub value: Value,
+    lines: HashMap<String, usize>,
+}
+
+impl SourceDocument {
+    /// Parses one YAML document. The error carries the line and a message.
+    pub fn parse(text: &str) -> Result<Self, (usize, String)> {
+        let mut builder = Builder::default();
+        Parser::new_from_str(text)
+            .load(&mut builder, false)
+            .map_err(|error| (error.marker().line(), error.info().to_owned()))?;
+        if let Some(message) = builder.error {
+            return Err(builder.error_line.map_or((1, message.clone()), |line| (line, message)));
+        }
+        Ok(Self {
+            value: builder.root.unwrap_or(Value::Null),
+            lines: builder.lines,
+        })
+    }
+
+    /// The line where the value at `pointer` starts, or of its nearest ancestor.
+    pub fn line_of(&self, pointer: &str) -> usize {
+        let mut pointer = pointer.to_owned();
+        loop {
+            if let Some(line) = self.lines.get(&pointer) {
+                return *line;
+            }
+            match pointer.rfind('/') {
+                Some(index) => pointer.truncate(index),
+                None => return 1,
+            }
+        }
+    }
+}
+
+enum Frame {
+    Mapping {
+        map: Map<String, Value>,
+        pending_key: Option<String>,
+        pointer: String,
+        anchor: usize,
+    },
+    Sequence {
+        items: Vec<Value>,
+        pointer: String,
+        anchor: usize,
+    },
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    root: Option<Value>,
+    lines: HashMap<String, usize>,
+    anchors: HashMap<usize, Value>,
+    error: Option<String>,
+    error_line: Option<usize>,
+}
+
+impl Builder {
+    /// The pointer of the value about to be read, when the current container is waiting for a
+    /// value (not a mapping key).
+    fn next_value_pointer(&self) -> Option<String> {
+        match self.stack.last() {
+            None => Some(String::new()),
+            Some(Frame::Mapping {
+                pending_key: Some(key),
+                pointer,
+                ..
+            }) => Some(format!("{pointer}/{}", escape(key))),
+            Some(Frame::Mapping { .. }) => None,
+            Some(Frame::Sequence { items, pointer, .. }) => {
+                Some(format!("{pointer}/{}", items.len()))
+            }
+        }
+    }
+
+    fn fail(&mut self, message: &str, mark: Marker) {
+        if self.error.is_none() {
+            self.error = Some(message.to_owned());
+            self.error_line = Some(mark.line());
+        }
+    }
+
+    /// Places a finished value into its parent (or as the root).
+    fn push_value(&mut self, value: Value, anchor: usize, mark: Marker) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(Frame::Sequence { items, .. }) => items.push(value),
+            Some(Frame::Mapping {
+                map, pending_key, ..
+            }) => match pending_key.take() {
+                Some(key) => {
+                    if map.insert(key.clone(), value).is_some() {
+                        self.fail(&format!("the key `{key}` appears twice"), mark);
+                    }
+                }
+                None => match value {
+                    Value::String(key) => *pending_key = Some(key),
+                    Value::Number(number) => *pending_key = Some(number.to_string()),
+                    Value::Bool(flag) => *pending_key = Some(flag.to_string()),
+                    _ => self.fail("a mapping key must be a plain value", mark),
+                },
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        match event {
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                let pointer = self.next_value_pointer().unwrap_or_default();
+                // A nested mapping starts on the line after its key; the key's line is the one
+                // people look for, so keep it when we have it.
+                self.lines.entry(pointer.clone()).or_insert(mark.line());
+                if self.next_value_pointer().is_none() {
+                    self.fail("a mapping key must be a plain value", mark);
+                }
+                self.stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Mapping {
+                        map: Map::new(),
+                        pending_key: None,
+                        pointer,
+                        anchor,
+                    }
+                } else {
+                    Frame::Sequence {
+                        items: Vec::new(),
+                        pointer,
+                        anchor,
+                    }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let (value, anchor) = match self.stack.pop() {
+                    Some(Frame::Mapping { map, anchor, .. }) => (Value::Object(map), anchor),
+                    Some(Frame::Sequence { items, anchor, .. }) => (Value::Array(items), anchor),
+                    None => return,
+                };
+                self.push_value(value, anchor, mark);
+            }
+            Event::Scalar(text, style, anchor, _tag) => {
+                match self.next_value_pointer() {
+                    Some(pointer) => {
+                        self.lines.entry(pointer).or_insert(mark.line());
+                    }
+                    None => {
+                        // A key: remember its line under the pointer of the value it introduces.
+                        if let Some(Frame::Mapping { pointer, .. }) = self.stack.last() {
+                            self.lines
+                                .insert(format!("{pointer}/{}", escape(&text)), mark.line());
+                        }
+                    }
+                }
+                let value = if style == TScalarStyle::Plain {
+                    plain_scalar(&text)
+                } else {
+                    Value::String(text)
+                };
+                self.push_value(value, anchor, mark);
+            }
+            Event::Alias(anchor) => {
+                let value = self.anchors.get(&anchor).cloned().unwrap_or(Value::Null);
+                self.push_value(value, 0, mark);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// YAML 1.2 core schema resolution of an unquoted scalar.
+fn plain_scalar(text: &str) -> Value {
+    match Yaml::from_str(text) {
+        Yaml::Null => Value::Null,
+        Yaml::Boolean(flag) => Value::Bool(flag),
+        Yaml::Integer(number) => Value::Number(number.into()),
+        Yaml::Real(real) => real
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map_or_else(|| Value::String(text.to_owned()), Value::Number),
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+/// JSON pointer escaping of one path segment (RFC 6901).
+pub fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_their_lines() {
+        let text = "id: a\ntitle:\n  ja: あ\n  en: A\nlist:\n  - x\n  - {k: 1}\nquoted: \"0761\"\nplain: 0761\n";
+        let document = SourceDocument::parse(text).expect("parses");
+        assert_eq!(document.value["title"]["ja"], "あ");
+        assert_eq!(document.value["quoted"], "0761");
+        assert_eq!(document.value["plain"], 761);
+        assert_eq!(document.line_of("/id"), 1);
+        assert_eq!(document.line_of("/title/en"), 4);
+        assert_eq!(document.line_of("/list/1/k"), 7);
+        assert_eq!(document.line_of("/list/1/unknown"), 7);
+    }
+
+    #[test]
+    fn duplicate_keys_are_an_error_with_a_line() {
+        let error = SourceDocument::parse("a: 1\nb: 2\na: 3\n").err();
+        assert_eq!(error.map(|(line, _)| line), Some(3));
+    }
+}

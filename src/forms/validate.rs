@@ -1,0 +1,856 @@
+//! Checking submission data against a definition.
+//!
+//! Order: normalise every answer, decide which fields are visible (conditions see normalised,
+//! visible values), drop hidden answers, then check each visible field. Every error is reported,
+//! not only the first, each with a JSON pointer, a stable code and a message in ja and en.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value, json};
+
+use super::logic;
+use super::model::{AccountType, Definition, Field, FieldType};
+use super::normalize;
+use super::source::escape;
+use crate::error::{FieldError, Localized};
+
+/// What the checks need besides the data.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// The date `today` means in date limits (the city's local date).
+    pub today: NaiveDate,
+    /// Drafts: check only what is filled; nothing is required yet.
+    pub partial: bool,
+}
+
+impl CheckOptions {
+    pub fn complete(today: NaiveDate) -> Self {
+        Self {
+            today,
+            partial: false,
+        }
+    }
+}
+
+/// Accepted data: normalised, visible answers only, with the fee and the queue it implies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    pub data: Map<String, Value>,
+    pub fee: u64,
+    pub queue: String,
+}
+
+/// Checks `input` against `definition`. On success the data is normalised and hidden answers
+/// are gone; on failure every problem is listed.
+pub fn validate(
+    definition: &Definition,
+    input: &Value,
+    options: CheckOptions,
+) -> Result<Validated, Vec<FieldError>> {
+    let Some(answers) = input.as_object() else {
+        return Err(vec![error("", "invalid_type", None)]);
+    };
+    let fields: Vec<&Field> = definition
+        .pages
+        .iter()
+        .flat_map(|page| page.fields.iter())
+        .collect();
+    let mut errors = Vec::new();
+    reject_unknown_keys(answers, &fields, "", &mut errors);
+
+    let context = Value::Object(visible_context(definition, answers));
+    let visible = visible_field_ids(definition, &context);
+    let mut data = Map::new();
+    for field in fields
+        .iter()
+        .filter(|field| visible.contains(field.id.as_str()))
+    {
+        let path = format!("/{}", escape(&field.id));
+        if let Some(value) = check_field(
+            field,
+            answers.get(&field.id),
+            &path,
+            &context,
+            options,
+            &mut errors,
+        ) {
+            data.insert(field.id.clone(), value);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let accepted = Value::Object(data);
+    let fee = fee(definition, &accepted);
+    let queue = route(definition, &accepted);
+    let Value::Object(data) = accepted else {
+        unreachable!("built as an object above")
+    };
+    Ok(Validated { data, fee, queue })
+}
+
+/// The fee for accepted data, in yen.
+pub fn fee(definition: &Definition, data: &Value) -> u64 {
+    let Some(fee) = &definition.fee else {
+        return 0;
+    };
+    if let Some(fixed) = fee.fixed {
+        return fixed;
+    }
+    if let Some(per_unit) = &fee.per_unit {
+        let units = data.get(&per_unit.quantity).and_then(Value::as_u64);
+        return per_unit.amount * units.unwrap_or(0);
+    }
+    if let Some(computed) = &fee.computed {
+        return match logic::evaluate(computed, data) {
+            Ok(value) => value
+                .as_f64()
+                .filter(|yen| yen.is_finite() && *yen >= 0.0)
+                .map_or(0, |yen| yen.round() as u64),
+            Err(error) => {
+                tracing::warn!(procedure = %definition.id, %error, "fee condition failed");
+                0
+            }
+        };
+    }
+    0
+}
+
+/// The queue accepted data goes to: the first routing rule that holds, else the division.
+pub fn route(definition: &Definition, data: &Value) -> String {
+    definition
+        .routing
+        .iter()
+        .find(|rule| logic::holds(&rule.when, data))
+        .map_or_else(|| definition.division.clone(), |rule| rule.queue.clone())
+}
+
+fn reject_unknown_keys(
+    answers: &Map<String, Value>,
+    fields: &[&Field],
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    let known: HashSet<&str> = fields
+        .iter()
+        .filter(|field| field.kind() != FieldType::Info)
+        .map(|field| field.id.as_str())
+        .collect();
+    for key in answers.keys() {
+        if !known.contains(key.as_str()) {
+            errors.push(error(
+                &format!("{prefix}/{}", escape(key)),
+                "unknown_field",
+                None,
+            ));
+        }
+    }
+}
+
+/// Normalised answers as conditions see them. A value that does not normalise is kept raw (it
+/// will fail its own check if the field is visible).
+fn visible_context(definition: &Definition, answers: &Map<String, Value>) -> Map<String, Value> {
+    let mut context = Map::new();
+    for field in definition.pages.iter().flat_map(|page| page.fields.iter()) {
+        if let Some(value) = answers.get(&field.id) {
+            context.insert(field.id.clone(), normalised_for_conditions(field, value));
+        }
+    }
+    context
+}
+
+fn normalised_for_conditions(field: &Field, value: &Value) -> Value {
+    let mut scratch = Vec::new();
+    let options = CheckOptions {
+        today: NaiveDate::MIN,
+        partial: true,
+    };
+    match field.kind() {
+        FieldType::Group | FieldType::File => value.clone(),
+        _ => check_value(field, value, "", &Value::Null, options, &mut scratch)
+            .unwrap_or_else(|| value.clone()),
+    }
+}
+
+/// Ids of the top-level fields that are visible, computed to a fixed point: hiding a field can
+/// hide the fields whose conditions read it.
+fn visible_field_ids<'a>(definition: &'a Definition, context: &Value) -> HashSet<&'a str> {
+    let mut visible: HashSet<&str> = definition
+        .pages
+        .iter()
+        .flat_map(|page| page.fields.iter())
+        .map(|field| field.id.as_str())
+        .collect();
+    for _ in 0..8 {
+        let mut restricted = context.clone();
+        if let Value::Object(map) = &mut restricted {
+            map.retain(|key, _| visible.contains(key.as_str()));
+        }
+        let next: HashSet<&str> = definition
+            .pages
+            .iter()
+            .filter(|page| page.show_if.as_ref().is_none_or(|c| logic::holds(c, &restricted)))
+            .flat_map(|page| page.fields.iter())
+            .filter(|field| field.show_if.as_ref().is_none_or(|c| logic::holds(c, &restricted)))
+            .map(|field| field.id.as_str())
+            .collect();
+        if next == visible {
+            break;
+        }
+        visible = next;
+    }
+    visible
+}
+
+fn is_answered(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::String(text)) => !normalize::text(text).is_empty(),
+        Some(_) => true,
+    }
+}
+
+fn is_required(field: &Field, context: &Value) -> bool {
+    field.required
+        || field
+            .required_if
+            .as_ref()
+            .is_some_and(|condition| logic::holds(condition, context))
+}
+
+/// Checks one visible field. Returns the normalised value to keep, if answered and valid.
+fn check_field(
+    field: &Field,
+    value: Option<&Value>,
+    path: &str,
+    context: &Value,
+    options: CheckOptions,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
+    if field.kind() == FieldType::Info {
+        return None;
+    }
+    if !is_answered(value) {
+        if !options.partial && is_required(field, context) {
+            errors.push(error(path, "required", field.label.as_ref()));
+        }
+        return None;
+    }
+    let value = value?;
+    if field.kind() == FieldType::Consent
+        && !options.partial
+        && is_required(field, context)
+        && value != &Value::Bool(true)
+    {
+        errors.push(error(path, "must_consent", field.label.as_ref()));
+        return None;
+    }
+    check_value(field, value, path, context, options, errors)
+}
+
+/// Type checks and normalisation of an answered value.
+fn check_value(
+    field: &Field,
+    value: &Value,
+    path: &str,
+    context: &Value,
+    options: CheckOptions,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
+    let label = field.label.as_ref();
+    let mut fail = |code: &str| {
+        errors.push(error(path, code, label));
+        None
+    };
+    match field.kind() {
+        FieldType::Text | FieldType::Textarea | FieldType::Kana | FieldType::Email => {
+            let Some(raw) = value.as_str() else {
+                return fail("invalid_type");
+            };
+            let text = normalize::text(raw);
+            let length = text.chars().count();
+            if field.kind() == FieldType::Kana && !normalize::is_katakana(&text) {
+                return fail("invalid_kana");
+            }
+            if field.kind() == FieldType::Email && !normalize::is_email(&text) {
+                return fail("invalid_email");
+            }
+            if field.min_length.is_some_and(|min| length < min) {
+                return fail("too_short");
+            }
+            if field.max_length.is_some_and(|max| length > max) {
+                return fail("too_long");
+            }
+            if let Some(pattern) = &field.pattern
+                && !super::pattern_matches(pattern, &text)
+            {
+                return fail("pattern_mismatch");
+            }
+            Some(Value::String(text))
+        }
+        FieldType::Phone | FieldType::PostalCode | FieldType::MyNumber => {
+            let Some(raw) = value.as_str() else {
+                return fail("invalid_type");
+            };
+            let digits = normalize::digits(raw);
+            let (valid, code) = match field.kind() {
+                FieldType::Phone => (normalize::is_phone(&digits), "invalid_phone"),
+                FieldType::PostalCode => (normalize::is_postal_code(&digits), "invalid_postal_code"),
+                _ => (normalize::is_my_number(&digits), "invalid_my_number"),
+            };
+            if valid {
+                Some(Value::String(digits))
+            } else {
+                fail(code)
+            }
+        }
+        FieldType::Date => {
+            let Some(raw) = value.as_str() else {
+                return fail("invalid_type");
+            };
+            let Some(date) = parse_date(&normalize::text(raw)) else {
+                return fail("invalid_date");
+            };
+            let limit = |bound: &Option<Value>| {
+                bound
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .and_then(|text| date_limit(text, options.today))
+            };
+            if limit(&field.min).is_some_and(|min| date < min) {
+                return fail("date_too_early");
+            }
+            if limit(&field.max).is_some_and(|max| date > max) {
+                return fail("date_too_late");
+            }
+            Some(Value::String(date.format("%Y-%m-%d").to_string()))
+        }
+        FieldType::Integer | FieldType::Money => {
+            let number = match value {
+                Value::Number(number) => number
+                    .as_i64()
+                    .or_else(|| number.as_f64().filter(|n| n.fract() == 0.0).map(|n| n as i64)),
+                Value::String(text) => normalize::integer(text),
+                _ => return fail("invalid_type"),
+            };
+            let Some(number) = number else {
+                return fail("not_integer");
+            };
+            let min = bound(&field.min).or(if field.kind() == FieldType::Money {
+                Some(0.0)
+            } else {
+                None
+            });
+            if min.is_some_and(|min| (number as f64) < min) {
+                return fail("too_small");
+            }
+            if bound(&field.max).is_some_and(|max| (number as f64) > max) {
+                return fail("too_large");
+            }
+            Some(json!(number))
+        }
+        FieldType::Decimal => {
+            let number = match value {
+                Value::Number(number) => number.as_f64(),
+                Value::String(text) => normalize::decimal(text),
+                _ => return fail("invalid_type"),
+            };
+            let Some(number) = number else {
+                return fail("not_number");
+            };
+            if bound(&field.min).is_some_and(|min| number < min) {
+                return fail("too_small");
+            }
+            if bound(&field.max).is_some_and(|max| number > max) {
+                return fail("too_large");
+            }
+            Some(json!(number))
+        }
+        FieldType::Select | FieldType::Radio => {
+            let Some(choice) = value.as_str() else {
+                return fail("invalid_type");
+            };
+            if field.options.iter().any(|option| option.value == choice) {
+                Some(Value::String(choice.to_owned()))
+            } else {
+                fail("invalid_option")
+            }
+        }
+        FieldType::MultiSelect => {
+            let Some(items) = value.as_array() else {
+                return fail("invalid_type");
+            };
+            let mut chosen = Vec::new();
+            for item in items {
+                let Some(choice) = item.as_str() else {
+                    return fail("invalid_type");
+                };
+                if !field.options.iter().any(|option| option.value == choice) {
+                    return fail("invalid_option");
+                }
+                if chosen.contains(&choice) {
+                    return fail("duplicate_option");
+                }
+                chosen.push(choice);
+            }
+            check_count(field, items.len(), options).map_or_else(
+                || Some(value.clone()),
+                |code| fail(code),
+            )
+        }
+        FieldType::Boolean | FieldType::Consent => match value {
+            Value::Bool(_) => Some(value.clone()),
+            _ => fail("invalid_type"),
+        },
+        FieldType::File => {
+            let Some(items) = value.as_array() else {
+                return fail("invalid_type");
+            };
+            let all_ids = items
+                .iter()
+                .all(|item| item.as_str().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
+            if !all_ids {
+                return fail("invalid_attachment");
+            }
+            if items.len() > field.max_files.unwrap_or(1) {
+                return fail("too_many_items");
+            }
+            if !options.partial && field.required && items.is_empty() {
+                return fail("required");
+            }
+            Some(value.clone())
+        }
+        FieldType::Address => check_address(value, path, label, errors),
+        FieldType::BankAccount => check_bank_account(field, value, path, options, errors),
+        FieldType::Group => check_group(field, value, path, context, options, errors),
+        FieldType::Info => None,
+    }
+}
+
+fn check_count(field: &Field, count: usize, options: CheckOptions) -> Option<&'static str> {
+    if !options.partial && field.min_items.is_some_and(|min| count < min) {
+        return Some("too_few_items");
+    }
+    if field.max_items.is_some_and(|max| count > max) {
+        return Some("too_many_items");
+    }
+    None
+}
+
+fn bound(value: &Option<Value>) -> Option<f64> {
+    value.as_ref().and_then(Value::as_f64)
+}
+
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    let text = text.replace('/', "-");
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()
+}
+
+/// `YYYY-MM-DD`, `today`, `today+N`, `today-N` (days).
+pub fn date_limit(text: &str, today: NaiveDate) -> Option<NaiveDate> {
+    if let Some(offset) = text.strip_prefix("today") {
+        if offset.is_empty() {
+            return Some(today);
+        }
+        let days: i64 = offset.trim_start_matches('+').parse().ok()?;
+        return today.checked_add_signed(chrono::Duration::days(days));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+/// A sub-field of a composite value (address, bank account), described for messages.
+struct Part {
+    key: &'static str,
+    label: (&'static str, &'static str),
+    required: bool,
+}
+
+const ADDRESS_PARTS: [Part; 3] = [
+    Part {
+        key: "postal_code",
+        label: ("郵便番号", "Postal code"),
+        required: true,
+    },
+    Part {
+        key: "address",
+        label: ("住所", "Address"),
+        required: true,
+    },
+    Part {
+        key: "building",
+        label: ("建物名・部屋番号", "Building and room"),
+        required: false,
+    },
+];
+
+const BANK_PARTS: [Part; 5] = [
+    Part {
+        key: "bank_code",
+        label: ("金融機関コード", "Bank code"),
+        required: true,
+    },
+    Part {
+        key: "branch_code",
+        label: ("支店コード", "Branch code"),
+        required: true,
+    },
+    Part {
+        key: "account_type",
+        label: ("預金種別", "Account type"),
+        required: true,
+    },
+    Part {
+        key: "account_number",
+        label: ("口座番号", "Account number"),
+        required: true,
+    },
+    Part {
+        key: "holder_kana",
+        label: ("口座名義（カナ）", "Account holder (katakana)"),
+        required: true,
+    },
+];
+
+/// Splits a composite answer into its parts, reporting unknown keys, wrong types and missing
+/// required parts. Returns the normalised text of each answered part.
+fn composite_parts(
+    value: &Value,
+    path: &str,
+    label: Option<&Localized>,
+    parts: &[Part],
+    errors: &mut Vec<FieldError>,
+) -> Option<Vec<Option<String>>> {
+    let Some(object) = value.as_object() else {
+        errors.push(error(path, "invalid_type", label));
+        return None;
+    };
+    for key in object.keys() {
+        if !parts.iter().any(|part| part.key == key) {
+            errors.push(error(
+                &format!("{path}/{}", escape(key)),
+                "unknown_field",
+                None,
+            ));
+        }
+    }
+    let mut texts = Vec::new();
+    for part in parts {
+        let part_path = format!("{path}/{}", part.key);
+        let part_label = Localized::new(part.label.0, part.label.1);
+        match object.get(part.key) {
+            Some(Value::String(text)) if !normalize::text(text).is_empty() => {
+                texts.push(Some(normalize::text(text)));
+            }
+            None | Some(Value::Null) | Some(Value::String(_)) => {
+                if part.required {
+                    errors.push(error(&part_path, "required", Some(&part_label)));
+                }
+                texts.push(None);
+            }
+            Some(_) => {
+                errors.push(error(&part_path, "invalid_type", Some(&part_label)));
+                texts.push(None);
+            }
+        }
+    }
+    Some(texts)
+}
+
+fn check_address(
+    value: &Value,
+    path: &str,
+    label: Option<&Localized>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
+    let before = errors.len();
+    let parts = composite_parts(value, path, label, &ADDRESS_PARTS, errors)?;
+    let mut address = Map::new();
+    if let Some(postal) = &parts[0] {
+        let digits = normalize::digits(postal);
+        if normalize::is_postal_code(&digits) {
+            address.insert("postal_code".to_owned(), Value::String(digits));
+        } else {
+            errors.push(error(
+                &format!("{path}/postal_code"),
+                "invalid_postal_code",
+                Some(&Localized::new("郵便番号", "Postal code")),
+            ));
+        }
+    }
+    for (part, text) in ADDRESS_PARTS.iter().zip(&parts).skip(1) {
+        if let Some(text) = text {
+            if text.chars().count() > 200 {
+                errors.push(error(&format!("{path}/{}", part.key), "too_long", None));
+            }
+            address.insert(part.key.to_owned(), Value::String(text.clone()));
+        }
+    }
+    (errors.len() == before).then_some(Value::Object(address))
+}
+
+fn check_bank_account(
+    field: &Field,
+    value: &Value,
+    path: &str,
+    options: CheckOptions,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
+    let before = errors.len();
+    let mut scratch = Vec::new();
+    let sink = if options.partial {
+        &mut scratch
+    } else {
+        &mut *errors
+    };
+    let parts = composite_parts(value, path, field.label.as_ref(), &BANK_PARTS, sink)?;
+    // Partial checks still report malformed parts, just not missing ones.
+    errors.extend(
+        scratch
+            .into_iter()
+            .filter(|problem| problem.code != "required"),
+    );
+    let mut account = Map::new();
+    let mut part_error = |key: &str, code: &str, label: (&str, &str)| {
+        errors.push(error(
+            &format!("{path}/{key}"),
+            code,
+            Some(&Localized::new(label.0, label.1)),
+        ));
+    };
+    if let Some(code) = &parts[0] {
+        let digits = normalize::digits(code);
+        if digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            account.insert("bank_code".to_owned(), Value::String(digits));
+        } else {
+            part_error("bank_code", "invalid_bank_code", BANK_PARTS[0].label);
+        }
+    }
+    if let Some(code) = &parts[1] {
+        let digits = normalize::digits(code);
+        if digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            account.insert("branch_code".to_owned(), Value::String(digits));
+        } else {
+            part_error("branch_code", "invalid_branch_code", BANK_PARTS[1].label);
+        }
+    }
+    if let Some(kind) = &parts[2] {
+        let allowed = if field.account_types.is_empty() {
+            vec![AccountType::Ordinary, AccountType::Current, AccountType::Savings]
+        } else {
+            field.account_types.clone()
+        };
+        let parsed: Option<AccountType> = serde_json::from_value(Value::String(kind.clone())).ok();
+        match parsed {
+            Some(kind) if allowed.contains(&kind) => {
+                account.insert("account_type".to_owned(), json!(kind));
+            }
+            _ => part_error("account_type", "invalid_account_type", BANK_PARTS[2].label),
+        }
+    }
+    if let Some(number) = &parts[3] {
+        let digits = normalize::digits(number);
+        if (1..=7).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            account.insert(
+                "account_number".to_owned(),
+                Value::String(format!("{digits:0>7}")),
+            );
+        } else {
+            part_error(
+                "account_number",
+                "invalid_account_number",
+                BANK_PARTS[3].label,
+            );
+        }
+    }
+    if let Some(holder) = &parts[4] {
+        if normalize::is_katakana(holder) {
+            account.insert("holder_kana".to_owned(), Value::String(holder.clone()));
+        } else {
+            part_error("holder_kana", "invalid_kana", BANK_PARTS[4].label);
+        }
+    }
+    (errors.len() == before).then_some(Value::Object(account))
+}
+
+fn check_group(
+    field: &Field,
+    value: &Value,
+    path: &str,
+    context: &Value,
+    options: CheckOptions,
+    errors: &mut Vec<FieldError>,
+) -> Option<Value> {
+    let Some(items) = value.as_array() else {
+        errors.push(error(path, "invalid_type", field.label.as_ref()));
+        return None;
+    };
+    if let Some(code) = check_count(field, items.len(), options) {
+        errors.push(error(path, code, field.label.as_ref()));
+        return None;
+    }
+    let before = errors.len();
+    let item_fields: Vec<&Field> = field.fields.iter().collect();
+    let mut accepted = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let item_path = format!("{path}/{index}");
+        let Some(answers) = item.as_object() else {
+            errors.push(error(&item_path, "invalid_type", None));
+            continue;
+        };
+        reject_unknown_keys(answers, &item_fields, &item_path, errors);
+        // Inside an item, `var` reads the item's own answers first, then the form's.
+        let mut scope = context.as_object().cloned().unwrap_or_default();
+        for item_field in &item_fields {
+            if let Some(answer) = answers.get(&item_field.id) {
+                scope.insert(
+                    item_field.id.clone(),
+                    normalised_for_conditions(item_field, answer),
+                );
+            }
+        }
+        let scope = Value::Object(scope);
+        let mut kept = Map::new();
+        for item_field in &item_fields {
+            let shown = item_field
+                .show_if
+                .as_ref()
+                .is_none_or(|condition| logic::holds(condition, &scope));
+            if !shown {
+                continue;
+            }
+            let field_path = format!("{item_path}/{}", escape(&item_field.id));
+            if let Some(value) = check_field(
+                item_field,
+                answers.get(&item_field.id),
+                &field_path,
+                &scope,
+                options,
+                errors,
+            ) {
+                kept.insert(item_field.id.clone(), value);
+            }
+        }
+        accepted.push(Value::Object(kept));
+    }
+    (errors.len() == before).then_some(Value::Array(accepted))
+}
+
+/// The message for an error code, naming the field when we know its label.
+pub fn message(code: &str, label: Option<&Localized>) -> Localized {
+    let (ja_name, en_name) = label.map_or(("この項目", "This field"), |label| {
+        (label.ja.as_str(), label.en.as_str())
+    });
+    let (ja, en) = match code {
+        "required" => (format!("{ja_name}を入力してください。"), format!("{en_name} is required.")),
+        "unknown_field" => (
+            "この項目はこの手続にありません。".to_owned(),
+            "This is not a field of this procedure.".to_owned(),
+        ),
+        "invalid_type" => (
+            format!("{ja_name}の形式が正しくありません。"),
+            format!("{en_name} has the wrong type of value."),
+        ),
+        "too_short" => (format!("{ja_name}が短すぎます。"), format!("{en_name} is too short.")),
+        "too_long" => (format!("{ja_name}が長すぎます。"), format!("{en_name} is too long.")),
+        "pattern_mismatch" => (
+            format!("{ja_name}の書式が正しくありません。"),
+            format!("{en_name} is not in the expected format."),
+        ),
+        "invalid_kana" => (
+            format!("{ja_name}は全角カタカナで入力してください。"),
+            format!("{en_name} must be written in katakana."),
+        ),
+        "invalid_email" => (
+            format!("{ja_name}のメールアドレスが正しくありません。"),
+            format!("{en_name} is not a valid email address."),
+        ),
+        "invalid_phone" => (
+            format!("{ja_name}は0から始まる10桁または11桁の電話番号で入力してください。"),
+            format!("{en_name} must be a Japanese phone number of 10 or 11 digits starting with 0."),
+        ),
+        "invalid_postal_code" => (
+            format!("{ja_name}は7桁の数字で入力してください。"),
+            format!("{en_name} must be 7 digits."),
+        ),
+        "invalid_date" => (
+            format!("{ja_name}は正しい日付（例: 2026-04-01）で入力してください。"),
+            format!("{en_name} must be a date such as 2026-04-01."),
+        ),
+        "date_too_early" => (
+            format!("{ja_name}の日付が早すぎます。"),
+            format!("{en_name} is too early."),
+        ),
+        "date_too_late" => (
+            format!("{ja_name}の日付が遅すぎます。"),
+            format!("{en_name} is too late."),
+        ),
+        "not_integer" => (
+            format!("{ja_name}は整数で入力してください。"),
+            format!("{en_name} must be a whole number."),
+        ),
+        "not_number" => (
+            format!("{ja_name}は数値で入力してください。"),
+            format!("{en_name} must be a number."),
+        ),
+        "too_small" => (format!("{ja_name}が小さすぎます。"), format!("{en_name} is too small.")),
+        "too_large" => (format!("{ja_name}が大きすぎます。"), format!("{en_name} is too large.")),
+        "invalid_option" => (
+            format!("{ja_name}は選択肢から選んでください。"),
+            format!("{en_name} must be one of the choices."),
+        ),
+        "duplicate_option" => (
+            format!("{ja_name}で同じ選択肢が重複しています。"),
+            format!("{en_name} lists a choice twice."),
+        ),
+        "too_few_items" => (
+            format!("{ja_name}の数が足りません。"),
+            format!("{en_name} needs more entries."),
+        ),
+        "too_many_items" => (
+            format!("{ja_name}の数が多すぎます。"),
+            format!("{en_name} has too many entries."),
+        ),
+        "must_consent" => (
+            format!("{ja_name}に同意してください。"),
+            format!("Please agree to {en_name}."),
+        ),
+        "invalid_my_number" => (
+            "個人番号が正しくありません。12桁の番号をご確認ください。".to_owned(),
+            "The Individual Number is not valid; check the 12 digits.".to_owned(),
+        ),
+        "invalid_bank_code" => (
+            "金融機関コードは4桁の数字で入力してください。".to_owned(),
+            "The bank code must be 4 digits.".to_owned(),
+        ),
+        "invalid_branch_code" => (
+            "支店コードは3桁の数字で入力してください。".to_owned(),
+            "The branch code must be 3 digits.".to_owned(),
+        ),
+        "invalid_account_number" => (
+            "口座番号は7桁以内の数字で入力してください。".to_owned(),
+            "The account number must be up to 7 digits.".to_owned(),
+        ),
+        "invalid_account_type" => (
+            "この預金種別は指定できません。".to_owned(),
+            "This account type cannot be used here.".to_owned(),
+        ),
+        "invalid_attachment" => (
+            format!("{ja_name}の添付ファイルが見つかりません。"),
+            format!("{en_name} refers to an attachment that does not exist."),
+        ),
+        _ => (
+            format!("{ja_name}の内容が正しくありません。"),
+            format!("{en_name} is not valid."),
+        ),
+    };
+    Localized { ja, en }
+}
+
+fn error(path: &str, code: &str, label: Option<&Localized>) -> FieldError {
+    FieldError {
+        path: path.to_owned(),
+        code: code.to_owned(),
+        message: message(code, label),
+    }
+}

@@ -1,0 +1,15 @@
+//! madoguchi (窓口): a municipal e-application backend.
+//!
+//! Procedures are declared as files under `forms/`; residents prove who they are with the My
+//! Number Card; applications are stored, routed to a division's queue, processed to a decision,
+//! and everyone is told by email. `main.rs` only parses the command line: everything lives here
+//! so the tests build the same application.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod forms;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,58 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use actix_web::{HttpResponse, get, web};
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::telemetry::Metrics;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// The process is up. Says nothing about its dependencies.
+#[utoipa::path(tag = "operations", responses((status = 200, body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health { status: "ok" })
+}
+
+/// Ready to serve: the database answers.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, body = Health),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    diesel::sql_query("SELECT 1")
+        .execute(&mut connection)
+        .await
+        .map_err(|error| ApiError::Unavailable(error.into()))?;
+    Ok(web::Json(Health { status: "ready" }))
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(tag = "operations", responses((status = 200, content_type = "text/plain")))]
+#[get("/metrics")]
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pool_status = state.pool.status();
+    metrics.pool_size.set(pool_status.size as i64);
+    metrics.pool_available.set(pool_status.available as i64);
+    let body = prometheus::TextEncoder::new()
+        .encode_to_string(&metrics.registry.gather())
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body))
+}

@@ -1,0 +1,70 @@
+//! The HTTP edge: actix handlers only. They parse, authorize, call the domain and map errors;
+//! the domain never sees actix types.
+
+pub mod catalog;
+pub mod health;
+
+use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
+use utoipa_scalar::{Scalar, Servable};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "madoguchi",
+        description = "Municipal e-application backend: procedures as files, My Number Card identity, division queues, email.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        catalog::list_categories,
+        catalog::list_procedures,
+        catalog::get_procedure,
+        catalog::get_procedure_schema,
+        catalog::validate_answers,
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError, crate::error::Localized)),
+    tags(
+        (name = "operations", description = "Health and metrics"),
+        (name = "catalog", description = "The procedures a resident can apply for"),
+    )
+)]
+pub struct ApiDoc;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(Scalar::with_url("/docs", openapi_document()))
+        .service(
+            web::scope("/api/v1")
+                .route("/openapi.json", web::get().to(openapi_json))
+                .service(catalog::list_categories)
+                .service(catalog::list_procedures)
+                .service(catalog::get_procedure)
+                .service(catalog::get_procedure_schema)
+                .service(catalog::validate_answers),
+        );
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(openapi_document())
+}
+
+/// The OpenAPI document, with paths under the `/api/v1` scope written out in full.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    let paths = std::mem::take(&mut document.paths.paths);
+    for (path, item) in paths {
+        let full = if path.starts_with("/healthz") || path.starts_with("/readyz") || path.starts_with("/metrics") {
+            path
+        } else {
+            format!("/api/v1{path}")
+        };
+        document.paths.paths.insert(full, item);
+    }
+    document
+}

@@ -1,0 +1,149 @@
+//! Building the application: state, the actix `App`, and the running server.
+//!
+//! Tests build the very same `App` through [`build_app`], so what they exercise is what runs.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::error::handlers;
+use crate::forms::Catalog;
+use crate::routes;
+use crate::telemetry::{self, Metrics};
+
+/// Everything a request handler may need, built once.
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: DbPool,
+    pub catalog: Arc<Catalog>,
+}
+
+/// The actix application with every route, limit and error renderer.
+pub fn build_app(
+    state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json_limit = state.settings.server.max_json_body_bytes;
+    App::new()
+        .app_data(state)
+        .app_data(metrics)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(handlers::json_error),
+        )
+        .app_data(web::PayloadConfig::default().limit(json_limit))
+        .app_data(web::QueryConfig::default().error_handler(handlers::query_error))
+        .app_data(web::PathConfig::default().error_handler(handlers::path_error))
+        .configure(routes::configure)
+        .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
+        .wrap(from_fn(telemetry::observe_request))
+}
+
+/// A ready-to-run server: database resolved and migrated, catalog loaded, listener bound.
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+    // Keeps a private PostgreSQL cluster alive for as long as the server runs.
+    _cluster: Option<db::cluster::PrivateCluster>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let catalog = Catalog::load(&settings.forms.dir).map_err(|report| {
+            anyhow::anyhow!(
+                "the procedure catalog in {} has mistakes; fix them (see `madoguchi forms check`):\n{report}",
+                settings.forms.dir.display()
+            )
+        })?;
+        let resolved = db::cluster::resolve(&settings.database, "madoguchi").await?;
+        if settings.database.migrate_on_start {
+            let applied = db::run_migrations(&resolved.url).await?;
+            if !applied.is_empty() {
+                tracing::info!(count = applied.len(), "applied migrations");
+            }
+        }
+        let pool = db::build_pool(&resolved.url, &settings.database)?;
+        catalog
+            .record_versions(&pool)
+            .await
+            .context("recording procedure versions")?;
+
+        let listener = std::net::TcpListener::bind(settings.bind_address())
+            .with_context(|| format!("binding {:?}", settings.bind_address()))?;
+        let port = listener.local_addr()?.port();
+        let tls = load_tls(&settings)?;
+        let workers = settings.server.workers;
+        let state = web::Data::new(AppState {
+            settings,
+            pool,
+            catalog: Arc::new(catalog),
+        });
+        let metrics = web::Data::new(Metrics::new()?);
+        let mut server =
+            HttpServer::new(move || build_app(state.clone(), metrics.clone())).shutdown_timeout(10);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        }
+        .run();
+        tracing::info!(port, "madoguchi is serving");
+        Ok(Self {
+            server,
+            port,
+            _cluster: resolved.cluster,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("server stopped with an error")
+    }
+}
+
+fn load_tls(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    let server = &settings.server;
+    if server.tls_cert_path.is_empty() {
+        return Ok(None);
+    }
+    let certificates = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(&server.tls_cert_path)
+            .with_context(|| format!("opening {}", server.tls_cert_path))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .context("reading the TLS certificate chain")?;
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(&server.tls_key_path)
+            .with_context(|| format!("opening {}", server.tls_key_path))?,
+    ))
+    .context("reading the TLS private key")?
+    .context("no private key in the TLS key file")?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)
+    .context("the TLS certificate and key do not match")?;
+    Ok(Some(config))
+}

@@ -1,0 +1,218 @@
+//! The front door of the integration tests: `TestApp` builds the real application on a fresh
+//! PostgreSQL database of its own (cloned from a template migrated once), dropped afterwards.
+
+use std::sync::{Arc, LazyLock};
+
+use actix_web::dev::ServiceResponse;
+use actix_web::test::{self, TestRequest};
+use actix_web::web;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use madoguchi::config::{Profile, Settings};
+use madoguchi::db;
+use madoguchi::forms::Catalog;
+use madoguchi::startup::{AppState, build_app};
+use madoguchi::telemetry::Metrics;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+/// The catalog is read-only: load it once for the whole test binary.
+pub static CATALOG: LazyLock<Arc<Catalog>> = LazyLock::new(|| {
+    Arc::new(Catalog::load(std::path::Path::new("forms")).unwrap_or_else(|report| {
+        panic!("the catalog has problems:\n{report}")
+    }))
+});
+
+pub fn test_settings() -> Settings {
+    Settings::load(std::path::Path::new("config"), Profile::Test).expect("test settings load")
+}
+
+struct Server {
+    admin_url: String,
+    template: String,
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+
+/// Finds the server once and migrates a template database named after the migrations' content,
+/// so runs with the same migrations reuse it and a changed migration gets a new one.
+async fn server() -> &'static Server {
+    SERVER
+        .get_or_init(|| async {
+            let settings = test_settings();
+            let resolved = db::cluster::resolve(&settings.database, "postgres")
+                .await
+                .expect("a PostgreSQL server for the tests");
+            let admin_url = resolved.admin_url;
+            std::mem::forget(resolved.cluster); // keep a private cluster alive for the process
+            let template = format!("madoguchi_template_{}", migrations_fingerprint());
+            let mut admin = AsyncPgConnection::establish(&admin_url).await.expect("admin connection");
+            // One process at a time builds the template.
+            diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut admin).await.expect("lock");
+            db::create_database_if_missing(&admin_url, &template)
+                .await
+                .expect("template database");
+            // Applies only what is pending, so an interrupted earlier run is completed.
+            db::run_migrations(&db::with_database(&admin_url, &template))
+                .await
+                .expect("migrations apply to the template");
+            diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut admin).await.expect("unlock");
+            Server { admin_url, template }
+        })
+        .await
+}
+
+fn migrations_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut entries: Vec<_> = std::fs::read_dir("migrations")
+        .expect("migrations dir")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    entries.sort();
+    for dir in entries {
+        for file in ["up.sql", "down.sql"] {
+            hasher.update(std::fs::read(dir.join(file)).unwrap_or_default());
+        }
+    }
+    hex::encode(&hasher.finalize()[..6])
+}
+
+/// A database of one test's own, dropped when the value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        let server = server().await;
+        let name = format!("madoguchi_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = AsyncPgConnection::establish(&server.admin_url).await.expect("admin connection");
+        let mut attempts = 0;
+        loop {
+            // Two clones of one template at the same instant can collide; retry briefly.
+            let created = diesel::sql_query(format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+                server.template
+            ))
+            .execute(&mut admin)
+            .await;
+            match created {
+                Ok(_) => break,
+                Err(error) if attempts < 20 => {
+                    attempts += 1;
+                    tracing::debug!(%error, "retrying template clone");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("creating test database: {error}"),
+            }
+        }
+        Self {
+            url: db::with_database(&server.admin_url, &name),
+            admin_url: server.admin_url.clone(),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside async; use a small runtime of its own on another thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&admin_url).await?;
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}
+
+pub struct TestApp {
+    pub database: TestDatabase,
+    pub state: web::Data<AppState>,
+    pub metrics: web::Data<Metrics>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::with_settings(test_settings()).await
+    }
+
+    pub async fn with_settings(settings: Settings) -> Self {
+        let database = TestDatabase::new().await;
+        let pool = db::build_pool(&database.url, &settings.database).expect("pool");
+        let state = web::Data::new(AppState {
+            settings,
+            pool,
+            catalog: CATALOG.clone(),
+        });
+        Self {
+            database,
+            state,
+            metrics: web::Data::new(Metrics::new().expect("metrics")),
+        }
+    }
+
+    pub async fn call(&self, request: TestRequest) -> ServiceResponse {
+        let app = test::init_service(build_app(self.state.clone(), self.metrics.clone())).await;
+        test::call_service(&app, request.to_request())
+            .await
+            .map_into_boxed_body()
+    }
+
+    /// Sends the request; returns the status, the response and the body parsed as JSON (Null
+    /// when the body is empty or not JSON).
+    pub async fn json(&self, request: TestRequest) -> (u16, Value) {
+        let response = self.call(request).await;
+        let status = response.status().as_u16();
+        let body = test::read_body(response).await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.json(TestRequest::get().uri(path)).await
+    }
+}
+
+/// The field errors of a problem response as sorted `(path, code)` pairs.
+pub fn field_errors(problem: &Value) -> Vec<(String, String)> {
+    let mut errors: Vec<(String, String)> = problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|error| {
+                    (
+                        error["path"].as_str().unwrap_or_default().to_owned(),
+                        error["code"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    errors.sort();
+    errors
+}
+
+/// A response header as text ("" when absent).
+pub fn header<B>(response: &ServiceResponse<B>, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
