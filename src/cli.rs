@@ -135,7 +135,10 @@ pub fn export_index(dir: &std::path::Path) -> anyhow::Result<String> {
             continue;
         }
         writeln!(out, "## {} / {} (`{category}`)\n", name.ja, name.en)?;
-        writeln!(out, "| procedure | 手続 | assurance | fee (yen) | days | division |")?;
+        writeln!(
+            out,
+            "| procedure | 手続 | assurance | fee (yen) | days | division |"
+        )?;
         writeln!(out, "|---|---|---|---|---|---|")?;
         for procedure in procedures {
             let d = &procedure.definition;
@@ -144,7 +147,11 @@ pub fn export_index(dir: &std::path::Path) -> anyhow::Result<String> {
                 Some(fee) => fee
                     .fixed
                     .map(|yen| yen.to_string())
-                    .or_else(|| fee.per_unit.as_ref().map(|u| format!("{} / {}", u.amount, u.quantity)))
+                    .or_else(|| {
+                        fee.per_unit
+                            .as_ref()
+                            .map(|u| format!("{} / {}", u.amount, u.quantity))
+                    })
                     .unwrap_or_else(|| "computed".to_owned()),
             };
             let division = catalog

@@ -261,7 +261,9 @@ pub mod handlers {
             .get(actix_web::http::header::CONTENT_TYPE)
             .is_some_and(|value| value.as_bytes() == super::PROBLEM_JSON.as_bytes());
         if is_problem {
-            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+            return Ok(ErrorHandlerResponse::Response(
+                response.map_into_left_body(),
+            ));
         }
         let status = response.status();
         let api_error = match status {

@@ -49,8 +49,9 @@ impl Metrics {
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+            ),
             &["method", "route"],
         )?;
         let pool_size = IntGauge::new("db_pool_connections", "Open database connections")?;
@@ -87,7 +88,8 @@ pub async fn observe_request(
         .unwrap_or_else(|| "(unmatched)".to_owned());
     let method = request.method().to_string();
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let started = Instant::now();
 
     let mut response = next.call(request).instrument(span.clone()).await?;

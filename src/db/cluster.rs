@@ -97,7 +97,12 @@ impl PrivateCluster {
         if !data_dir.join("PG_VERSION").exists() {
             tracing::info!(dir = %data_dir.display(), "initialising a private PostgreSQL cluster");
             run(as_user(&run_as, &bin_dir.join("initdb"))
-                .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync"])
+                .args([
+                    "--auth=trust",
+                    "--username=postgres",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ])
                 .arg("-D")
                 .arg(&data_dir))?;
         }
@@ -170,7 +175,10 @@ fn find_postgres_binaries() -> anyhow::Result<PathBuf> {
 
 /// PostgreSQL refuses to run as root; when we are root, run it as `postgres` or `nobody`.
 fn unprivileged_user_if_root() -> anyhow::Result<Option<String>> {
-    let uid = Command::new("id").arg("-u").output().context("running id -u")?;
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("running id -u")?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Ok(None);
     }

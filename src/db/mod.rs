@@ -83,8 +83,9 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         use diesel::Connection;
         use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-        let mut connection = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
-            .context("connecting to run migrations")?;
+        let mut connection =
+            <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+                .context("connecting to run migrations")?;
         let applied = connection
             .run_pending_migrations(MIGRATIONS)
             .map_err(|error| anyhow::anyhow!("applying migrations: {error}"))?;

@@ -29,13 +29,11 @@ const SEPARATORS: &str = r"\s\-‐‑‒–—―−ー－ｰ()（）〒";
 const DIGIT: &str = "[0-9０-９]";
 
 pub fn export(definition: &Definition) -> Value {
-    let mut schema = object_schema(
-        definition.pages.iter().flat_map(|page| {
-            page.fields
-                .iter()
-                .map(move |field| (field, page.show_if.as_ref()))
-        }),
-    );
+    let mut schema = object_schema(definition.pages.iter().flat_map(|page| {
+        page.fields
+            .iter()
+            .map(move |field| (field, page.show_if.as_ref()))
+    }));
     let object = schema.as_object_mut();
     if let Some(object) = object {
         object.insert(
@@ -131,7 +129,9 @@ fn value_schema(field: &Field) -> Value {
             "type": "string",
             "pattern": "^[\\s\u{30A1}-\u{30FA}ー・ヽヾ\u{FF66}-\u{FF9F}]+$",
         }),
-        FieldType::Email => json!({"type": "string", "pattern": "^\\s*[^@\\s]+@[^@\\s]+\\.[^@\\s]+\\s*$"}),
+        FieldType::Email => {
+            json!({"type": "string", "pattern": "^\\s*[^@\\s]+@[^@\\s]+\\.[^@\\s]+\\s*$"})
+        }
         FieldType::Phone => json!({"type": "string", "pattern": digits_pattern("{9,10}", true)}),
         FieldType::PostalCode => json!({"type": "string", "pattern": digits_pattern("{7}", false)}),
         FieldType::MyNumber => json!({"type": "string", "pattern": digits_pattern("{12}", false)}),
@@ -243,8 +243,9 @@ fn counts(field: &Field, schema: &mut Value) {
 
 fn translate_all(conditions: &[&Value]) -> Option<Value> {
     let translated: Option<Vec<Value>> = conditions.iter().map(|c| translate(c)).collect();
-    translated.map(|all| match all.len() {
-        1 => all.into_iter().next().unwrap_or(json!(true)),
+    translated.map(|mut all| match all.len() {
+        0 => json!(true),
+        1 => all.remove(0),
         _ => json!({"allOf": all}),
     })
 }
@@ -271,9 +272,7 @@ fn translate(condition: &Value) -> Option<Value> {
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
     };
-    let equals = |name: &str, constant: &Value| {
-        json!({"properties": {name: {"const": constant}}, "required": [name]})
-    };
+    let equals = |name: &str, constant: &Value| json!({"properties": {name: {"const": constant}}, "required": [name]});
     match (operator.as_str(), arguments.as_slice()) {
         ("==" | "===", [left, right]) | ("!=" | "!==", [left, right]) => {
             let positive = match (var_name(left), var_name(right)) {
@@ -305,8 +304,12 @@ fn translate(condition: &Value) -> Option<Value> {
                 "required": [name],
             }))
         }
-        ("and", items) => Some(json!({"allOf": items.iter().map(|c| translate(c)).collect::<Option<Vec<_>>>()?})),
-        ("or", items) => Some(json!({"anyOf": items.iter().map(|c| translate(c)).collect::<Option<Vec<_>>>()?})),
+        ("and", items) => {
+            Some(json!({"allOf": items.iter().map(|c| translate(c)).collect::<Option<Vec<_>>>()?}))
+        }
+        ("or", items) => {
+            Some(json!({"anyOf": items.iter().map(|c| translate(c)).collect::<Option<Vec<_>>>()?}))
+        }
         ("!", [inner]) => Some(json!({"not": translate(inner)?})),
         ("!!", [inner]) => truthy(var_name(inner)?),
         ("var", _) => truthy(var_name(condition)?),

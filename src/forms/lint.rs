@@ -266,7 +266,10 @@ fn check_organisation(organisation: &Organisation, path: &Path, collector: &mut 
                 path,
                 &document,
                 &format!("/queues/{}", escape(id)),
-                format!("queue `{id}` names an unknown division `{}`", queue.division),
+                format!(
+                    "queue `{id}` names an unknown division `{}`",
+                    queue.division
+                ),
             );
         }
         if organisation.divisions.contains_key(id) {
@@ -338,7 +341,10 @@ fn check_fields(
             (None, _) => problem(format!("field `{}` needs a `label`", field.id)),
             (Some(label), _) => {
                 if let Some(language) = text_missing(label) {
-                    problem(format!("field `{}`: label has no {language} text", field.id));
+                    problem(format!(
+                        "field `{}`: label has no {language} text",
+                        field.id
+                    ));
                 }
             }
         }
@@ -376,10 +382,8 @@ fn check_fields(
                     }
                 }
             }
-            FieldType::Group => {
-                if field.fields.is_empty() {
-                    problem(format!("group `{}` needs `fields`", field.id));
-                }
+            FieldType::Group if field.fields.is_empty() => {
+                problem(format!("group `{}` needs `fields`", field.id));
             }
             FieldType::Info => match &field.text {
                 None => problem(format!("info `{}` needs `text`", field.id)),
@@ -423,7 +427,10 @@ fn check_fields(
         if let (Some(min), Some(max)) = (field.min_items, field.max_items)
             && min > max
         {
-            problem(format!("field `{}`: min_items is above max_items", field.id));
+            problem(format!(
+                "field `{}`: min_items is above max_items",
+                field.id
+            ));
         }
         if kind == FieldType::Group {
             check_fields(
@@ -536,7 +543,8 @@ fn check_definition(
     blocks: &HashMap<String, LoadedBlock>,
     collector: &mut Collector,
 ) -> Definition {
-    let mut problem = |pointer: &str, message: String| collector.at(path, document, pointer, message);
+    let mut problem =
+        |pointer: &str, message: String| collector.at(path, document, pointer, message);
 
     if stem(path).as_deref() != Some(definition.id.as_str()) {
         problem(
@@ -557,7 +565,10 @@ fn check_definition(
             ),
         );
     }
-    for (pointer, text) in [("/title", Some(&definition.title)), ("/summary", definition.summary.as_ref())] {
+    for (pointer, text) in [
+        ("/title", Some(&definition.title)),
+        ("/summary", definition.summary.as_ref()),
+    ] {
         if let Some(language) = text.and_then(text_missing) {
             problem(pointer, format!("missing {language} translation"));
         }
@@ -566,13 +577,19 @@ fn check_definition(
         if !organisation.categories.contains_key(&definition.category) {
             problem(
                 "/category",
-                format!("unknown category `{}` (see catalog.yaml)", definition.category),
+                format!(
+                    "unknown category `{}` (see catalog.yaml)",
+                    definition.category
+                ),
             );
         }
         if !organisation.divisions.contains_key(&definition.division) {
             problem(
                 "/division",
-                format!("unknown division `{}` (see catalog.yaml)", definition.division),
+                format!(
+                    "unknown division `{}` (see catalog.yaml)",
+                    definition.division
+                ),
             );
         }
         for (index, rule) in definition.routing.iter().enumerate() {
@@ -587,7 +604,8 @@ fn check_definition(
         }
     }
     for (index, event) in definition.notify.applicant.iter().enumerate() {
-        if !["received", "returned", "completed", "rejected", "withdrawn"].contains(&event.as_str()) {
+        if !["received", "returned", "completed", "rejected", "withdrawn"].contains(&event.as_str())
+        {
             problem(
                 &format!("/notify/applicant/{index}"),
                 format!("unknown applicant event `{event}`"),
@@ -611,13 +629,15 @@ fn check_definition(
             problem(&pointer, format!("page id `{}` appears twice", page.id));
         }
         if let Some(language) = text_missing(&page.title) {
-            problem(&pointer, format!("page `{}`: title has no {language} text", page.id));
+            problem(
+                &pointer,
+                format!("page `{}`: title has no {language} text", page.id),
+            );
         }
         if page.fields.is_empty() {
             problem(&pointer, format!("page `{}` has no fields", page.id));
         }
     }
-    drop(problem);
     for (page_index, page) in definition.pages.iter().enumerate() {
         check_fields(
             &page.fields,
@@ -666,7 +686,9 @@ fn check_definition(
     for (page_index, page) in definition.pages.iter().enumerate() {
         if let Some(condition) = &page.show_if {
             let pointer = format!("/pages/{page_index}/show_if");
-            check_condition(collector, path, document, &pointer, condition, &top_names, "show_if");
+            check_condition(
+                collector, path, document, &pointer, condition, &top_names, "show_if",
+            );
             if logic::variables(condition).is_empty()
                 && !logic::holds(condition, &Value::Object(Default::default()))
             {
@@ -680,9 +702,14 @@ fn check_definition(
         }
     }
     for item in &placed {
-        check_field_conditions(item.field, &item.pointer, &top_names, &mut |pointer, condition, scope, what| {
-            check_condition(collector, path, document, pointer, condition, scope, what)
-        });
+        check_field_conditions(
+            item.field,
+            &item.pointer,
+            &top_names,
+            &mut |pointer, condition, scope, what| {
+                check_condition(collector, path, document, pointer, condition, scope, what)
+            },
+        );
     }
     if let Some(fee) = &definition.fee {
         if let Some(per_unit) = &fee.per_unit {
@@ -692,20 +719,38 @@ fn check_definition(
                     path,
                     document,
                     "/fee/per_unit/quantity",
-                    format!("fee quantity `{}` must be an integer field", per_unit.quantity),
+                    format!(
+                        "fee quantity `{}` must be an integer field",
+                        per_unit.quantity
+                    ),
                 ),
                 None => collector.at(
                     path,
                     document,
                     "/fee/per_unit/quantity",
-                    format!("fee quantity names an unknown field `{}`", per_unit.quantity),
+                    format!(
+                        "fee quantity names an unknown field `{}`",
+                        per_unit.quantity
+                    ),
                 ),
             }
         }
         if let Some(computed) = &fee.computed {
-            check_condition(collector, path, document, "/fee/computed", computed, &top_names, "computed fee");
+            check_condition(
+                collector,
+                path,
+                document,
+                "/fee/computed",
+                computed,
+                &top_names,
+                "computed fee",
+            );
         }
-        let kinds = [fee.fixed.is_some(), fee.per_unit.is_some(), fee.computed.is_some()];
+        let kinds = [
+            fee.fixed.is_some(),
+            fee.per_unit.is_some(),
+            fee.computed.is_some(),
+        ];
         if kinds.iter().filter(|set| **set).count() != 1 {
             collector.at(
                 path,
@@ -769,9 +814,17 @@ fn check_field_conditions(
     scope: &HashSet<&str>,
     check: &mut impl FnMut(&str, &Value, &HashSet<&str>, &str),
 ) {
-    for (key, condition) in [("show_if", &field.show_if), ("required_if", &field.required_if)] {
+    for (key, condition) in [
+        ("show_if", &field.show_if),
+        ("required_if", &field.required_if),
+    ] {
         if let Some(condition) = condition {
-            check(pointer, condition, scope, &format!("field `{}`: {key}", field.id));
+            check(
+                pointer,
+                condition,
+                scope,
+                &format!("field `{}`: {key}", field.id),
+            );
         }
     }
     if field.kind() == FieldType::Group {
@@ -786,7 +839,10 @@ fn check_field_conditions(
                     pointer,
                     &Value::Bool(true),
                     scope,
-                    &format!("group `{}`: field id `{}` appears twice", field.id, child.id),
+                    &format!(
+                        "group `{}`: field id `{}` appears twice",
+                        field.id, child.id
+                    ),
                 );
             }
             check_field_conditions(child, pointer, &inner_scope, check);
@@ -846,7 +902,10 @@ fn check_examples(
                         path,
                         document,
                         &pointer,
-                        format!("example `{name}`: fee is {} yen, expected {fee}", accepted.fee),
+                        format!(
+                            "example `{name}`: fee is {} yen, expected {fee}",
+                            accepted.fee
+                        ),
                     );
                 }
                 if let Some(queue) = &example.queue
@@ -887,10 +946,16 @@ fn check_examples(
                             .join(", ")
                     };
                     let missing = describe(
-                        expected.keys().filter(|key| !actual.contains_key(*key)).collect(),
+                        expected
+                            .keys()
+                            .filter(|key| !actual.contains_key(*key))
+                            .collect(),
                     );
                     let unexpected = describe(
-                        actual.keys().filter(|key| !expected.contains_key(*key)).collect(),
+                        actual
+                            .keys()
+                            .filter(|key| !expected.contains_key(*key))
+                            .collect(),
                     );
                     collector.at(
                         path,

@@ -17,9 +17,40 @@ pub struct LogicError(String);
 /// The operators of the JSON Logic standard (jsonlogic.com/operations.html). Conditions use only
 /// these, so browsers running json-logic-js evaluate them the same way.
 const STANDARD_OPERATORS: [&str; 34] = [
-    "var", "missing", "missing_some", "if", "?:", "==", "===", "!=", "!==", "!", "!!", "or", "and",
-    ">", ">=", "<", "<=", "max", "min", "+", "-", "*", "/", "%", "map", "reduce", "filter", "all",
-    "none", "some", "merge", "in", "cat", "substr",
+    "var",
+    "missing",
+    "missing_some",
+    "if",
+    "?:",
+    "==",
+    "===",
+    "!=",
+    "!==",
+    "!",
+    "!!",
+    "or",
+    "and",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    "max",
+    "min",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "map",
+    "reduce",
+    "filter",
+    "all",
+    "none",
+    "some",
+    "merge",
+    "in",
+    "cat",
+    "substr",
 ];
 
 /// Checks that a condition is well-formed JSON Logic using only standard operators.
@@ -154,7 +185,8 @@ mod tests {
 
     #[test]
     fn conditions_evaluate_with_json_logic_semantics() {
-        let condition = json!({"and": [{"==": [{"var": "kind"}, "transfer"]}, {">": [{"var": "n"}, 2]}]});
+        let condition =
+            json!({"and": [{"==": [{"var": "kind"}, "transfer"]}, {">": [{"var": "n"}, 2]}]});
         assert!(holds(&condition, &json!({"kind": "transfer", "n": 3})));
         assert!(!holds(&condition, &json!({"kind": "transfer", "n": 1})));
         assert!(!holds(&condition, &json!({})));
@@ -163,7 +195,8 @@ mod tests {
 
     #[test]
     fn variables_are_found_in_nested_expressions() {
-        let condition = json!({"or": [{"var": "a.b"}, {"in": [{"var": ["c", 0]}, [1]]}, {"missing": ["d"]}]});
+        let condition =
+            json!({"or": [{"var": "a.b"}, {"in": [{"var": ["c", 0]}, [1]]}, {"missing": ["d"]}]});
         assert_eq!(variables(&condition), ["a", "c", "d"]);
         let sum = json!({"reduce": [{"var": "items"}, {"+": [{"var": "current"}, {"var": "accumulator"}]}, 0]});
         assert_eq!(variables(&sum), ["items"]);

@@ -100,8 +100,8 @@ impl Catalog {
                     pv::content_hash.eq(procedure.content_hash.clone()),
                     pv::procedure_id.eq(procedure.definition.id.clone()),
                     pv::version.eq(procedure.definition.version as i32),
-                    pv::definition.eq(serde_json::to_value(&procedure.definition)
-                        .unwrap_or(Value::Null)),
+                    pv::definition
+                        .eq(serde_json::to_value(&procedure.definition).unwrap_or(Value::Null)),
                 )
             })
             .collect();

@@ -17,7 +17,22 @@ pub fn text(value: &str) -> String {
 fn is_digit_separator(c: char) -> bool {
     matches!(
         c,
-        '-' | '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' | 'ー' | '－' | 'ｰ' | ' ' | '(' | ')' | '（' | '）' | '〒'
+        '-' | '‐'
+            | '‑'
+            | '‒'
+            | '–'
+            | '—'
+            | '―'
+            | '−'
+            | 'ー'
+            | '－'
+            | 'ｰ'
+            | ' '
+            | '('
+            | ')'
+            | '（'
+            | '）'
+            | '〒'
     )
 }
 
@@ -92,7 +107,10 @@ pub fn integer(value: &str) -> Option<i64> {
 
 pub fn decimal(value: &str) -> Option<f64> {
     let cleaned: String = text(value).chars().filter(|c| *c != ',').collect();
-    cleaned.parse::<f64>().ok().filter(|number| number.is_finite())
+    cleaned
+        .parse::<f64>()
+        .ok()
+        .filter(|number| number.is_finite())
 }
 
 #[cfg(test)]

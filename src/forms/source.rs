@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
+use yaml_rust2::Yaml;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
-use yaml_rust2::Yaml;
 
 /// A parsed YAML document and the line of every value in it (1-based).
 #[derive(Debug, Clone)]
@@ -26,7 +26,9 @@ impl SourceDocument {
             .load(&mut builder, false)
             .map_err(|error| (error.marker().line(), error.info().to_owned()))?;
         if let Some(message) = builder.error {
-            return Err(builder.error_line.map_or((1, message.clone()), |line| (line, message)));
+            return Err(builder
+                .error_line
+                .map_or((1, message.clone()), |line| (line, message)));
         }
         Ok(Self {
             value: builder.root.unwrap_or(Value::Null),
@@ -136,20 +138,21 @@ impl MarkedEventReceiver for Builder {
                 if self.next_value_pointer().is_none() {
                     self.fail("a mapping key must be a plain value", mark);
                 }
-                self.stack.push(if matches!(event, Event::MappingStart(..)) {
-                    Frame::Mapping {
-                        map: Map::new(),
-                        pending_key: None,
-                        pointer,
-                        anchor,
-                    }
-                } else {
-                    Frame::Sequence {
-                        items: Vec::new(),
-                        pointer,
-                        anchor,
-                    }
-                });
+                self.stack
+                    .push(if matches!(event, Event::MappingStart(..)) {
+                        Frame::Mapping {
+                            map: Map::new(),
+                            pending_key: None,
+                            pointer,
+                            anchor,
+                        }
+                    } else {
+                        Frame::Sequence {
+                            items: Vec::new(),
+                            pointer,
+                            anchor,
+                        }
+                    });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 let (value, anchor) = match self.stack.pop() {
@@ -215,7 +218,9 @@ mod tests {
     #[test]
     fn values_and_their_lines() {
         let text = "id: a\ntitle:\n  ja: あ\n  en: A\nlist:\n  - x\n  - {k: 1}\nquoted: \"0761\"\nplain: 0761\n";
-        let document = SourceDocument::parse(text).expect("parses");
+        let Ok(document) = SourceDocument::parse(text) else {
+            panic!("the sample parses")
+        };
         assert_eq!(document.value["title"]["ja"], "あ");
         assert_eq!(document.value["quoted"], "0761");
         assert_eq!(document.value["plain"], 761);

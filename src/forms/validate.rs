@@ -59,8 +59,12 @@ pub fn validate(
     let mut errors = Vec::new();
     reject_unknown_keys(answers, &fields, "", &mut errors);
 
-    let context = Value::Object(visible_context(definition, answers));
+    let mut context = Value::Object(visible_context(definition, answers));
     let visible = visible_field_ids(definition, &context);
+    // From here on conditions (required_if, group items) see only visible answers.
+    if let Value::Object(map) = &mut context {
+        map.retain(|key, _| visible.contains(key.as_str()));
+    }
     let mut data = Map::new();
     for field in fields
         .iter()
@@ -190,9 +194,18 @@ fn visible_field_ids<'a>(definition: &'a Definition, context: &Value) -> HashSet
         let next: HashSet<&str> = definition
             .pages
             .iter()
-            .filter(|page| page.show_if.as_ref().is_none_or(|c| logic::holds(c, &restricted)))
+            .filter(|page| {
+                page.show_if
+                    .as_ref()
+                    .is_none_or(|c| logic::holds(c, &restricted))
+            })
             .flat_map(|page| page.fields.iter())
-            .filter(|field| field.show_if.as_ref().is_none_or(|c| logic::holds(c, &restricted)))
+            .filter(|field| {
+                field
+                    .show_if
+                    .as_ref()
+                    .is_none_or(|c| logic::holds(c, &restricted))
+            })
             .map(|field| field.id.as_str())
             .collect();
         if next == visible {
@@ -296,7 +309,9 @@ fn check_value(
             let digits = normalize::digits(raw);
             let (valid, code) = match field.kind() {
                 FieldType::Phone => (normalize::is_phone(&digits), "invalid_phone"),
-                FieldType::PostalCode => (normalize::is_postal_code(&digits), "invalid_postal_code"),
+                FieldType::PostalCode => {
+                    (normalize::is_postal_code(&digits), "invalid_postal_code")
+                }
                 _ => (normalize::is_my_number(&digits), "invalid_my_number"),
             };
             if valid {
@@ -328,9 +343,12 @@ fn check_value(
         }
         FieldType::Integer | FieldType::Money => {
             let number = match value {
-                Value::Number(number) => number
-                    .as_i64()
-                    .or_else(|| number.as_f64().filter(|n| n.fract() == 0.0).map(|n| n as i64)),
+                Value::Number(number) => number.as_i64().or_else(|| {
+                    number
+                        .as_f64()
+                        .filter(|n| n.fract() == 0.0)
+                        .map(|n| n as i64)
+                }),
                 Value::String(text) => normalize::integer(text),
                 _ => return fail("invalid_type"),
             };
@@ -394,10 +412,7 @@ fn check_value(
                 }
                 chosen.push(choice);
             }
-            check_count(field, items.len(), options).map_or_else(
-                || Some(value.clone()),
-                |code| fail(code),
-            )
+            check_count(field, items.len(), options).map_or_else(|| Some(value.clone()), &mut fail)
         }
         FieldType::Boolean | FieldType::Consent => match value {
             Value::Bool(_) => Some(value.clone()),
@@ -407,9 +422,10 @@ fn check_value(
             let Some(items) = value.as_array() else {
                 return fail("invalid_type");
             };
-            let all_ids = items
-                .iter()
-                .all(|item| item.as_str().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
+            let all_ids = items.iter().all(|item| {
+                item.as_str()
+                    .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok())
+            });
             if !all_ids {
                 return fail("invalid_attachment");
             }
@@ -636,7 +652,11 @@ fn check_bank_account(
     }
     if let Some(kind) = &parts[2] {
         let allowed = if field.account_types.is_empty() {
-            vec![AccountType::Ordinary, AccountType::Current, AccountType::Savings]
+            vec![
+                AccountType::Ordinary,
+                AccountType::Current,
+                AccountType::Savings,
+            ]
         } else {
             field.account_types.clone()
         };
@@ -709,16 +729,24 @@ fn check_group(
                 );
             }
         }
-        let scope = Value::Object(scope);
+        let mut scope = Value::Object(scope);
+        let shown: Vec<&&Field> = item_fields
+            .iter()
+            .filter(|item_field| {
+                item_field
+                    .show_if
+                    .as_ref()
+                    .is_none_or(|condition| logic::holds(condition, &scope))
+            })
+            .collect();
+        // Hidden answers of the item are invisible to the item's other conditions too.
+        if let Value::Object(map) = &mut scope {
+            map.retain(|key, _| {
+                !item_fields.iter().any(|f| &f.id == key) || shown.iter().any(|f| &f.id == key)
+            });
+        }
         let mut kept = Map::new();
-        for item_field in &item_fields {
-            let shown = item_field
-                .show_if
-                .as_ref()
-                .is_none_or(|condition| logic::holds(condition, &scope));
-            if !shown {
-                continue;
-            }
+        for item_field in shown {
             let field_path = format!("{item_path}/{}", escape(&item_field.id));
             if let Some(value) = check_field(
                 item_field,
@@ -742,7 +770,10 @@ pub fn message(code: &str, label: Option<&Localized>) -> Localized {
         (label.ja.as_str(), label.en.as_str())
     });
     let (ja, en) = match code {
-        "required" => (format!("{ja_name}を入力してください。"), format!("{en_name} is required.")),
+        "required" => (
+            format!("{ja_name}を入力してください。"),
+            format!("{en_name} is required."),
+        ),
         "unknown_field" => (
             "この項目はこの手続にありません。".to_owned(),
             "This is not a field of this procedure.".to_owned(),
@@ -751,8 +782,14 @@ pub fn message(code: &str, label: Option<&Localized>) -> Localized {
             format!("{ja_name}の形式が正しくありません。"),
             format!("{en_name} has the wrong type of value."),
         ),
-        "too_short" => (format!("{ja_name}が短すぎます。"), format!("{en_name} is too short.")),
-        "too_long" => (format!("{ja_name}が長すぎます。"), format!("{en_name} is too long.")),
+        "too_short" => (
+            format!("{ja_name}が短すぎます。"),
+            format!("{en_name} is too short."),
+        ),
+        "too_long" => (
+            format!("{ja_name}が長すぎます。"),
+            format!("{en_name} is too long."),
+        ),
         "pattern_mismatch" => (
             format!("{ja_name}の書式が正しくありません。"),
             format!("{en_name} is not in the expected format."),
@@ -767,7 +804,9 @@ pub fn message(code: &str, label: Option<&Localized>) -> Localized {
         ),
         "invalid_phone" => (
             format!("{ja_name}は0から始まる10桁または11桁の電話番号で入力してください。"),
-            format!("{en_name} must be a Japanese phone number of 10 or 11 digits starting with 0."),
+            format!(
+                "{en_name} must be a Japanese phone number of 10 or 11 digits starting with 0."
+            ),
         ),
         "invalid_postal_code" => (
             format!("{ja_name}は7桁の数字で入力してください。"),
@@ -793,8 +832,14 @@ pub fn message(code: &str, label: Option<&Localized>) -> Localized {
             format!("{ja_name}は数値で入力してください。"),
             format!("{en_name} must be a number."),
         ),
-        "too_small" => (format!("{ja_name}が小さすぎます。"), format!("{en_name} is too small.")),
-        "too_large" => (format!("{ja_name}が大きすぎます。"), format!("{en_name} is too large.")),
+        "too_small" => (
+            format!("{ja_name}が小さすぎます。"),
+            format!("{en_name} is too small."),
+        ),
+        "too_large" => (
+            format!("{ja_name}が大きすぎます。"),
+            format!("{en_name} is too large."),
+        ),
         "invalid_option" => (
             format!("{ja_name}は選択肢から選んでください。"),
             format!("{en_name} must be one of the choices."),

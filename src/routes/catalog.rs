@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Localized};
-use crate::forms::model::{Assurance, Definition};
 use crate::forms::lint::city_today;
+use crate::forms::model::{Assurance, Definition};
 use crate::forms::normalize;
 use crate::forms::validate::{self, CheckOptions};
 use crate::startup::AppState;
@@ -74,7 +74,9 @@ pub async fn list_categories(
                 .count(),
         })
         .collect();
-    cached(&request, &catalog.etag, || HttpResponse::Ok().json(categories))
+    cached(&request, &catalog.etag, || {
+        HttpResponse::Ok().json(categories)
+    })
 }
 
 #[derive(Deserialize, IntoParams)]

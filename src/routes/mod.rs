@@ -59,7 +59,10 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     let paths = std::mem::take(&mut document.paths.paths);
     for (path, item) in paths {
-        let full = if path.starts_with("/healthz") || path.starts_with("/readyz") || path.starts_with("/metrics") {
+        let full = if path.starts_with("/healthz")
+            || path.starts_with("/readyz")
+            || path.starts_with("/metrics")
+        {
             path
         } else {
             format!("/api/v1{path}")

@@ -29,20 +29,40 @@ async fn categories_count_their_procedures() {
 #[actix_web::test]
 async fn procedures_are_searchable_in_japanese_and_english_and_filterable() {
     let app = TestApp::spawn().await;
-    let (status, found) = app.get("/api/v1/procedures?q=%E4%BD%8F%E6%B0%91%E7%A5%A8").await; // 住民票
+    let (status, found) = app
+        .get("/api/v1/procedures?q=%E4%BD%8F%E6%B0%91%E7%A5%A8")
+        .await; // 住民票
     assert_eq!(status, 200);
-    let ids: Vec<&str> = found.as_array().map(|l| l.iter().filter_map(|p| p["id"].as_str()).collect()).unwrap_or_default();
+    let ids: Vec<&str> = found
+        .as_array()
+        .map(|l| l.iter().filter_map(|p| p["id"].as_str()).collect())
+        .unwrap_or_default();
     assert!(ids.contains(&"juminhyo-copy-request"), "{ids:?}");
 
-    let (_, found) = app.get("/api/v1/procedures?q=resident+record&lang=en").await;
+    let (_, found) = app
+        .get("/api/v1/procedures?q=resident+record&lang=en")
+        .await;
     let first = &found[0];
-    assert!(first["title"].is_string(), "lang=en gives plain strings: {first}");
-    assert!(first["title"].as_str().is_some_and(|t| t.to_lowercase().contains("resident record")));
+    assert!(
+        first["title"].is_string(),
+        "lang=en gives plain strings: {first}"
+    );
+    assert!(
+        first["title"]
+            .as_str()
+            .is_some_and(|t| t.to_lowercase().contains("resident record"))
+    );
 
     let (_, signed) = app.get("/api/v1/procedures?auth=card-sign").await;
-    assert!(signed.as_array().is_some_and(|l| !l.is_empty() && l.iter().all(|p| p["assurance"] == "card-sign")));
+    assert!(
+        signed
+            .as_array()
+            .is_some_and(|l| !l.is_empty() && l.iter().all(|p| p["assurance"] == "card-sign"))
+    );
 
-    let (_, none) = app.get("/api/v1/procedures?category=juminhyo&q=zzzz-no-such-words").await;
+    let (_, none) = app
+        .get("/api/v1/procedures?category=juminhyo&q=zzzz-no-such-words")
+        .await;
     assert_eq!(none, json!([]));
 
     let (status, problem) = app.get("/api/v1/procedures?auth=platinum").await;
@@ -53,26 +73,43 @@ async fn procedures_are_searchable_in_japanese_and_english_and_filterable() {
 #[actix_web::test]
 async fn a_procedure_and_its_schema_are_served_with_etags() {
     let app = TestApp::spawn().await;
-    let response = app.call(TestRequest::get().uri("/api/v1/procedures/juminhyo-copy-request")).await;
+    let response = app
+        .call(TestRequest::get().uri("/api/v1/procedures/juminhyo-copy-request"))
+        .await;
     assert_eq!(response.status().as_u16(), 200);
     let etag = crate::helpers::header(&response, "etag");
     let body: serde_json::Value = actix_web::test::read_body_json(response).await;
     assert_eq!(body["id"], "juminhyo-copy-request");
     assert_eq!(body["division_name"]["ja"], "窓口課");
-    assert!(body["examples"].is_null(), "examples are for the test suite, not clients");
+    assert!(
+        body["examples"].is_null(),
+        "examples are for the test suite, not clients"
+    );
     assert_eq!(body["content_hash"].as_str().map(str::len), Some(64));
     // Blocks are resolved: the applicant's fields are there.
-    let fields = body["pages"][0]["fields"].as_array().cloned().unwrap_or_default();
+    let fields = body["pages"][0]["fields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(fields.iter().any(|f| f["id"] == "applicant_name"));
 
     let again = app
-        .call(TestRequest::get().uri("/api/v1/procedures/juminhyo-copy-request").insert_header(("if-none-match", etag.as_str())))
+        .call(
+            TestRequest::get()
+                .uri("/api/v1/procedures/juminhyo-copy-request")
+                .insert_header(("if-none-match", etag.as_str())),
+        )
         .await;
     assert_eq!(again.status().as_u16(), 304);
 
-    let (status, schema) = app.get("/api/v1/procedures/juminhyo-copy-request/schema").await;
+    let (status, schema) = app
+        .get("/api/v1/procedures/juminhyo-copy-request/schema")
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
 
     let (status, problem) = app.get("/api/v1/procedures/no-such-procedure").await;
     assert_eq!(status, 404);
@@ -111,8 +148,16 @@ async fn answers_are_checked_with_every_field_error_in_both_languages() {
         ]
     );
     for error in problem["errors"].as_array().cloned().unwrap_or_default() {
-        assert!(error["message"]["ja"].as_str().is_some_and(|m| !m.is_empty()));
-        assert!(error["message"]["en"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            error["message"]["ja"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        assert!(
+            error["message"]["en"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 
     let (status, accepted) = app
@@ -136,7 +181,13 @@ async fn answers_are_checked_with_every_field_error_in_both_languages() {
     assert_eq!(status, 200, "{accepted}");
     assert_eq!(accepted["fee_yen"], 600);
     assert_eq!(accepted["data"]["applicant_kana"], "カガ タロウ");
-    assert_eq!(accepted["data"]["applicant_address"]["postal_code"], "9228622");
+    assert_eq!(
+        accepted["data"]["applicant_address"]["postal_code"],
+        "9228622"
+    );
     assert_eq!(accepted["data"]["copies"], 2);
-    assert!(accepted["data"].get("purpose_other").is_none(), "hidden answers are not kept");
+    assert!(
+        accepted["data"].get("purpose_other").is_none(),
+        "hidden answers are not kept"
+    );
 }

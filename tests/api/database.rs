@@ -24,9 +24,18 @@ async fn each_test_gets_its_own_database() {
     let first = TestApp::spawn().await;
     let second = TestApp::spawn().await;
     assert_ne!(first.database.name, second.database.name);
-    first.state.catalog.record_versions(&first.state.pool).await.expect("record");
+    first
+        .state
+        .catalog
+        .record_versions(&first.state.pool)
+        .await
+        .expect("record");
     assert!(procedure_version_count(&first.database.url).await > 0);
-    assert_eq!(procedure_version_count(&second.database.url).await, 0, "the other database is untouched");
+    assert_eq!(
+        procedure_version_count(&second.database.url).await,
+        0,
+        "the other database is untouched"
+    );
 }
 
 #[actix_web::test]
@@ -35,21 +44,36 @@ async fn a_test_database_is_dropped_afterwards() {
     let name = database.name.clone();
     let admin_url = madoguchi::db::with_database(&database.url, "postgres");
     drop(database);
-    let mut admin = AsyncPgConnection::establish(&admin_url).await.expect("connect");
-    let remaining = diesel::sql_query(format!("SELECT count(*) AS count FROM pg_database WHERE datname = '{name}'"))
-        .get_result::<Count>(&mut admin)
+    let mut admin = AsyncPgConnection::establish(&admin_url)
         .await
-        .expect("query")
-        .count;
+        .expect("connect");
+    let remaining = diesel::sql_query(format!(
+        "SELECT count(*) AS count FROM pg_database WHERE datname = '{name}'"
+    ))
+    .get_result::<Count>(&mut admin)
+    .await
+    .expect("query")
+    .count;
     assert_eq!(remaining, 0);
 }
 
 #[actix_web::test]
 async fn recording_versions_is_idempotent() {
     let app = TestApp::spawn().await;
-    app.state.catalog.record_versions(&app.state.pool).await.expect("first");
-    app.state.catalog.record_versions(&app.state.pool).await.expect("second");
-    assert_eq!(procedure_version_count(&app.database.url).await as usize, app.state.catalog.procedures.len());
+    app.state
+        .catalog
+        .record_versions(&app.state.pool)
+        .await
+        .expect("first");
+    app.state
+        .catalog
+        .record_versions(&app.state.pool)
+        .await
+        .expect("second");
+    assert_eq!(
+        procedure_version_count(&app.database.url).await as usize,
+        app.state.catalog.procedures.len()
+    );
 }
 
 #[actix_web::test]
@@ -61,10 +85,20 @@ async fn migrations_go_down_and_up_again() {
     let database = TestDatabase::new().await;
     let url = database.url.clone();
     tokio::task::spawn_blocking(move || {
-        let mut connection = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url).expect("connect");
-        connection.revert_all_migrations(madoguchi::db::MIGRATIONS).expect("down");
-        assert!(connection.has_pending_migration(madoguchi::db::MIGRATIONS).expect("status"));
-        connection.run_pending_migrations(madoguchi::db::MIGRATIONS).expect("up again");
+        let mut connection =
+            <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+                .expect("connect");
+        connection
+            .revert_all_migrations(madoguchi::db::MIGRATIONS)
+            .expect("down");
+        assert!(
+            connection
+                .has_pending_migration(madoguchi::db::MIGRATIONS)
+                .expect("status")
+        );
+        connection
+            .run_pending_migrations(madoguchi::db::MIGRATIONS)
+            .expect("up again");
     })
     .await
     .expect("migration thread");

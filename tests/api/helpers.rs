@@ -17,9 +17,10 @@ use tokio::sync::OnceCell;
 
 /// The catalog is read-only: load it once for the whole test binary.
 pub static CATALOG: LazyLock<Arc<Catalog>> = LazyLock::new(|| {
-    Arc::new(Catalog::load(std::path::Path::new("forms")).unwrap_or_else(|report| {
-        panic!("the catalog has problems:\n{report}")
-    }))
+    Arc::new(
+        Catalog::load(std::path::Path::new("forms"))
+            .unwrap_or_else(|report| panic!("the catalog has problems:\n{report}")),
+    )
 });
 
 pub fn test_settings() -> Settings {
@@ -45,9 +46,14 @@ async fn server() -> &'static Server {
             let admin_url = resolved.admin_url;
             std::mem::forget(resolved.cluster); // keep a private cluster alive for the process
             let template = format!("madoguchi_template_{}", migrations_fingerprint());
-            let mut admin = AsyncPgConnection::establish(&admin_url).await.expect("admin connection");
+            let mut admin = AsyncPgConnection::establish(&admin_url)
+                .await
+                .expect("admin connection");
             // One process at a time builds the template.
-            diesel::sql_query("SELECT pg_advisory_lock(727274)").execute(&mut admin).await.expect("lock");
+            diesel::sql_query("SELECT pg_advisory_lock(727274)")
+                .execute(&mut admin)
+                .await
+                .expect("lock");
             db::create_database_if_missing(&admin_url, &template)
                 .await
                 .expect("template database");
@@ -55,8 +61,14 @@ async fn server() -> &'static Server {
             db::run_migrations(&db::with_database(&admin_url, &template))
                 .await
                 .expect("migrations apply to the template");
-            diesel::sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut admin).await.expect("unlock");
-            Server { admin_url, template }
+            diesel::sql_query("SELECT pg_advisory_unlock(727274)")
+                .execute(&mut admin)
+                .await
+                .expect("unlock");
+            Server {
+                admin_url,
+                template,
+            }
         })
         .await
 }
@@ -89,7 +101,9 @@ impl TestDatabase {
     pub async fn new() -> Self {
         let server = server().await;
         let name = format!("madoguchi_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = AsyncPgConnection::establish(&server.admin_url).await.expect("admin connection");
+        let mut admin = AsyncPgConnection::establish(&server.admin_url)
+            .await
+            .expect("admin connection");
         let mut attempts = 0;
         loop {
             // Two clones of one template at the same instant can collide; retry briefly.
@@ -123,7 +137,9 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop runs outside async; use a small runtime of its own on another thread.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async {
                 let mut admin = AsyncPgConnection::establish(&admin_url).await?;
                 diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))

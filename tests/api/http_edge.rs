@@ -20,17 +20,25 @@ async fn readiness_is_503_problem_when_the_database_is_unreachable() {
     settings.database.pool_timeout_seconds = 1;
     let app = TestApp::with_settings(settings.clone()).await;
     // A pool pointing at a port where nothing listens.
-    let unreachable = madoguchi::db::build_pool("postgres://postgres@127.0.0.1:1/none", &settings.database)
-        .expect("pool");
+    let unreachable =
+        madoguchi::db::build_pool("postgres://postgres@127.0.0.1:1/none", &settings.database)
+            .expect("pool");
     let state = actix_web::web::Data::new(madoguchi::startup::AppState {
         settings,
         pool: unreachable,
         catalog: app.state.catalog.clone(),
     });
-    let service = actix_web::test::init_service(madoguchi::startup::build_app(state, app.metrics.clone())).await;
-    let response = actix_web::test::call_service(&service, TestRequest::get().uri("/readyz").to_request()).await;
+    let service =
+        actix_web::test::init_service(madoguchi::startup::build_app(state, app.metrics.clone()))
+            .await;
+    let response =
+        actix_web::test::call_service(&service, TestRequest::get().uri("/readyz").to_request())
+            .await;
     assert_eq!(response.status().as_u16(), 503);
-    assert_eq!(crate::helpers::header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        crate::helpers::header(&response, "content-type"),
+        "application/problem+json"
+    );
     let body: serde_json::Value = actix_web::test::read_body_json(response).await;
     assert_eq!(body["code"], "unavailable");
 }
@@ -38,24 +46,42 @@ async fn readiness_is_503_problem_when_the_database_is_unreachable() {
 #[actix_web::test]
 async fn unknown_route_is_a_problem_json_404() {
     let app = TestApp::spawn().await;
-    let response = app.call(TestRequest::get().uri("/api/v1/nothing-here")).await;
+    let response = app
+        .call(TestRequest::get().uri("/api/v1/nothing-here"))
+        .await;
     assert_eq!(response.status().as_u16(), 404);
-    assert_eq!(crate::helpers::header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        crate::helpers::header(&response, "content-type"),
+        "application/problem+json"
+    );
     let body: serde_json::Value = actix_web::test::read_body_json(response).await;
     assert_eq!(body["code"], "not_found");
     assert_eq!(body["status"], 404);
-    assert!(body["detail"]["ja"].as_str().is_some_and(|text| !text.is_empty()));
-    assert!(body["detail"]["en"].as_str().is_some_and(|text| !text.is_empty()));
+    assert!(
+        body["detail"]["ja"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty())
+    );
+    assert!(
+        body["detail"]["en"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty())
+    );
 }
 
 #[actix_web::test]
 async fn wrong_method_is_a_problem_json_405() {
     let app = TestApp::spawn().await;
-    let response = app.call(TestRequest::delete().uri("/api/v1/categories")).await;
+    let response = app
+        .call(TestRequest::delete().uri("/api/v1/categories"))
+        .await;
     // actix answers an unmatched method on a known resource with 405 or 404 depending on the
     // route kind; either way it must be problem+json, never a bare body.
     assert!(matches!(response.status().as_u16(), 404 | 405));
-    assert_eq!(crate::helpers::header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        crate::helpers::header(&response, "content-type"),
+        "application/problem+json"
+    );
 }
 
 #[actix_web::test]
@@ -70,7 +96,10 @@ async fn malformed_json_is_a_problem_json_400() {
         )
         .await;
     assert_eq!(response.status().as_u16(), 400);
-    assert_eq!(crate::helpers::header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        crate::helpers::header(&response, "content-type"),
+        "application/problem+json"
+    );
     let body: serde_json::Value = actix_web::test::read_body_json(response).await;
     assert_eq!(body["code"], "request.invalid_json");
 }
@@ -89,7 +118,10 @@ async fn oversized_body_is_a_problem_json_413() {
         )
         .await;
     assert_eq!(response.status().as_u16(), 413);
-    assert_eq!(crate::helpers::header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        crate::helpers::header(&response, "content-type"),
+        "application/problem+json"
+    );
 }
 
 #[actix_web::test]
@@ -104,7 +136,10 @@ async fn wrong_content_type_is_a_problem_json_415() {
         )
         .await;
     assert_eq!(response.status().as_u16(), 415);
-    assert_eq!(crate::helpers::header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        crate::helpers::header(&response, "content-type"),
+        "application/problem+json"
+    );
 }
 
 #[actix_web::test]
@@ -113,7 +148,11 @@ async fn every_response_carries_a_request_id() {
     let response = app.call(TestRequest::get().uri("/healthz")).await;
     assert!(response.headers().contains_key("x-request-id"));
     let response = app
-        .call(TestRequest::get().uri("/healthz").insert_header(("x-request-id", "abc-123")))
+        .call(
+            TestRequest::get()
+                .uri("/healthz")
+                .insert_header(("x-request-id", "abc-123")),
+        )
         .await;
     assert_eq!(crate::helpers::header(&response, "x-request-id"), "abc-123");
 }
@@ -123,7 +162,8 @@ async fn metrics_count_requests_by_route_pattern() {
     let app = TestApp::spawn().await;
     app.get("/api/v1/procedures/juminhyo-copy-request").await;
     let response = app.call(TestRequest::get().uri("/metrics")).await;
-    let text = String::from_utf8(actix_web::test::read_body(response).await.to_vec()).unwrap_or_default();
+    let text =
+        String::from_utf8(actix_web::test::read_body(response).await.to_vec()).unwrap_or_default();
     assert!(
         text.contains("route=\"/api/v1/procedures/{id}\""),
         "metrics use the route pattern, not the concrete path:\n{text}"
@@ -136,7 +176,13 @@ async fn openapi_document_is_3_1_and_lists_the_catalog() {
     let app = TestApp::spawn().await;
     let (status, document) = app.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
-    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", document["openapi"]);
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        document["openapi"]
+    );
     for path in [
         "/api/v1/categories",
         "/api/v1/procedures",

@@ -1,5 +1,8 @@
 //! All integration tests, in one binary (linking is the slow part of a Rust build).
 
+// Tests state their expectations with expect(); a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod catalog;
 mod database;
 mod forms;
