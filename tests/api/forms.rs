@@ -304,3 +304,13 @@ async fn the_catalog_lists_at_least_170_procedures_with_all_26_national_ones() {
     }
     assert_eq!(national.len(), 26);
 }
+
+#[test]
+fn the_catalog_index_in_forms_readme_is_current() {
+    let generated = madoguchi::cli::export_index(Path::new("forms")).expect("export");
+    let committed = std::fs::read_to_string("forms/README.md").unwrap_or_default();
+    assert!(
+        committed == generated,
+        "forms/README.md is stale: run `cargo run -- forms export > forms/README.md`"
+    );
+}
