@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::model::{AccountType, Definition, Field, FieldType};
+use super::model::{Definition, Field, FieldType};
 
 pub const UNTRANSLATED: &str = "x-madoguchi-untranslated-condition";
 
@@ -191,15 +191,7 @@ fn value_schema(field: &Field) -> Value {
             schema
         }
         FieldType::BankAccount => {
-            let types: Vec<AccountType> = if field.account_types.is_empty() {
-                vec![
-                    AccountType::Ordinary,
-                    AccountType::Current,
-                    AccountType::Savings,
-                ]
-            } else {
-                field.account_types.clone()
-            };
+            let types = field.allowed_account_types();
             json!({
                 "type": "object",
                 "properties": {

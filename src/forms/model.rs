@@ -190,6 +190,19 @@ impl Field {
     pub fn kind(&self) -> FieldType {
         self.field_type.unwrap_or(FieldType::Info)
     }
+
+    /// Bank account fields: the account types accepted; all of them when none are listed.
+    pub fn allowed_account_types(&self) -> Vec<AccountType> {
+        if self.account_types.is_empty() {
+            vec![
+                AccountType::Ordinary,
+                AccountType::Current,
+                AccountType::Savings,
+            ]
+        } else {
+            self.account_types.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

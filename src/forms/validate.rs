@@ -651,15 +651,7 @@ fn check_bank_account(
         }
     }
     if let Some(kind) = &parts[2] {
-        let allowed = if field.account_types.is_empty() {
-            vec![
-                AccountType::Ordinary,
-                AccountType::Current,
-                AccountType::Savings,
-            ]
-        } else {
-            field.account_types.clone()
-        };
+        let allowed = field.allowed_account_types();
         let parsed: Option<AccountType> = serde_json::from_value(Value::String(kind.clone())).ok();
         match parsed {
             Some(kind) if allowed.contains(&kind) => {
