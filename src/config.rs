@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -45,6 +46,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub forms: FormsSettings,
     pub log: LogSettings,
+    pub identity: IdentitySettings,
+    pub staff: StaffSettings,
+    pub submissions: SubmissionSettings,
 }
 
 fn default_profile() -> Profile {
@@ -75,6 +79,58 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct FormsSettings {
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdentitySettings {
+    pub providers: Vec<String>,
+    pub challenge_ttl_seconds: i64,
+    pub session: SessionSettings,
+    pub jpki: JpkiSettings,
+    pub oidc: OidcSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_seconds: i64,
+    pub refresh_ttl_seconds: i64,
+    pub signing_keys: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JpkiSettings {
+    pub trust_anchors: Vec<PathBuf>,
+    pub crl: String,
+    pub crl_refresh_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub private_key_path: String,
+    pub private_key_id: String,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub id_token_algorithm: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StaffSettings {
+    pub max_failed_logins: i32,
+    pub lockout_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubmissionSettings {
+    pub draft_ttl_days: i64,
+    pub attachments_dir: PathBuf,
+    pub max_attachment_mb: usize,
+    pub max_attachments_per_draft: i64,
+    pub sealing_keys: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +176,11 @@ impl Settings {
     /// Refuses settings that would be unsafe or cannot work. The production profile is stricter.
     pub fn validate(&self) -> anyhow::Result<()> {
         let mut problems = Vec::new();
+        for provider in &self.identity.providers {
+            if !["jpki", "oidc", "dev"].contains(&provider.as_str()) {
+                problems.push(format!("identity.providers: unknown provider `{provider}`"));
+            }
+        }
         if self.database.pool_size == 0 {
             problems.push("database.pool_size must be at least 1".to_owned());
         }
@@ -134,6 +195,28 @@ impl Settings {
         if self.profile == Profile::Production {
             if !self.server.public_url.starts_with("https://") {
                 problems.push("production: server.public_url must be https".to_owned());
+            }
+            if self.identity.providers.iter().any(|p| p == "dev") {
+                problems
+                    .push("production: the `dev` identity provider is for demos only".to_owned());
+            }
+            if self
+                .identity
+                .session
+                .signing_keys
+                .expose_secret()
+                .is_empty()
+            {
+                problems.push(
+                    "production: set identity.session.signing_keys (tokens would not survive a restart)"
+                        .to_owned(),
+                );
+            }
+            if self.submissions.sealing_keys.expose_secret().is_empty() {
+                problems.push(
+                    "production: set submissions.sealing_keys (My Numbers could not be read after a restart)"
+                        .to_owned(),
+                );
             }
             if self.database.url.is_empty() && std::env::var_os("DATABASE_URL").is_none() {
                 problems.push(
@@ -164,6 +247,16 @@ mod tests {
             let settings = Settings::load(Path::new("config"), profile);
             assert!(settings.is_ok(), "{profile:?}: {settings:?}");
         }
+    }
+
+    #[test]
+    fn production_refuses_the_dev_provider_and_missing_keys() {
+        let error = Settings::load(Path::new("config"), Profile::Production)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("signing_keys"), "{error}");
+        assert!(error.contains("sealing_keys"), "{error}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod forms;
+pub mod identity;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

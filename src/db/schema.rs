@@ -1,6 +1,83 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    access_log (id) {
+        id -> Int8,
+        submission_id -> Uuid,
+        staff_id -> Uuid,
+        action -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> Uuid,
+        resident_id -> Uuid,
+        draft_id -> Nullable<Uuid>,
+        submission_id -> Nullable<Uuid>,
+        content_type -> Text,
+        size_bytes -> Int8,
+        sha256 -> Bytea,
+        storage_key -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    auth_challenges (id) {
+        id -> Uuid,
+        provider -> Text,
+        challenge -> Bytea,
+        oidc_nonce -> Nullable<Text>,
+        pkce_verifier -> Nullable<Text>,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    drafts (id) {
+        id -> Uuid,
+        resident_id -> Uuid,
+        procedure_id -> Text,
+        data -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (resident_id, key) {
+        resident_id -> Uuid,
+        key -> Text,
+        request_hash -> Bytea,
+        response_status -> Int2,
+        response_body -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Uuid,
+        template -> Text,
+        language -> Text,
+        recipient -> Text,
+        payload -> Jsonb,
+        submission_id -> Nullable<Uuid>,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     procedure_versions (content_hash) {
         content_hash -> Text,
         procedure_id -> Text,
@@ -9,3 +86,158 @@ diesel::table! {
         first_seen_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        token_hash -> Bytea,
+        family_id -> Uuid,
+        resident_id -> Nullable<Uuid>,
+        staff_id -> Nullable<Uuid>,
+        assurance -> Text,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    residents (id) {
+        id -> Uuid,
+        provider -> Text,
+        issuer -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        language -> Text,
+        created_at -> Timestamptz,
+        last_login_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    staff (id) {
+        id -> Uuid,
+        login -> Text,
+        display_name -> Text,
+        email -> Nullable<Text>,
+        password_hash -> Text,
+        failed_logins -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        active -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    staff_memberships (staff_id, division) {
+        staff_id -> Uuid,
+        division -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    staff_notes (id) {
+        id -> Uuid,
+        submission_id -> Uuid,
+        staff_id -> Uuid,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    submission_events (id) {
+        id -> Int8,
+        submission_id -> Uuid,
+        actor_kind -> Text,
+        actor_id -> Nullable<Uuid>,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    submission_revisions (submission_id, revision) {
+        submission_id -> Uuid,
+        revision -> Int4,
+        data -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    submission_signatures (submission_id, revision) {
+        submission_id -> Uuid,
+        revision -> Int4,
+        cms -> Bytea,
+        certificate -> Bytea,
+        digest -> Bytea,
+        revocation_checked_at -> Timestamptz,
+        verified_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    submissions (id) {
+        id -> Uuid,
+        reference -> Text,
+        resident_id -> Uuid,
+        procedure_id -> Text,
+        content_hash -> Text,
+        status -> Text,
+        data -> Jsonb,
+        revision -> Int4,
+        fee_yen -> Int8,
+        queue -> Text,
+        division -> Text,
+        assignee_id -> Nullable<Uuid>,
+        submitted_at -> Timestamptz,
+        due_date -> Nullable<Date>,
+        returned_at -> Nullable<Timestamptz>,
+        decided_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(access_log -> staff (staff_id));
+diesel::joinable!(access_log -> submissions (submission_id));
+diesel::joinable!(attachments -> drafts (draft_id));
+diesel::joinable!(attachments -> residents (resident_id));
+diesel::joinable!(attachments -> submissions (submission_id));
+diesel::joinable!(drafts -> residents (resident_id));
+diesel::joinable!(idempotency_keys -> residents (resident_id));
+diesel::joinable!(outbox -> submissions (submission_id));
+diesel::joinable!(refresh_tokens -> residents (resident_id));
+diesel::joinable!(refresh_tokens -> staff (staff_id));
+diesel::joinable!(staff_memberships -> staff (staff_id));
+diesel::joinable!(staff_notes -> staff (staff_id));
+diesel::joinable!(staff_notes -> submissions (submission_id));
+diesel::joinable!(submission_events -> submissions (submission_id));
+diesel::joinable!(submission_revisions -> submissions (submission_id));
+diesel::joinable!(submission_signatures -> submissions (submission_id));
+diesel::joinable!(submissions -> procedure_versions (content_hash));
+diesel::joinable!(submissions -> residents (resident_id));
+diesel::joinable!(submissions -> staff (assignee_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    access_log,
+    attachments,
+    auth_challenges,
+    drafts,
+    idempotency_keys,
+    outbox,
+    procedure_versions,
+    refresh_tokens,
+    residents,
+    staff,
+    staff_memberships,
+    staff_notes,
+    submission_events,
+    submission_revisions,
+    submission_signatures,
+    submissions,
+);

@@ -8,3 +8,5 @@ mod database;
 mod forms;
 mod helpers;
 mod http_edge;
+mod jpki;
+mod oidc;

@@ -1,0 +1,10 @@
+DROP TABLE outbox;
+DROP TABLE staff_notes;
+DROP TABLE access_log;
+DROP TABLE attachments;
+DROP TABLE drafts;
+DROP TABLE idempotency_keys;
+DROP TABLE submission_signatures;
+DROP TABLE submission_revisions;
+DROP TABLE submission_events;
+DROP TABLE submissions;

@@ -1,0 +1,1 @@
+//! JPKI (My Number Card) provider.

@@ -1,0 +1,86 @@
+//! Who residents and staff are: sign-in providers, resident accounts, sessions, staff accounts.
+//!
+//! Providers (chosen by configuration) prove an identity and an assurance level:
+//! - `jpki`: challenge/response with the My Number Card's user-authentication certificate;
+//! - `oidc`: the Digital Authentication App or any OpenID Provider;
+//! - `dev`: a fake card for demos and tests (refused by the production profile).
+//!
+//! The service then issues its own session (see [`session`]). Resident accounts are keyed on
+//! (issuer, subject) and hold no basic facts: those travel with each application that needs them.
+
+pub mod challenge;
+pub mod dev;
+pub mod jpki;
+pub mod oidc;
+pub mod residents;
+pub mod session;
+pub mod staff;
+
+use crate::db::DbError;
+use crate::forms::Assurance;
+
+/// What a provider has proven about the person signing in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    /// `jpki`, `oidc` or `dev`.
+    pub provider: &'static str,
+    /// Who vouches: the CA's subject for a card, the OIDC issuer URL, `dev`.
+    pub issuer: String,
+    /// Stable id at that issuer: the certificate serial, the OIDC `sub`.
+    pub subject: String,
+    pub assurance: Assurance,
+    /// An email address the provider vouched for, if any (OIDC).
+    pub email: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing or malformed credentials")]
+    MissingToken,
+    #[error("invalid token")]
+    InvalidToken,
+    #[error("expired token")]
+    ExpiredToken,
+    #[error("unknown, expired or already used challenge")]
+    InvalidChallenge,
+    #[error("this sign-in provider is not enabled")]
+    ProviderDisabled,
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("certificate is expired or not yet valid")]
+    CertificateExpired,
+    #[error("certificate does not chain to a trusted authority")]
+    UntrustedCertificate,
+    #[error("certificate is revoked")]
+    CertificateRevoked,
+    #[error("certificate is not for this use")]
+    WrongCertificateUse,
+    #[error("the identity provider refused: {0}")]
+    ProviderRefused(String),
+    #[error("wrong user name or password")]
+    BadCredentials,
+    #[error("account locked after repeated failures")]
+    Locked,
+    #[error("insufficient assurance")]
+    InsufficientAssurance,
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Database(DbError::classify(error))
+    }
+}
+
+impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for AuthError {
+    fn from(
+        error: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>,
+    ) -> Self {
+        Self::Database(error.into())
+    }
+}

@@ -1,0 +1,390 @@
+//! The service's own sessions: a short-lived access JWT and a rotating refresh token.
+//!
+//! Access tokens are HS256 JWTs with `kid` (key rotation from configuration), and `iss`, `aud`,
+//! `exp` always checked; the algorithm is fixed here, never read from the token. Refresh tokens are
+//! random, stored only as SHA-256 hashes, rotated on every use; presenting a used one revokes its
+//! whole family (someone copied it).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::AuthError;
+use crate::config::SessionSettings;
+use crate::db::schema::refresh_tokens;
+use crate::forms::Assurance;
+
+/// Who a token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Principal {
+    Resident,
+    Staff,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: Uuid,
+    pub exp: i64,
+    pub iat: i64,
+    pub kind: Principal,
+    /// For residents: how they proved who they are.
+    pub assurance: Assurance,
+}
+
+/// Signing keys by id; the first signs.
+pub struct Keyring {
+    signing_kid: String,
+    encoding: EncodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    validation: Validation,
+    settings: SessionSettings,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Keyring")
+            .field("signing_kid", &self.signing_kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// Parses `kid:secret,kid:secret`. An empty list gets a random key (development and tests).
+    pub fn from_settings(settings: &SessionSettings) -> anyhow::Result<Self> {
+        let configured = settings.signing_keys.expose_secret();
+        let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
+        for entry in configured
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let (kid, secret) = entry.split_once(':').ok_or_else(|| {
+                anyhow::anyhow!("identity.session.signing_keys: expected kid:secret")
+            })?;
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "identity.session.signing_keys: the secret of `{kid}` is shorter than 32 bytes"
+            );
+            keys.push((kid.to_owned(), secret.as_bytes().to_vec()));
+        }
+        if keys.is_empty() {
+            let mut secret = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            keys.push(("ephemeral".to_owned(), secret));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[settings.issuer.as_str()]);
+        validation.set_audience(&[settings.audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Ok(Self {
+            signing_kid: keys[0].0.clone(),
+            encoding: EncodingKey::from_secret(&keys[0].1),
+            decoding: keys
+                .iter()
+                .map(|(kid, secret)| (kid.clone(), DecodingKey::from_secret(secret)))
+                .collect(),
+            validation,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn issue(
+        &self,
+        principal: Principal,
+        subject: Uuid,
+        assurance: Assurance,
+    ) -> Result<String, AuthError> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            sub: subject,
+            exp: now + self.settings.access_ttl_seconds,
+            iat: now,
+            kind: principal,
+            assurance,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signing_kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|error| AuthError::Internal(error.into()))
+    }
+
+    /// Verifies signature (with the key named by `kid`), algorithm, issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
+        if header.alg != Algorithm::HS256 {
+            return Err(AuthError::InvalidToken);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or(AuthError::InvalidToken)?;
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::ExpiredToken,
+                _ => AuthError::InvalidToken,
+            })
+    }
+
+    pub fn access_ttl_seconds(&self) -> i64 {
+        self.settings.access_ttl_seconds
+    }
+
+    pub fn refresh_ttl(&self) -> Duration {
+        Duration::seconds(self.settings.refresh_ttl_seconds)
+    }
+}
+
+/// What a client receives at login and refresh.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn new_refresh_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Issues an access token and a new refresh token (a new family unless `family` is given).
+pub async fn start_session(
+    connection: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    principal: Principal,
+    subject: Uuid,
+    assurance: Assurance,
+    family: Option<Uuid>,
+) -> Result<TokenPair, AuthError> {
+    let refresh = new_refresh_secret();
+    let (resident_id, staff_id) = match principal {
+        Principal::Resident => (Some(subject), None),
+        Principal::Staff => (None, Some(subject)),
+    };
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::id.eq(Uuid::now_v7()),
+            refresh_tokens::token_hash.eq(hash(&refresh)),
+            refresh_tokens::family_id.eq(family.unwrap_or_else(Uuid::now_v7)),
+            refresh_tokens::resident_id.eq(resident_id),
+            refresh_tokens::staff_id.eq(staff_id),
+            refresh_tokens::assurance.eq(assurance.as_str()),
+            refresh_tokens::expires_at.eq(Utc::now() + keyring.refresh_ttl()),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(TokenPair {
+        access_token: keyring.issue(principal, subject, assurance)?,
+        token_type: "Bearer",
+        expires_in: keyring.access_ttl_seconds(),
+        refresh_token: refresh,
+    })
+}
+
+#[derive(Queryable)]
+struct StoredRefresh {
+    id: Uuid,
+    family_id: Uuid,
+    resident_id: Option<Uuid>,
+    staff_id: Option<Uuid>,
+    assurance: String,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Exchanges a refresh token for a new pair. Reuse of an already-rotated token revokes the
+/// family: either the client or a thief has a copy, and we cannot tell which.
+pub async fn refresh(
+    connection: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    token: &str,
+) -> Result<TokenPair, AuthError> {
+    use diesel_async::AsyncConnection;
+    let token_hash = hash(token);
+    connection
+        .transaction::<_, AuthError, _>(|connection| {
+            Box::pin(async move {
+                let stored: StoredRefresh = refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(&token_hash))
+                    .select((
+                        refresh_tokens::id,
+                        refresh_tokens::family_id,
+                        refresh_tokens::resident_id,
+                        refresh_tokens::staff_id,
+                        refresh_tokens::assurance,
+                        refresh_tokens::expires_at,
+                        refresh_tokens::used_at,
+                        refresh_tokens::revoked_at,
+                    ))
+                    .for_update()
+                    .first(connection)
+                    .await
+                    .optional()?
+                    .ok_or(AuthError::InvalidToken)?;
+                if stored.revoked_at.is_some() || stored.expires_at < Utc::now() {
+                    return Err(AuthError::InvalidToken);
+                }
+                if stored.used_at.is_some() {
+                    revoke_family(connection, stored.family_id).await?;
+                    return Err(AuthError::InvalidToken);
+                }
+                diesel::update(refresh_tokens::table.find(stored.id))
+                    .set(refresh_tokens::used_at.eq(Utc::now()))
+                    .execute(connection)
+                    .await?;
+                let assurance: Assurance =
+                    serde_json::from_value(serde_json::Value::String(stored.assurance))
+                        .map_err(|_| AuthError::InvalidToken)?;
+                let (principal, subject) = match (stored.resident_id, stored.staff_id) {
+                    (Some(resident), _) => (Principal::Resident, resident),
+                    (None, Some(staff)) => (Principal::Staff, staff),
+                    (None, None) => return Err(AuthError::InvalidToken),
+                };
+                start_session(
+                    connection,
+                    keyring,
+                    principal,
+                    subject,
+                    assurance,
+                    Some(stored.family_id),
+                )
+                .await
+            })
+        })
+        .await
+}
+
+async fn revoke_family(connection: &mut AsyncPgConnection, family: Uuid) -> Result<(), AuthError> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Utc::now()))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Logout: revokes the family of the given refresh token. Unknown tokens are ignored, so logout
+/// is idempotent.
+pub async fn logout(connection: &mut AsyncPgConnection, token: &str) -> Result<(), AuthError> {
+    let family: Option<Uuid> = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(hash(token)))
+        .select(refresh_tokens::family_id)
+        .first(connection)
+        .await
+        .optional()?;
+    if let Some(family) = family {
+        revoke_family(connection, family).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn settings(keys: &str) -> SessionSettings {
+        SessionSettings {
+            issuer: "madoguchi".to_owned(),
+            audience: "madoguchi-api".to_owned(),
+            access_ttl_seconds: 60,
+            refresh_ttl_seconds: 3600,
+            signing_keys: SecretString::from(keys.to_owned()),
+        }
+    }
+
+    const OLD: &str = "old:0123456789abcdef0123456789abcdef";
+    const NEW: &str = "new:fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn a_token_verifies_and_carries_its_claims() {
+        let keyring = Keyring::from_settings(&settings(NEW)).unwrap();
+        let subject = Uuid::now_v7();
+        let token = keyring
+            .issue(Principal::Resident, subject, Assurance::CardAuth)
+            .unwrap();
+        let claims = keyring.verify(&token).unwrap();
+        assert_eq!(claims.sub, subject);
+        assert_eq!(claims.assurance, Assurance::CardAuth);
+    }
+
+    #[test]
+    fn rotation_accepts_tokens_of_an_older_key() {
+        let old = Keyring::from_settings(&settings(OLD)).unwrap();
+        let rotated = Keyring::from_settings(&settings(&format!("{NEW},{OLD}"))).unwrap();
+        let token = old
+            .issue(Principal::Staff, Uuid::now_v7(), Assurance::None)
+            .unwrap();
+        assert!(rotated.verify(&token).is_ok());
+        let retired = Keyring::from_settings(&settings(NEW)).unwrap();
+        assert!(matches!(
+            retired.verify(&token),
+            Err(AuthError::InvalidToken)
+        ));
+    }
+
+    #[test]
+    fn wrong_audience_alg_none_and_expiry_are_refused() {
+        let keyring = Keyring::from_settings(&settings(NEW)).unwrap();
+        let mut other = settings(NEW);
+        other.audience = "someone-else".to_owned();
+        let foreign = Keyring::from_settings(&other).unwrap();
+        let token = foreign
+            .issue(Principal::Resident, Uuid::now_v7(), Assurance::CardAuth)
+            .unwrap();
+        assert!(matches!(
+            keyring.verify(&token),
+            Err(AuthError::InvalidToken)
+        ));
+
+        // alg: none with the same claims and kid.
+        let payload = token.split('.').nth(1).unwrap();
+        let none_header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"alg":"none","typ":"JWT","kid":"new"}"#,
+        );
+        assert!(matches!(
+            keyring.verify(&format!("{none_header}.{payload}.")),
+            Err(AuthError::InvalidToken)
+        ));
+
+        let mut expired = settings(NEW);
+        expired.access_ttl_seconds = -60;
+        let stale = Keyring::from_settings(&expired).unwrap();
+        let token = stale
+            .issue(Principal::Resident, Uuid::now_v7(), Assurance::CardAuth)
+            .unwrap();
+        assert!(matches!(
+            keyring.verify(&token),
+            Err(AuthError::ExpiredToken)
+        ));
+    }
+}

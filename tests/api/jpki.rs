@@ -1,0 +1,1 @@
+//! JPKI login and card signatures (see src/identity/jpki.rs).

@@ -1,0 +1,1 @@
+//! OpenID Connect login against a real OpenID Provider (tests/fixtures/oidc).
