@@ -182,6 +182,102 @@ impl From<crate::db::DbError> for ApiError {
     }
 }
 
+impl From<crate::identity::AuthError> for ApiError {
+    fn from(error: crate::identity::AuthError) -> Self {
+        use crate::identity::AuthError as A;
+        let unauthorized = StatusCode::UNAUTHORIZED;
+        match error {
+            A::MissingToken => Self::client(
+                unauthorized,
+                "auth.missing_token",
+                "ログインが必要です。",
+                "Sign-in is required.",
+            ),
+            A::InvalidToken => Self::client(
+                unauthorized,
+                "auth.invalid_token",
+                "認証情報が無効です。もう一度ログインしてください。",
+                "The credentials are not valid; please sign in again.",
+            ),
+            A::ExpiredToken => Self::client(
+                unauthorized,
+                "auth.expired_token",
+                "ログインの有効期限が切れました。",
+                "The sign-in has expired.",
+            ),
+            A::InvalidChallenge => Self::client(
+                unauthorized,
+                "auth.invalid_challenge",
+                "ログインの手続が無効か期限切れです。最初からやり直してください。",
+                "The sign-in attempt is unknown, expired or already used; start again.",
+            ),
+            A::ProviderDisabled => Self::not_found(),
+            A::BadSignature => Self::client(
+                unauthorized,
+                "auth.bad_signature",
+                "署名を確認できませんでした。",
+                "The signature does not verify.",
+            ),
+            A::CertificateExpired => Self::client(
+                unauthorized,
+                "auth.certificate_expired",
+                "電子証明書の有効期間外です。",
+                "The certificate is expired or not yet valid.",
+            ),
+            A::UntrustedCertificate => Self::client(
+                unauthorized,
+                "auth.untrusted_certificate",
+                "電子証明書の発行元を確認できません。",
+                "The certificate was not issued by a trusted authority.",
+            ),
+            A::CertificateRevoked => Self::client(
+                unauthorized,
+                "auth.certificate_revoked",
+                "電子証明書は失効しています。",
+                "The certificate has been revoked.",
+            ),
+            A::WrongCertificateUse => Self::client(
+                unauthorized,
+                "auth.wrong_certificate",
+                "この用途に使えない電子証明書です。",
+                "This certificate cannot be used for this.",
+            ),
+            A::ProviderRefused(_) => Self::client(
+                unauthorized,
+                "auth.provider_refused",
+                "認証サービスがログインを拒否しました。",
+                "The identity provider refused the sign-in.",
+            ),
+            A::BadCredentials => Self::client(
+                unauthorized,
+                "auth.bad_credentials",
+                "ログインIDまたはパスワードが違います。",
+                "Wrong login or password.",
+            ),
+            A::Locked => Self::client(
+                unauthorized,
+                "auth.locked",
+                "ログインの失敗が続いたため、一時的にロックされています。",
+                "Too many failed attempts; the account is locked for a while.",
+            ),
+            A::InsufficientAssurance => Self::client(
+                StatusCode::FORBIDDEN,
+                "auth.insufficient_assurance",
+                "この手続にはマイナンバーカードでのログイン（または署名）が必要です。",
+                "This procedure needs a sign-in (or signature) with the My Number Card.",
+            ),
+            A::Malformed(_) => Self::client(
+                StatusCode::BAD_REQUEST,
+                "auth.malformed",
+                "認証の要求が正しくありません。",
+                "The authentication request is malformed.",
+            ),
+            A::Database(error) => error.into(),
+            A::Internal(error) => Self::Internal(error),
+        }
+    }
+}
+
 /// Renders actix's own extractor and routing errors (bad JSON, wrong content type, oversize
 /// bodies, unknown routes) as problem+json instead of actix's plain-text `Display`.
 pub mod handlers {
@@ -295,4 +391,29 @@ pub mod handlers {
             ServiceResponse::new(request, body).map_into_right_body(),
         ))
     }
+}
+
+/// `validator` errors of a request DTO as field errors with ja/en messages.
+pub fn validation_errors(result: Result<(), validator::ValidationErrors>) -> Vec<FieldError> {
+    let Err(errors) = result else {
+        return Vec::new();
+    };
+    let mut list = Vec::new();
+    for (field, problems) in errors.field_errors() {
+        for problem in problems {
+            let code = match problem.code.as_ref() {
+                "email" => "invalid_email",
+                "length" => "too_long",
+                "range" => "too_large",
+                other => other,
+            };
+            list.push(FieldError {
+                path: format!("/{field}"),
+                code: code.to_owned(),
+                message: crate::forms::validate::message(code, None),
+            });
+        }
+    }
+    list.sort_by(|a, b| a.path.cmp(&b.path));
+    list
 }

@@ -14,6 +14,8 @@ use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::handlers;
 use crate::forms::Catalog;
+use crate::identity::jpki::JpkiVerifier;
+use crate::identity::session::Keyring;
 use crate::routes;
 use crate::telemetry::{self, Metrics};
 
@@ -22,6 +24,34 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: DbPool,
     pub catalog: Arc<Catalog>,
+    pub keyring: Keyring,
+    /// Present when the `jpki` provider is enabled.
+    pub jpki: Option<JpkiVerifier>,
+}
+
+impl AppState {
+    /// Builds the services the configuration asks for (keys, the card verifier, …).
+    pub async fn build(
+        settings: Settings,
+        pool: DbPool,
+        catalog: Arc<Catalog>,
+    ) -> anyhow::Result<Self> {
+        let keyring = Keyring::from_settings(&settings.identity.session)?;
+        let jpki = if settings.identity.providers.iter().any(|p| p == "jpki")
+            && !settings.identity.jpki.trust_anchors.is_empty()
+        {
+            Some(JpkiVerifier::from_settings(&settings.identity.jpki).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            settings,
+            pool,
+            catalog,
+            keyring,
+            jpki,
+        })
+    }
 }
 
 /// The actix application with every route, limit and error renderer.
@@ -88,11 +118,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let tls = load_tls(&settings)?;
         let workers = settings.server.workers;
-        let state = web::Data::new(AppState {
-            settings,
-            pool,
-            catalog: Arc::new(catalog),
-        });
+        let state = web::Data::new(AppState::build(settings, pool, Arc::new(catalog)).await?);
         let metrics = web::Data::new(Metrics::new()?);
         let mut server =
             HttpServer::new(move || build_app(state.clone(), metrics.clone())).shutdown_timeout(10);

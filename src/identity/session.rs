@@ -225,8 +225,10 @@ pub async fn refresh(
 ) -> Result<TokenPair, AuthError> {
     use diesel_async::AsyncConnection;
     let token_hash = hash(token);
+    // The outer Result rolls back; the inner one is an answer to give after committing (the
+    // family revocation on reuse must persist although the request fails).
     connection
-        .transaction::<_, AuthError, _>(|connection| {
+        .transaction::<Result<TokenPair, AuthError>, AuthError, _>(|connection| {
             Box::pin(async move {
                 let stored: StoredRefresh = refresh_tokens::table
                     .filter(refresh_tokens::token_hash.eq(&token_hash))
@@ -246,11 +248,12 @@ pub async fn refresh(
                     .optional()?
                     .ok_or(AuthError::InvalidToken)?;
                 if stored.revoked_at.is_some() || stored.expires_at < Utc::now() {
-                    return Err(AuthError::InvalidToken);
+                    return Ok(Err(AuthError::InvalidToken));
                 }
                 if stored.used_at.is_some() {
                     revoke_family(connection, stored.family_id).await?;
-                    return Err(AuthError::InvalidToken);
+                    tracing::warn!("a rotated refresh token was presented again; family revoked");
+                    return Ok(Err(AuthError::InvalidToken));
                 }
                 diesel::update(refresh_tokens::table.find(stored.id))
                     .set(refresh_tokens::used_at.eq(Utc::now()))
@@ -273,9 +276,10 @@ pub async fn refresh(
                     Some(stored.family_id),
                 )
                 .await
+                .map(Ok)
             })
         })
-        .await
+        .await?
 }
 
 async fn revoke_family(connection: &mut AsyncPgConnection, family: Uuid) -> Result<(), AuthError> {

@@ -1,7 +1,9 @@
 //! The HTTP edge: actix handlers only. They parse, authorize, call the domain and map errors;
 //! the domain never sees actix types.
 
+pub mod auth;
 pub mod catalog;
+pub mod extract;
 pub mod health;
 
 use actix_web::{HttpResponse, web};
@@ -24,11 +26,18 @@ use utoipa_scalar::{Scalar, Servable};
         catalog::get_procedure,
         catalog::get_procedure_schema,
         catalog::validate_answers,
+        auth::start,
+        auth::complete,
+        auth::refresh,
+        auth::logout,
+        auth::me,
+        auth::update_me,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::error::Localized)),
     tags(
         (name = "operations", description = "Health and metrics"),
         (name = "catalog", description = "The procedures a resident can apply for"),
+        (name = "identity", description = "Signing in with the My Number Card, sessions"),
     )
 )]
 pub struct ApiDoc;
@@ -46,7 +55,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(catalog::list_procedures)
                 .service(catalog::get_procedure)
                 .service(catalog::get_procedure_schema)
-                .service(catalog::validate_answers),
+                .service(catalog::validate_answers)
+                .service(auth::start)
+                .service(auth::complete)
+                .service(auth::refresh)
+                .service(auth::logout)
+                .service(auth::me)
+                .service(auth::update_me),
         );
 }
 

@@ -170,11 +170,11 @@ impl TestApp {
     pub async fn with_settings(settings: Settings) -> Self {
         let database = TestDatabase::new().await;
         let pool = db::build_pool(&database.url, &settings.database).expect("pool");
-        let state = web::Data::new(AppState {
-            settings,
-            pool,
-            catalog: CATALOG.clone(),
-        });
+        let state = web::Data::new(
+            AppState::build(settings, pool, CATALOG.clone())
+                .await
+                .expect("app state"),
+        );
         Self {
             database,
             state,
@@ -231,4 +231,38 @@ pub fn header<B>(response: &ServiceResponse<B>, name: &str) -> String {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+impl TestApp {
+    /// Signs in a resident with the dev provider; returns the token pair as JSON.
+    pub async fn resident_tokens(&self, subject: &str) -> Value {
+        let (status, started) = self
+            .json(TestRequest::post().uri("/api/v1/auth/dev/start"))
+            .await;
+        assert_eq!(status, 200, "{started}");
+        let (status, tokens) = self
+            .json(
+                TestRequest::post()
+                    .uri("/api/v1/auth/dev/complete")
+                    .set_json(serde_json::json!({
+                        "challenge_id": started["challenge_id"],
+                        "subject": subject,
+                    })),
+            )
+            .await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens
+    }
+
+    /// A bearer access token of a resident signed in with the dev provider.
+    pub async fn resident(&self, subject: &str) -> String {
+        self.resident_tokens(subject).await["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+}
+
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
 }

@@ -23,11 +23,11 @@ async fn readiness_is_503_problem_when_the_database_is_unreachable() {
     let unreachable =
         madoguchi::db::build_pool("postgres://postgres@127.0.0.1:1/none", &settings.database)
             .expect("pool");
-    let state = actix_web::web::Data::new(madoguchi::startup::AppState {
-        settings,
-        pool: unreachable,
-        catalog: app.state.catalog.clone(),
-    });
+    let state = actix_web::web::Data::new(
+        madoguchi::startup::AppState::build(settings, unreachable, app.state.catalog.clone())
+            .await
+            .expect("state"),
+    );
     let service =
         actix_web::test::init_service(madoguchi::startup::build_app(state, app.metrics.clone()))
             .await;

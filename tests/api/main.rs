@@ -3,6 +3,7 @@
 // Tests state their expectations with expect(); a panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod catalog;
 mod database;
 mod forms;

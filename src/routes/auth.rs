@@ -1,0 +1,236 @@
+//! Resident sign-in with a provider, session refresh and logout, and the resident's own account.
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::extract::ResidentAuth;
+use crate::error::ApiError;
+use crate::identity::session::{self, Principal, TokenPair};
+use crate::identity::{AuthError, challenge, dev, residents};
+use crate::startup::AppState;
+
+fn enabled(state: &AppState, provider: &str) -> Result<(), ApiError> {
+    if state
+        .settings
+        .identity
+        .providers
+        .iter()
+        .any(|p| p == provider)
+    {
+        Ok(())
+    } else {
+        Err(AuthError::ProviderDisabled.into())
+    }
+}
+
+/// What the client needs to continue a sign-in.
+#[derive(Serialize, ToSchema)]
+pub struct StartedLogin {
+    /// Send back with `complete` (and, for OIDC, it is the `state`).
+    pub challenge_id: Uuid,
+    /// JPKI: the bytes (base64) the card must sign with its user-authentication key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// OIDC: where to send the resident's browser.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
+    pub expires_in: i64,
+}
+
+/// Starts a sign-in: a single-use challenge (JPKI, dev) or an authorization URL (OIDC).
+#[utoipa::path(
+    tag = "identity",
+    params(("provider" = String, Path, description = "jpki, oidc or dev")),
+    responses((status = 200, body = StartedLogin), (status = 404, body = crate::error::Problem))
+)]
+#[post("/auth/{provider}/start")]
+pub async fn start(
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+) -> Result<web::Json<StartedLogin>, ApiError> {
+    let provider = provider.into_inner();
+    enabled(&state, &provider)?;
+    let ttl = state.settings.identity.challenge_ttl_seconds;
+    let mut connection = crate::db::connection(&state.pool).await?;
+    match provider.as_str() {
+        "dev" | "jpki" => {
+            let created = challenge::create(&mut connection, &provider, ttl, None, None).await?;
+            Ok(web::Json(StartedLogin {
+                challenge_id: created.id,
+                challenge: Some(BASE64.encode(&created.challenge)),
+                authorization_url: None,
+                expires_in: ttl,
+            }))
+        }
+        _ => Err(AuthError::ProviderDisabled.into()),
+    }
+}
+
+/// The provider-specific proof.
+#[derive(Deserialize, ToSchema)]
+pub struct CompleteLogin {
+    pub challenge_id: Uuid,
+    /// dev: the fake card's holder id.
+    pub subject: Option<String>,
+    /// jpki: the user-authentication certificate, DER, base64.
+    pub certificate: Option<String>,
+    /// jpki: RSA PKCS#1 v1.5 SHA-256 signature of the challenge, base64.
+    pub signature: Option<String>,
+}
+
+fn decode(field: &Option<String>, name: &str) -> Result<Vec<u8>, ApiError> {
+    field
+        .as_deref()
+        .and_then(|text| BASE64.decode(text).ok())
+        .ok_or_else(|| AuthError::Malformed(format!("`{name}` must be base64")).into())
+}
+
+/// Completes a sign-in and starts a session.
+#[utoipa::path(
+    tag = "identity",
+    params(("provider" = String, Path, description = "jpki or dev")),
+    request_body = CompleteLogin,
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem))
+)]
+#[post("/auth/{provider}/complete")]
+pub async fn complete(
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    body: web::Json<CompleteLogin>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let provider = provider.into_inner();
+    enabled(&state, &provider)?;
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let stored = challenge::consume(&mut connection, &provider, body.challenge_id).await?;
+    let identity = match provider.as_str() {
+        "dev" => {
+            let subject = body
+                .subject
+                .as_deref()
+                .filter(|s| !s.is_empty() && s.len() <= 64)
+                .ok_or_else(|| AuthError::Malformed("`subject` is required".to_owned()))?;
+            dev::identity(subject)
+        }
+        "jpki" => {
+            let verifier = state.jpki.as_ref().ok_or(AuthError::ProviderDisabled)?;
+            verifier.refresh_crl_if_stale().await;
+            verifier.verify_login(
+                &stored.challenge,
+                &decode(&body.certificate, "certificate")?,
+                &decode(&body.signature, "signature")?,
+                chrono::Utc::now(),
+            )?
+        }
+        _ => return Err(AuthError::ProviderDisabled.into()),
+    };
+    let resident = residents::sign_in(&mut connection, &identity).await?;
+    let tokens = session::start_session(
+        &mut connection,
+        &state.keyring,
+        Principal::Resident,
+        resident,
+        identity.assurance,
+        None,
+    )
+    .await?;
+    tracing::info!(provider = identity.provider, "resident signed in");
+    Ok(web::Json(tokens))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new pair (the old one stops working).
+#[utoipa::path(tag = "identity", request_body = RefreshRequest, responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem)))]
+#[post("/auth/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        session::refresh(&mut connection, &state.keyring, &body.refresh_token).await?,
+    ))
+}
+
+/// Ends the session: the refresh token and every token rotated from it stop working.
+#[utoipa::path(tag = "identity", request_body = RefreshRequest, responses((status = 204)))]
+#[post("/auth/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    session::logout(&mut connection, &body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub resident: residents::Resident,
+    pub assurance: crate::forms::Assurance,
+}
+
+/// The signed-in resident's account.
+#[utoipa::path(tag = "identity", responses((status = 200, body = Me), (status = 401, body = crate::error::Problem)), security(("bearer" = [])))]
+#[get("/me")]
+pub async fn me(state: web::Data<AppState>, auth: ResidentAuth) -> Result<web::Json<Me>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let resident = residents::find(&mut connection, auth.id)
+        .await?
+        .ok_or(AuthError::InvalidToken)?;
+    Ok(web::Json(Me {
+        resident,
+        assurance: auth.assurance,
+    }))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+pub struct UpdateMe {
+    /// Where notifications about my applications go.
+    #[validate(email, length(max = 254))]
+    pub email: Option<String>,
+    /// `ja` or `en`.
+    pub language: Option<String>,
+}
+
+/// Sets the resident's email address and language for notifications.
+#[utoipa::path(tag = "identity", request_body = UpdateMe, responses((status = 204), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[patch("/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    body: web::Json<UpdateMe>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = crate::error::validation_errors(body.validate());
+    if let Some(language) = &body.language
+        && language != "ja"
+        && language != "en"
+    {
+        errors.push(crate::error::FieldError {
+            path: "/language".to_owned(),
+            code: "invalid_option".to_owned(),
+            message: crate::forms::validate::message("invalid_option", None),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation("request.invalid", errors));
+    }
+    let mut connection = crate::db::connection(&state.pool).await?;
+    residents::update_contact(
+        &mut connection,
+        auth.id,
+        body.email.as_deref(),
+        body.language.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

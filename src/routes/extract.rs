@@ -1,0 +1,133 @@
+//! Typed extractors for "who is asking", so a handler cannot forget to check.
+//!
+//! `ResidentAuth` and `StaffAuth` read `Authorization: Bearer <jwt>`, verify it with the service's
+//! keyring (signature, kid, iss, aud, exp) and refuse the other kind of principal.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::forms::Assurance;
+use crate::identity::AuthError;
+use crate::identity::session::{Claims, Principal};
+use crate::identity::staff::{self, Membership, Role};
+use crate::startup::AppState;
+
+fn bearer_claims(request: &HttpRequest) -> Result<Claims, ApiError> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+    let token = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or(AuthError::MissingToken)?;
+    Ok(state.keyring.verify(token.trim())?)
+}
+
+/// A signed-in resident.
+#[derive(Debug, Clone, Copy)]
+pub struct ResidentAuth {
+    pub id: Uuid,
+    pub assurance: Assurance,
+}
+
+impl ResidentAuth {
+    /// Refuses with 403 when the sign-in was weaker than `needed`.
+    pub fn require(&self, needed: Assurance) -> Result<(), ApiError> {
+        if self.assurance >= needed {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientAssurance.into())
+        }
+    }
+}
+
+impl FromRequest for ResidentAuth {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(bearer_claims(request).and_then(|claims| {
+            if claims.kind == Principal::Resident {
+                Ok(Self {
+                    id: claims.sub,
+                    assurance: claims.assurance,
+                })
+            } else {
+                Err(AuthError::InvalidToken.into())
+            }
+        }))
+    }
+}
+
+/// A signed-in staff member with their divisions and roles, read fresh from the database so a
+/// removed membership takes effect at once.
+#[derive(Debug, Clone)]
+pub struct StaffAuth {
+    pub id: Uuid,
+    pub memberships: Vec<Membership>,
+}
+
+impl StaffAuth {
+    pub fn role_in(&self, division: &str) -> Option<Role> {
+        self.memberships
+            .iter()
+            .find(|membership| membership.division == division)
+            .map(|membership| membership.role)
+    }
+
+    pub fn divisions(&self) -> Vec<String> {
+        self.memberships
+            .iter()
+            .map(|m| m.division.clone())
+            .collect()
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.memberships.iter().any(|m| m.role == Role::Admin)
+    }
+
+    /// 403 unless the staff member holds at least `role` in `division`.
+    pub fn require_role(&self, division: &str, role: Role) -> Result<(), ApiError> {
+        match self.role_in(division) {
+            Some(held) if held >= role => Ok(()),
+            _ => Err(ApiError::client(
+                StatusCode::FORBIDDEN,
+                "auth.role_required",
+                "この操作を行う権限がありません。",
+                "Your role does not allow this.",
+            )),
+        }
+    }
+}
+
+impl FromRequest for StaffAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let claims = bearer_claims(request);
+        let state = request.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let claims = claims?;
+            if claims.kind != Principal::Staff {
+                return Err(AuthError::InvalidToken.into());
+            }
+            let state =
+                state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("state missing")))?;
+            let mut connection = crate::db::connection(&state.pool).await?;
+            let memberships = staff::memberships(&mut connection, claims.sub).await?;
+            Ok(Self {
+                id: claims.sub,
+                memberships,
+            })
+        })
+    }
+}
