@@ -49,6 +49,46 @@ pub struct Settings {
     pub identity: IdentitySettings,
     pub staff: StaffSettings,
     pub submissions: SubmissionSettings,
+    pub calendar: CalendarSettings,
+    pub email: EmailSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Smtp,
+    File,
+    Log,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSettings {
+    pub transport: EmailTransport,
+    pub file_dir: PathBuf,
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+    pub smtp_timeout_seconds: u64,
+    pub max_attempts: i32,
+    pub retry_base_seconds: i64,
+    pub worker_in_serve: bool,
+    pub poll_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CalendarSettings {
+    pub holidays: Vec<chrono::NaiveDate>,
 }
 
 fn default_profile() -> Profile {
@@ -217,6 +257,9 @@ impl Settings {
                     "production: set submissions.sealing_keys (My Numbers could not be read after a restart)"
                         .to_owned(),
                 );
+            }
+            if self.email.transport != EmailTransport::Smtp {
+                problems.push("production: email.transport must be smtp".to_owned());
             }
             if self.database.url.is_empty() && std::env::var_os("DATABASE_URL").is_none() {
                 problems.push(

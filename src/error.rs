@@ -393,6 +393,45 @@ pub mod handlers {
     }
 }
 
+impl From<crate::submissions::SubmissionError> for ApiError {
+    fn from(error: crate::submissions::SubmissionError) -> Self {
+        use crate::submissions::SubmissionError as S;
+        match error {
+            S::NotFound => Self::not_found(),
+            S::Invalid(errors) => Self::validation("form.invalid", errors),
+            S::IdempotencyKeyReused => Self::client(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency.key_reused",
+                "この Idempotency-Key は別の内容の申請に使われています。新しいキーで送信してください。",
+                "This Idempotency-Key was used for a different request; send with a new key.",
+            ),
+            S::NotAllowed { from, action } => Self::Client {
+                status: StatusCode::CONFLICT,
+                code: "submission.transition_not_allowed",
+                detail: Localized::new(
+                    format!(
+                        "現在の状況（{}）ではこの操作はできません。",
+                        from.label_ja()
+                    ),
+                    format!(
+                        "This cannot be done while the application is {} ({action:?}).",
+                        from.label_en().to_lowercase()
+                    ),
+                ),
+                errors: Vec::new(),
+            },
+            S::SignatureRequired => Self::client(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "submission.signature_required",
+                "この手続はマイナンバーカードによる電子署名が必要です。",
+                "This procedure must be signed with the My Number Card.",
+            ),
+            S::InsufficientAssurance => crate::identity::AuthError::InsufficientAssurance.into(),
+            S::Database(error) => error.into(),
+        }
+    }
+}
+
 /// `validator` errors of a request DTO as field errors with ja/en messages.
 pub fn validation_errors(result: Result<(), validator::ValidationErrors>) -> Vec<FieldError> {
     let Err(errors) = result else {

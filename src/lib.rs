@@ -5,12 +5,15 @@
 //! and everyone is told by email. `main.rs` only parses the command line: everything lives here
 //! so the tests build the same application.
 
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod forms;
 pub mod identity;
+pub mod notify;
 pub mod routes;
 pub mod startup;
+pub mod submissions;
 pub mod telemetry;

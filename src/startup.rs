@@ -10,6 +10,7 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::calendar::BusinessCalendar;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::handlers;
@@ -17,6 +18,8 @@ use crate::forms::Catalog;
 use crate::identity::jpki::JpkiVerifier;
 use crate::identity::session::Keyring;
 use crate::routes;
+use crate::submissions::attachments::Storage;
+use crate::submissions::sealing::Sealer;
 use crate::telemetry::{self, Metrics};
 
 /// Everything a request handler may need, built once.
@@ -27,6 +30,9 @@ pub struct AppState {
     pub keyring: Keyring,
     /// Present when the `jpki` provider is enabled.
     pub jpki: Option<JpkiVerifier>,
+    pub sealer: Sealer,
+    pub calendar: BusinessCalendar,
+    pub storage: Storage,
 }
 
 impl AppState {
@@ -44,13 +50,29 @@ impl AppState {
         } else {
             None
         };
+        let sealer = Sealer::from_config(&settings.submissions.sealing_keys)?;
+        let calendar = BusinessCalendar::new(settings.calendar.holidays.iter().copied());
+        let storage = Storage::Local(settings.submissions.attachments_dir.clone());
         Ok(Self {
             settings,
             pool,
             catalog,
             keyring,
             jpki,
+            sealer,
+            calendar,
+            storage,
         })
+    }
+
+    /// What the submission code borrows from the application.
+    pub fn submissions(&self) -> crate::submissions::Context<'_> {
+        crate::submissions::Context {
+            catalog: &self.catalog,
+            sealer: &self.sealer,
+            calendar: &self.calendar,
+            public_url: &self.settings.server.public_url,
+        }
     }
 }
 

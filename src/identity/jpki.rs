@@ -24,3 +24,33 @@ impl JpkiVerifier {
         Err(AuthError::ProviderDisabled)
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BasicFacts {
+    pub name: Option<String>,
+    pub name_substitute: Option<String>,
+    pub gender: Option<String>,
+    pub birth_date: Option<String>,
+    pub address: Option<String>,
+    pub address_substitute: Option<String>,
+}
+
+pub struct SignatureEvidence {
+    pub certificate_der: Vec<u8>,
+    pub digest: Vec<u8>,
+    pub facts: BasicFacts,
+    pub revocation_checked_at: DateTime<Utc>,
+    pub verified_at: DateTime<Utc>,
+    pub signer: VerifiedIdentity,
+}
+
+impl JpkiVerifier {
+    pub fn verify_signature(
+        &self,
+        _cms_der: &[u8],
+        _content: &[u8],
+        _now: DateTime<Utc>,
+    ) -> Result<SignatureEvidence, AuthError> {
+        Err(AuthError::ProviderDisabled)
+    }
+}

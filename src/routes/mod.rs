@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod extract;
 pub mod health;
+pub mod submissions;
 
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
@@ -32,12 +33,26 @@ use utoipa_scalar::{Scalar, Servable};
         auth::logout,
         auth::me,
         auth::update_me,
+        submissions::submit,
+        submissions::list,
+        submissions::detail,
+        submissions::withdraw,
+        submissions::access_log,
+        submissions::create_draft,
+        submissions::list_drafts,
+        submissions::get_draft,
+        submissions::update_draft,
+        submissions::discard_draft,
+        submissions::upload,
+        submissions::download,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::error::Localized)),
     tags(
         (name = "operations", description = "Health and metrics"),
         (name = "catalog", description = "The procedures a resident can apply for"),
         (name = "identity", description = "Signing in with the My Number Card, sessions"),
+        (name = "submissions", description = "Applying and following my applications"),
+        (name = "drafts", description = "Partial answers and attachments"),
     )
 )]
 pub struct ApiDoc;
@@ -61,7 +76,19 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(auth::me)
-                .service(auth::update_me),
+                .service(auth::update_me)
+                .service(submissions::submit)
+                .service(submissions::list)
+                .service(submissions::detail)
+                .service(submissions::withdraw)
+                .service(submissions::access_log)
+                .service(submissions::create_draft)
+                .service(submissions::list_drafts)
+                .service(submissions::get_draft)
+                .service(submissions::update_draft)
+                .service(submissions::discard_draft)
+                .service(submissions::upload)
+                .service(submissions::download),
         );
 }
 

@@ -1,0 +1,66 @@
+//! Notifications: an email outbox in PostgreSQL, templates, and the worker that sends them.
+//!
+//! A notice is a row written in the same transaction as the change that causes it, so an
+//! acknowledged change always has its email, and a rolled-back one never does. Emails carry the
+//! reference number, the procedure's title, the status and a link — never the answers.
+
+pub mod mailer;
+pub mod templates;
+pub mod worker;
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::schema::outbox;
+
+/// What a template needs: nothing from the form's contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoticeData {
+    /// received, returned, completed, rejected, withdrawn, resubmitted.
+    pub event: String,
+    pub reference: String,
+    pub procedure_title_ja: String,
+    pub procedure_title_en: String,
+    pub status: String,
+    pub link: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// `resident_status` or `division_status`.
+    pub template: &'static str,
+    pub language: String,
+    pub recipient: String,
+    pub data: NoticeData,
+    pub submission_id: Option<Uuid>,
+}
+
+/// Writes the notices on the caller's connection (inside the caller's transaction).
+pub async fn enqueue(
+    connection: &mut AsyncPgConnection,
+    notices: &[Notice],
+) -> Result<(), diesel::result::Error> {
+    if notices.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = notices
+        .iter()
+        .map(|notice| {
+            (
+                outbox::id.eq(Uuid::now_v7()),
+                outbox::template.eq(notice.template),
+                outbox::language.eq(&notice.language),
+                outbox::recipient.eq(&notice.recipient),
+                outbox::payload.eq(serde_json::to_value(&notice.data).unwrap_or_default()),
+                outbox::submission_id.eq(notice.submission_id),
+            )
+        })
+        .collect();
+    diesel::insert_into(outbox::table)
+        .values(rows)
+        .execute(connection)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Email templates in Japanese and English, text and HTML (minijinja, autoescaped HTML).
+
+use std::sync::LazyLock;
+
+use minijinja::{Environment, context};
+
+use super::NoticeData;
+
+/// A message ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut environment = Environment::new();
+    // Templates are compiled into the binary; a template error is a bug caught by the tests.
+    for (name, source) in [
+        (
+            "resident_status.ja.txt",
+            include_str!("../../templates/email/resident_status.ja.txt"),
+        ),
+        (
+            "resident_status.en.txt",
+            include_str!("../../templates/email/resident_status.en.txt"),
+        ),
+        (
+            "resident_status.ja.html",
+            include_str!("../../templates/email/resident_status.ja.html"),
+        ),
+        (
+            "resident_status.en.html",
+            include_str!("../../templates/email/resident_status.en.html"),
+        ),
+        (
+            "division_status.ja.txt",
+            include_str!("../../templates/email/division_status.ja.txt"),
+        ),
+        (
+            "division_status.ja.html",
+            include_str!("../../templates/email/division_status.ja.html"),
+        ),
+    ] {
+        let _ = environment.add_template(name, source);
+    }
+    environment
+});
+
+fn subject(template: &str, language: &str, data: &NoticeData) -> String {
+    let ja = language != "en" || template == "division_status";
+    let event = match (data.event.as_str(), ja) {
+        ("received", true) => "申請を受け付けました",
+        ("received", false) => "We received your application",
+        ("returned", true) => "申請内容の修正をお願いします",
+        ("returned", false) => "Please correct your application",
+        ("completed", true) => "申請の処理が完了しました",
+        ("completed", false) => "Your application has been completed",
+        ("rejected", true) => "申請は却下されました",
+        ("rejected", false) => "Your application was rejected",
+        ("withdrawn", true) => "申請が取り下げられました",
+        ("withdrawn", false) => "Your application was withdrawn",
+        ("resubmitted", true) => "修正された申請が届きました",
+        (_, true) => "申請の状況が変わりました",
+        (_, false) => "Your application's status changed",
+    };
+    if template == "division_status" {
+        format!(
+            "[madoguchi] 新着: {} ({})",
+            data.procedure_title_ja, data.reference
+        )
+    } else {
+        format!("[madoguchi] {event} ({})", data.reference)
+    }
+}
+
+pub fn render(
+    template: &str,
+    language: &str,
+    data: &NoticeData,
+) -> Result<RenderedEmail, minijinja::Error> {
+    let language = if template == "division_status" || language != "en" {
+        "ja"
+    } else {
+        "en"
+    };
+    let values = context! {
+        event => data.event,
+        reference => data.reference,
+        title_ja => data.procedure_title_ja,
+        title_en => data.procedure_title_en,
+        status => data.status,
+        link => data.link,
+    };
+    let text = TEMPLATES
+        .get_template(&format!("{template}.{language}.txt"))?
+        .render(&values)?;
+    let html = TEMPLATES
+        .get_template(&format!("{template}.{language}.html"))?
+        .render(&values)?;
+    Ok(RenderedEmail {
+        subject: subject(template, language, data),
+        text,
+        html,
+    })
+}

@@ -1,0 +1,149 @@
+//! The sending worker: claims due outbox rows with `FOR UPDATE SKIP LOCKED` (so several workers
+//! share the load without sending a row twice at once), sends, and marks each row.
+//!
+//! Delivery is at-least-once. A row is marked sent in the transaction that holds its lock while
+//! sending; if the process dies after the SMTP server accepted the message but before the commit,
+//! the row is sent again after restart. SMTP gives no way to ask "did you already take this?", so
+//! this is the honest guarantee; the stable Message-ID (`<outbox-id@madoguchi>`) lets mail systems
+//! and readers recognise the duplicate. The alternative (mark first, then send) could lose a notice,
+//! which is worse for a resident waiting on a decision.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::NoticeData;
+use super::mailer::{Mailer, SendError};
+use super::templates;
+use crate::config::EmailSettings;
+use crate::db::schema::outbox;
+use crate::db::{DbError, DbPool};
+
+const BATCH: i64 = 10;
+
+#[derive(Queryable)]
+struct Due {
+    id: Uuid,
+    template: String,
+    language: String,
+    recipient: String,
+    payload: Value,
+    attempts: i32,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// Sends one batch of due messages. Returns what happened to them.
+pub async fn run_once(
+    pool: &DbPool,
+    mailer: &Mailer,
+    settings: &EmailSettings,
+) -> Result<Pass, DbError> {
+    let mut connection = crate::db::connection(pool).await?;
+    connection
+        .transaction::<Pass, DbError, _>(|connection| {
+            Box::pin(async move {
+                let due: Vec<Due> = outbox::table
+                    .filter(outbox::status.eq("pending"))
+                    .filter(outbox::next_attempt_at.le(Utc::now()))
+                    .order(outbox::next_attempt_at)
+                    .limit(BATCH)
+                    .select((
+                        outbox::id,
+                        outbox::template,
+                        outbox::language,
+                        outbox::recipient,
+                        outbox::payload,
+                        outbox::attempts,
+                    ))
+                    .for_update()
+                    .skip_locked()
+                    .load(connection)
+                    .await
+                    .map_err(DbError::classify)?;
+                let mut pass = Pass::default();
+                for row in due {
+                    let attempts = row.attempts + 1;
+                    match deliver(mailer, &row).await {
+                        Ok(()) => {
+                            diesel::update(outbox::table.find(row.id))
+                                .set((
+                                    outbox::status.eq("sent"),
+                                    outbox::attempts.eq(attempts),
+                                    outbox::sent_at.eq(Utc::now()),
+                                    outbox::last_error.eq(None::<String>),
+                                ))
+                                .execute(connection)
+                                .await
+                                .map_err(DbError::classify)?;
+                            pass.sent += 1;
+                        }
+                        Err(error) => {
+                            let give_up = matches!(error, SendError::Permanent(_))
+                                || attempts >= settings.max_attempts;
+                            // Exponential backoff, capped at an hour.
+                            let wait = (settings.retry_base_seconds << (attempts - 1).clamp(0, 16)).min(3600);
+                            diesel::update(outbox::table.find(row.id))
+                                .set((
+                                    outbox::status.eq(if give_up { "failed" } else { "pending" }),
+                                    outbox::attempts.eq(attempts),
+                                    outbox::next_attempt_at.eq(Utc::now() + chrono::Duration::seconds(wait)),
+                                    outbox::last_error.eq(error.to_string()),
+                                ))
+                                .execute(connection)
+                                .await
+                                .map_err(DbError::classify)?;
+                            tracing::warn!(outbox_id = %row.id, attempts, give_up, error = %error, "email not sent");
+                            if give_up {
+                                pass.failed += 1;
+                            } else {
+                                pass.retried += 1;
+                            }
+                        }
+                    }
+                }
+                Ok(pass)
+            })
+        })
+        .await
+}
+
+async fn deliver(mailer: &Mailer, row: &Due) -> Result<(), SendError> {
+    let data: NoticeData = serde_json::from_value(row.payload.clone())
+        .map_err(|_| SendError::Permanent("the stored notice is malformed".to_owned()))?;
+    let email = templates::render(&row.template, &row.language, &data)
+        .map_err(|error| SendError::Permanent(format!("template: {error}")))?;
+    let message = mailer.build(row.id, &row.recipient, &email)?;
+    mailer.send(row.id, message).await
+}
+
+/// Runs until the process stops. Database outages are waited out, not fatal.
+pub async fn run(pool: DbPool, mailer: Mailer, settings: EmailSettings) {
+    let idle = Duration::from_secs(settings.poll_interval_seconds.max(1));
+    loop {
+        match run_once(&pool, &mailer, &settings).await {
+            Ok(pass) if pass.sent + pass.retried + pass.failed > 0 => {
+                tracing::info!(
+                    sent = pass.sent,
+                    retried = pass.retried,
+                    failed = pass.failed,
+                    "outbox pass"
+                );
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "outbox pass failed; will retry"),
+        }
+        tokio::time::sleep(idle).await;
+    }
+}

@@ -1,0 +1,365 @@
+//! The resident's side: apply, drafts, attachments, my applications, withdraw, access log.
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::ResidentAuth;
+use crate::error::ApiError;
+use crate::forms::Assurance;
+use crate::identity::AuthError;
+use crate::startup::AppState;
+use crate::submissions::{
+    self, AccessEntry, NewSubmission, SubmissionDetail, SubmissionError, SubmissionSummary,
+    attachments, drafts,
+};
+
+#[derive(Deserialize, ToSchema)]
+pub struct SubmitRequest {
+    /// The answers, keyed by field id.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// card-sign procedures: detached CMS (DER, base64) made with the card's signature
+    /// certificate over the `signing_payload` returned by `…/validate` for these answers.
+    pub signature: Option<String>,
+    /// The draft these answers come from; it is removed once the application is stored.
+    pub draft_id: Option<Uuid>,
+}
+
+fn idempotency_key(request: &HttpRequest) -> Result<String, ApiError> {
+    request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && key.len() <= 200)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "request.idempotency_key_required",
+                "Idempotency-Key ヘッダーを付けて送信してください（再送しても二重に申請されないようにするためです）。",
+                "Send an Idempotency-Key header, so that a retry never creates a second application.",
+            )
+        })
+}
+
+/// Applies. 201 with the reference number; a retry with the same Idempotency-Key returns the same
+/// answer and creates nothing; 422 with every field error.
+#[utoipa::path(
+    tag = "submissions",
+    params(
+        ("id" = String, Path, description = "Procedure id"),
+        ("Idempotency-Key" = String, Header, description = "Unique per application attempt; reuse it for retries"),
+    ),
+    request_body = SubmitRequest,
+    responses(
+        (status = 201, description = "Stored", body = Object),
+        (status = 401, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/procedures/{id}/submissions")]
+pub async fn submit(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<String>,
+    body: web::Json<SubmitRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&request)?;
+    let body = body.into_inner();
+    let procedure = state.catalog.get(&id).ok_or_else(ApiError::not_found)?;
+    let signature = match (&body.signature, procedure.definition.assurance) {
+        (Some(encoded), Assurance::CardSign) => {
+            let cms = BASE64
+                .decode(encoded)
+                .map_err(|_| AuthError::Malformed("`signature` must be base64".to_owned()))?;
+            let verifier = state.jpki.as_ref().ok_or(AuthError::ProviderDisabled)?;
+            verifier.refresh_crl_if_stale().await;
+            let payload = submissions::signing_payload(procedure, &body.data);
+            let evidence = verifier.verify_signature(&cms, &payload, chrono::Utc::now())?;
+            Some((cms, evidence))
+        }
+        _ => None,
+    };
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let stored = submissions::submit(
+        &mut connection,
+        &state.submissions(),
+        NewSubmission {
+            resident_id: auth.id,
+            assurance: auth.assurance,
+            procedure_id: id.into_inner(),
+            data: body.data,
+            idempotency_key: key,
+            signature,
+            draft_id: body.draft_id,
+        },
+    )
+    .await?;
+    Ok(
+        HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CREATED))
+            .json(stored.body),
+    )
+}
+
+/// My applications, newest first (no answers in the list).
+#[utoipa::path(tag = "submissions", responses((status = 200, body = [SubmissionSummary])), security(("bearer" = [])))]
+#[get("/submissions")]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+) -> Result<web::Json<Vec<SubmissionSummary>>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        submissions::list_for_resident(&mut connection, &state.catalog, auth.id).await?,
+    ))
+}
+
+/// One of my applications with its answers (My Numbers masked) and status history.
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), responses((status = 200, body = SubmissionDetail), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+#[get("/submissions/{id}")]
+pub async fn detail(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<SubmissionDetail>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        submissions::get_for_resident(&mut connection, &state.submissions(), auth.id, *id).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct WithdrawRequest {
+    pub reason: Option<String>,
+}
+
+/// Withdraws (取下げ) an application that has no decision yet; 409 after a decision.
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body = WithdrawRequest, responses((status = 200, body = Object), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
+#[post("/submissions/{id}/withdraw")]
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<WithdrawRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = body
+        .and_then(|body| body.into_inner().reason)
+        .filter(|r| !r.trim().is_empty());
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let status =
+        submissions::withdraw(&mut connection, &state.submissions(), auth.id, *id, reason).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": *id, "status": status})))
+}
+
+/// Which staff opened my application, and when.
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), responses((status = 200, body = [AccessEntry]), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+#[get("/submissions/{id}/access-log")]
+pub async fn access_log(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<Vec<AccessEntry>>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        submissions::access_log_for_resident(&mut connection, auth.id, *id).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DraftRequest {
+    pub procedure_id: String,
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// Saves partial answers to resume later, on any device. Only what is filled in is checked.
+#[utoipa::path(tag = "drafts", request_body = DraftRequest, responses((status = 201, body = drafts::Draft), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[post("/drafts")]
+pub async fn create_draft(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    body: web::Json<DraftRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let draft = drafts::save(
+        &mut connection,
+        &state.catalog,
+        state.settings.submissions.draft_ttl_days,
+        auth.id,
+        None,
+        &body.procedure_id,
+        &body.data,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(draft))
+}
+
+/// My unexpired drafts.
+#[utoipa::path(tag = "drafts", responses((status = 200, body = [drafts::Draft])), security(("bearer" = [])))]
+#[get("/drafts")]
+pub async fn list_drafts(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+) -> Result<web::Json<Vec<drafts::Draft>>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(drafts::list(&mut connection, auth.id).await?))
+}
+
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, body = drafts::Draft), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+#[get("/drafts/{id}")]
+pub async fn get_draft(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<drafts::Draft>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(drafts::get(&mut connection, auth.id, *id).await?))
+}
+
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), request_body = DraftRequest, responses((status = 200, body = drafts::Draft), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[put("/drafts/{id}")]
+pub async fn update_draft(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+    body: web::Json<DraftRequest>,
+) -> Result<web::Json<drafts::Draft>, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        drafts::save(
+            &mut connection,
+            &state.catalog,
+            state.settings.submissions.draft_ttl_days,
+            auth.id,
+            Some(*id),
+            &body.procedure_id,
+            &body.data,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+#[delete("/drafts/{id}")]
+pub async fn discard_draft(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    drafts::discard(&mut connection, auth.id, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// The file field the upload is for.
+    pub field: String,
+}
+
+/// Uploads one file (multipart part `file`) for a draft's file field. The type is checked from
+/// the content, not the name. Returns the id to put in the field's answer.
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[post("/drafts/{id}/attachments")]
+pub async fn upload(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+    query: web::Query<UploadQuery>,
+    mut payload: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let limit = state.settings.submissions.max_attachment_mb * 1024 * 1024;
+    let mut bytes = Vec::new();
+    while let Some(part) = payload.next().await {
+        let mut part = part.map_err(|_| malformed_upload())?;
+        if part.name() != Some("file") {
+            continue;
+        }
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| malformed_upload())?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(crate::error::handlers::payload_too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        break;
+    }
+    if bytes.is_empty() {
+        return Err(malformed_upload());
+    }
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let info = attachments::upload(
+        &mut connection,
+        &state.catalog,
+        &state.storage,
+        attachments::Upload {
+            resident_id: auth.id,
+            draft_id: *id,
+            field_id: &query.field,
+            bytes: &bytes,
+            max_per_draft: state.settings.submissions.max_attachments_per_draft,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(info))
+}
+
+fn malformed_upload() -> ApiError {
+    ApiError::client(
+        StatusCode::BAD_REQUEST,
+        "request.invalid_upload",
+        "ファイルを multipart/form-data の `file` として送ってください。",
+        "Send the file as the `file` part of multipart/form-data.",
+    )
+}
+
+/// Downloads one of my attachments.
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+#[get("/attachments/{id}")]
+pub async fn download(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let (content_type, bytes) =
+        attachments::download_for_resident(&mut connection, &state.storage, auth.id, *id).await?;
+    Ok(file_response(&content_type, *id, bytes))
+}
+
+/// An attachment as a download, never rendered inline (no stored HTML can run in our origin).
+pub fn file_response(content_type: &str, id: Uuid, bytes: Vec<u8>) -> HttpResponse {
+    let mut response = HttpResponse::Ok().body(bytes);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{id}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+impl From<SubmissionError> for actix_web::Error {
+    fn from(error: SubmissionError) -> Self {
+        ApiError::from(error).into()
+    }
+}

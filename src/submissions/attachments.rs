@@ -1,0 +1,221 @@
+//! Attachments: uploaded into a draft, checked by their content (magic bytes, not the name),
+//! stored outside the database behind [`Storage`], and readable only by their owner and the
+//! staff processing the application.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::SubmissionError;
+use crate::db::schema::{attachments, drafts};
+use crate::error::FieldError;
+use crate::forms::Catalog;
+use crate::forms::model::{Field, FieldType, FileKind};
+
+/// Where attachment bytes live. Local directory by default; an S3-compatible backend would be
+/// another variant with the same three operations.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    Local(PathBuf),
+}
+
+impl Storage {
+    pub async fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Local(dir) => {
+                use tokio::io::AsyncWriteExt;
+                tokio::fs::create_dir_all(dir).await?;
+                let path = dir.join(key);
+                let mut file = tokio::fs::File::create(&path).await?;
+                file.write_all(bytes).await?;
+                // The upload is acknowledged only once the bytes are on disk.
+                file.sync_all().await
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::Local(dir) => tokio::fs::read(dir.join(key)).await,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Queryable, ToSchema)]
+pub struct AttachmentInfo {
+    pub id: Uuid,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Finds a file field by id anywhere in the definition (also inside groups).
+fn find_field<'a>(fields: impl Iterator<Item = &'a Field>, id: &str) -> Option<&'a Field> {
+    for field in fields {
+        if field.id == id {
+            return Some(field);
+        }
+        if field.kind() == FieldType::Group
+            && let Some(found) = find_field(field.fields.iter(), id)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+fn upload_error(code: &str, message_ja: &str, message_en: &str) -> SubmissionError {
+    SubmissionError::Invalid(vec![FieldError {
+        path: "/file".to_owned(),
+        code: code.to_owned(),
+        message: crate::error::Localized::new(message_ja, message_en),
+    }])
+}
+
+pub struct Upload<'a> {
+    pub resident_id: Uuid,
+    pub draft_id: Uuid,
+    pub field_id: &'a str,
+    pub bytes: &'a [u8],
+    pub max_per_draft: i64,
+}
+
+/// Stores an upload for a draft's file field after checking the draft, the field's accepted
+/// types (sniffed from the bytes) and size, and the number of files per draft.
+pub async fn upload(
+    connection: &mut AsyncPgConnection,
+    catalog: &Catalog,
+    storage: &Storage,
+    upload: Upload<'_>,
+) -> Result<AttachmentInfo, SubmissionError> {
+    let procedure_id: String = drafts::table
+        .filter(drafts::id.eq(upload.draft_id))
+        .filter(drafts::resident_id.eq(upload.resident_id))
+        .filter(drafts::expires_at.gt(Utc::now()))
+        .select(drafts::procedure_id)
+        .first(connection)
+        .await
+        .optional()?
+        .ok_or(SubmissionError::NotFound)?;
+    let procedure = catalog
+        .get(&procedure_id)
+        .ok_or(SubmissionError::NotFound)?;
+    let field = find_field(
+        procedure
+            .definition
+            .pages
+            .iter()
+            .flat_map(|page| page.fields.iter()),
+        upload.field_id,
+    )
+    .filter(|field| field.kind() == FieldType::File)
+    .ok_or_else(|| {
+        upload_error(
+            "unknown_field",
+            "添付先の項目がこの手続にありません。",
+            "This procedure has no such file field.",
+        )
+    })?;
+
+    let accepted: Vec<FileKind> = if field.accept.is_empty() {
+        vec![FileKind::Pdf, FileKind::Jpeg, FileKind::Png]
+    } else {
+        field.accept.clone()
+    };
+    let sniffed = infer::get(upload.bytes).map(|kind| kind.mime_type());
+    let Some(kind) = accepted.iter().find(|kind| Some(kind.mime()) == sniffed) else {
+        return Err(upload_error(
+            "invalid_file_type",
+            "このファイルの種類は添付できません（PDF・JPEG・PNG など指定の形式にしてください）。",
+            "This kind of file cannot be attached (use PDF, JPEG, PNG or the listed types).",
+        ));
+    };
+    let max_bytes = u64::from(field.max_size_mb.unwrap_or(10)) * 1024 * 1024;
+    if upload.bytes.len() as u64 > max_bytes {
+        return Err(upload_error(
+            "file_too_large",
+            "ファイルが大きすぎます。",
+            "The file is too large.",
+        ));
+    }
+    let existing: i64 = attachments::table
+        .filter(attachments::draft_id.eq(upload.draft_id))
+        .count()
+        .get_result(connection)
+        .await?;
+    if existing >= upload.max_per_draft {
+        return Err(upload_error(
+            "too_many_files",
+            "添付できるファイルの数を超えています。",
+            "Too many files for one application.",
+        ));
+    }
+
+    let id = Uuid::now_v7();
+    let key = id.to_string();
+    storage.put(&key, upload.bytes).await.map_err(|error| {
+        SubmissionError::Database(crate::db::DbError::Unavailable(error.into()))
+    })?;
+    Ok(diesel::insert_into(attachments::table)
+        .values((
+            attachments::id.eq(id),
+            attachments::resident_id.eq(upload.resident_id),
+            attachments::draft_id.eq(upload.draft_id),
+            attachments::content_type.eq(kind.mime()),
+            attachments::size_bytes.eq(upload.bytes.len() as i64),
+            attachments::sha256.eq(Sha256::digest(upload.bytes).to_vec()),
+            attachments::storage_key.eq(&key),
+        ))
+        .returning((
+            attachments::id,
+            attachments::content_type,
+            attachments::size_bytes,
+            attachments::created_at,
+        ))
+        .get_result(connection)
+        .await?)
+}
+
+/// The bytes and type of one of the resident's attachments; `NotFound` for anyone else's.
+pub async fn download_for_resident(
+    connection: &mut AsyncPgConnection,
+    storage: &Storage,
+    resident_id: Uuid,
+    id: Uuid,
+) -> Result<(String, Vec<u8>), SubmissionError> {
+    let (content_type, key): (String, String) = attachments::table
+        .filter(attachments::id.eq(id))
+        .filter(attachments::resident_id.eq(resident_id))
+        .select((attachments::content_type, attachments::storage_key))
+        .first(connection)
+        .await
+        .optional()?
+        .ok_or(SubmissionError::NotFound)?;
+    let bytes = storage.get(&key).await.map_err(|error| {
+        SubmissionError::Database(crate::db::DbError::Unavailable(error.into()))
+    })?;
+    Ok((content_type, bytes))
+}
+
+pub async fn for_submission(
+    connection: &mut AsyncPgConnection,
+    submission_id: Uuid,
+) -> Result<Vec<AttachmentInfo>, SubmissionError> {
+    Ok(attachments::table
+        .filter(attachments::submission_id.eq(submission_id))
+        .order(attachments::created_at)
+        .select((
+            attachments::id,
+            attachments::content_type,
+            attachments::size_bytes,
+            attachments::created_at,
+        ))
+        .load(connection)
+        .await?)
+}

@@ -1,0 +1,878 @@
+//! Applications: submitting (with idempotency and card signatures), the resident's views,
+//! withdrawal and answering a return, drafts and attachments.
+//!
+//! A submission, its first event, its first revision, its queue placement, its signature evidence
+//! and its notices are written in ONE transaction: an acknowledged application is complete, and a
+//! failed one leaves nothing behind.
+
+pub mod attachments;
+pub mod drafts;
+pub mod lifecycle;
+pub mod reference;
+pub mod sealing;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use self::lifecycle::{Action, Status};
+use self::sealing::Sealer;
+use crate::calendar::BusinessCalendar;
+use crate::db::DbError;
+use crate::db::schema::{
+    access_log, attachments as attachment_rows, drafts as draft_rows, idempotency_keys, residents,
+    staff, submission_events, submission_revisions, submission_signatures, submissions,
+};
+use crate::error::{FieldError, Localized};
+use crate::forms::lint::city_today;
+use crate::forms::model::{Field, FieldType};
+use crate::forms::validate::{self, CheckOptions, Validated};
+use crate::forms::{Assurance, Catalog, Procedure};
+use crate::identity::jpki::SignatureEvidence;
+use crate::notify::{self, Notice, NoticeData};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmissionError {
+    #[error("not found")]
+    NotFound,
+    #[error("invalid answers")]
+    Invalid(Vec<FieldError>),
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("{action:?} is not possible while {from:?}")]
+    NotAllowed { from: Status, action: Action },
+    #[error("this procedure must be signed with the My Number Card")]
+    SignatureRequired,
+    #[error("this procedure needs a stronger sign-in")]
+    InsufficientAssurance,
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for SubmissionError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Database(DbError::classify(error))
+    }
+}
+
+/// What the submission code needs from the application, borrowed.
+pub struct Context<'a> {
+    pub catalog: &'a Catalog,
+    pub sealer: &'a Sealer,
+    pub calendar: &'a BusinessCalendar,
+    pub public_url: &'a str,
+}
+
+/// The exact bytes a resident signs for a card-sign procedure: canonical JSON (sorted keys, no
+/// spaces) of the procedure, the definition version and the answers as sent. Binding the content
+/// hash means a signature cannot be replayed against a changed form.
+pub fn signing_payload(procedure: &Procedure, data: &Value) -> Vec<u8> {
+    let document = json!({
+        "procedure_id": procedure.definition.id,
+        "content_hash": procedure.content_hash,
+        "data": data,
+    });
+    serde_json::to_vec(&document).unwrap_or_default()
+}
+
+pub struct NewSubmission {
+    pub resident_id: Uuid,
+    pub assurance: Assurance,
+    pub procedure_id: String,
+    pub data: Value,
+    pub idempotency_key: String,
+    /// For card-sign procedures: the verified signature over [`signing_payload`].
+    pub signature: Option<(Vec<u8>, SignatureEvidence)>,
+    /// The draft this comes from, deleted on success.
+    pub draft_id: Option<Uuid>,
+}
+
+/// The answer to a submission request, stored with the idempotency key and replayed verbatim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Checks the sign-in against the procedure before anything else is looked at.
+pub fn check_assurance(
+    procedure: &Procedure,
+    assurance: Assurance,
+    signed: bool,
+) -> Result<(), SubmissionError> {
+    match procedure.definition.assurance {
+        Assurance::None => Ok(()),
+        Assurance::CardAuth if assurance >= Assurance::CardAuth => Ok(()),
+        Assurance::CardSign if assurance >= Assurance::CardAuth && signed => Ok(()),
+        Assurance::CardSign if assurance >= Assurance::CardAuth => {
+            Err(SubmissionError::SignatureRequired)
+        }
+        _ => Err(SubmissionError::InsufficientAssurance),
+    }
+}
+
+/// Validates the answers against the current definition.
+pub fn check_answers(procedure: &Procedure, data: &Value) -> Result<Validated, SubmissionError> {
+    validate::validate(
+        &procedure.definition,
+        data,
+        CheckOptions::complete(city_today()),
+    )
+    .map_err(SubmissionError::Invalid)
+}
+
+fn request_hash(procedure_id: &str, data: &Value, signed: bool) -> Vec<u8> {
+    let canonical = json!({"procedure_id": procedure_id, "data": data, "signed": signed});
+    Sha256::digest(serde_json::to_vec(&canonical).unwrap_or_default()).to_vec()
+}
+
+/// Applies: everything in one transaction, guarded by the resident's idempotency key.
+pub async fn submit(
+    connection: &mut AsyncPgConnection,
+    context: &Context<'_>,
+    request: NewSubmission,
+) -> Result<StoredResponse, SubmissionError> {
+    let procedure = context
+        .catalog
+        .get(&request.procedure_id)
+        .ok_or(SubmissionError::NotFound)?;
+    check_assurance(procedure, request.assurance, request.signature.is_some())?;
+    let validated = check_answers(procedure, &request.data)?;
+    let hash = request_hash(
+        &request.procedure_id,
+        &request.data,
+        request.signature.is_some(),
+    );
+
+    connection
+        .transaction::<StoredResponse, SubmissionError, _>(|connection| {
+            Box::pin(async move {
+                // Concurrent retries with one key queue up here; the first commits, the others
+                // then find its answer.
+                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind::<Text, _>(format!("{}:{}", request.resident_id, request.idempotency_key))
+                    .execute(connection)
+                    .await?;
+                let previous: Option<(Vec<u8>, i16, Value)> = idempotency_keys::table
+                    .find((request.resident_id, &request.idempotency_key))
+                    .select((
+                        idempotency_keys::request_hash,
+                        idempotency_keys::response_status,
+                        idempotency_keys::response_body,
+                    ))
+                    .first(connection)
+                    .await
+                    .optional()?;
+                if let Some((stored_hash, status, body)) = previous {
+                    return if stored_hash == hash {
+                        Ok(StoredResponse {
+                            status: status as u16,
+                            body,
+                        })
+                    } else {
+                        Err(SubmissionError::IdempotencyKeyReused)
+                    };
+                }
+
+                let attachment_errors =
+                    claimable_attachments(connection, &procedure.definition.pages, &validated.data, request.resident_id).await?;
+                if !attachment_errors.is_empty() {
+                    return Err(SubmissionError::Invalid(attachment_errors));
+                }
+
+                let id = Uuid::now_v7();
+                let reference = reference::generate();
+                let now = Utc::now();
+                let today = city_today();
+                let definition = &procedure.definition;
+                let due_date = (definition.processing_days > 0)
+                    .then(|| context.calendar.add_business_days(today, definition.processing_days));
+                let division = division_of(context.catalog, &validated.queue);
+                let sealed = Value::Object(seal(context.sealer, definition.pages.iter().flat_map(|p| p.fields.iter()), &validated.data, &definition.id, ""));
+                diesel::insert_into(submissions::table)
+                    .values((
+                        submissions::id.eq(id),
+                        submissions::reference.eq(&reference),
+                        submissions::resident_id.eq(request.resident_id),
+                        submissions::procedure_id.eq(&definition.id),
+                        submissions::content_hash.eq(&procedure.content_hash),
+                        submissions::status.eq(Status::Submitted.as_str()),
+                        submissions::data.eq(&sealed),
+                        submissions::fee_yen.eq(validated.fee as i64),
+                        submissions::queue.eq(&validated.queue),
+                        submissions::division.eq(&division),
+                        submissions::submitted_at.eq(now),
+                        submissions::due_date.eq(due_date),
+                    ))
+                    .execute(connection)
+                    .await?;
+                record_event(connection, id, ActorKind::Resident, Some(request.resident_id), None, Status::Submitted, None).await?;
+                diesel::insert_into(submission_revisions::table)
+                    .values((
+                        submission_revisions::submission_id.eq(id),
+                        submission_revisions::revision.eq(1),
+                        submission_revisions::data.eq(&sealed),
+                    ))
+                    .execute(connection)
+                    .await?;
+                if let Some((cms, evidence)) = &request.signature {
+                    diesel::insert_into(submission_signatures::table)
+                        .values((
+                            submission_signatures::submission_id.eq(id),
+                            submission_signatures::revision.eq(1),
+                            submission_signatures::cms.eq(cms),
+                            submission_signatures::certificate.eq(&evidence.certificate_der),
+                            submission_signatures::digest.eq(&evidence.digest),
+                            submission_signatures::revocation_checked_at.eq(evidence.revocation_checked_at),
+                            submission_signatures::verified_at.eq(evidence.verified_at),
+                        ))
+                        .execute(connection)
+                        .await?;
+                }
+                bind_attachments(connection, &procedure.definition.pages, &validated.data, id).await?;
+                if let Some(draft) = request.draft_id {
+                    diesel::delete(
+                        draft_rows::table
+                            .filter(draft_rows::id.eq(draft))
+                            .filter(draft_rows::resident_id.eq(request.resident_id)),
+                    )
+                    .execute(connection)
+                    .await?;
+                }
+                let summary = SubmissionRef { id, reference: reference.clone(), procedure, status: Status::Submitted, division: division.clone(), resident_id: request.resident_id };
+                notify_change(connection, context, &summary, "received").await?;
+
+                let body = json!({
+                    "id": id,
+                    "reference": reference,
+                    "procedure_id": definition.id,
+                    "status": Status::Submitted,
+                    "fee_yen": validated.fee,
+                    "submitted_at": now,
+                    "due_date": due_date,
+                });
+                diesel::insert_into(idempotency_keys::table)
+                    .values((
+                        idempotency_keys::resident_id.eq(request.resident_id),
+                        idempotency_keys::key.eq(&request.idempotency_key),
+                        idempotency_keys::request_hash.eq(&hash),
+                        idempotency_keys::response_status.eq(201i16),
+                        idempotency_keys::response_body.eq(&body),
+                    ))
+                    .execute(connection)
+                    .await?;
+                tracing::info!(submission_id = %id, procedure = %definition.id, "application received");
+                Ok(StoredResponse { status: 201, body })
+            })
+        })
+        .await
+}
+
+fn division_of(catalog: &Catalog, queue: &str) -> String {
+    catalog
+        .organisation
+        .queues
+        .get(queue)
+        .map_or_else(|| queue.to_owned(), |extra| extra.division.clone())
+}
+
+/// Replaces My Numbers with sealed values, recursing into groups. `prefix` is the JSON pointer
+/// of the object, bound into the seal.
+fn seal<'a>(
+    sealer: &Sealer,
+    fields: impl Iterator<Item = &'a Field>,
+    data: &Map<String, Value>,
+    procedure_id: &str,
+    prefix: &str,
+) -> Map<String, Value> {
+    let mut sealed = data.clone();
+    for field in fields {
+        let pointer = format!("{prefix}/{}", field.id);
+        match (field.kind(), sealed.get_mut(&field.id)) {
+            (FieldType::MyNumber, Some(Value::String(plain))) => {
+                *plain = sealer.seal(plain, &format!("{procedure_id}{pointer}"));
+            }
+            (FieldType::Group, Some(Value::Array(items))) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    if let Value::Object(object) = item {
+                        *object = seal(
+                            sealer,
+                            field.fields.iter(),
+                            object,
+                            procedure_id,
+                            &format!("{pointer}/{index}"),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    sealed
+}
+
+/// Replaces sealed My Numbers with their masked form (`********9018`) for display.
+pub fn mask_sealed(sealer: &Sealer, value: &Value, procedure_id: &str, pointer: &str) -> Value {
+    match value {
+        Value::String(text) if Sealer::is_sealed(text) => {
+            match sealer.open(text, &format!("{procedure_id}{pointer}")) {
+                Ok(plain) => Value::String(sealing::mask(&plain)),
+                Err(_) => Value::String("********".to_owned()),
+            }
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, inner)| {
+                    (
+                        key.clone(),
+                        mask_sealed(sealer, inner, procedure_id, &format!("{pointer}/{key}")),
+                    )
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, inner)| {
+                    mask_sealed(sealer, inner, procedure_id, &format!("{pointer}/{index}"))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Attachment ids named by file fields (top level and in groups).
+fn attachment_ids(
+    fields: &[crate::forms::model::Page],
+    data: &Map<String, Value>,
+) -> Vec<(String, Uuid)> {
+    fn walk<'a>(
+        fields: impl Iterator<Item = &'a Field>,
+        data: &Map<String, Value>,
+        prefix: &str,
+        out: &mut Vec<(String, Uuid)>,
+    ) {
+        for field in fields {
+            let pointer = format!("{prefix}/{}", field.id);
+            match (field.kind(), data.get(&field.id)) {
+                (FieldType::File, Some(Value::Array(items))) => {
+                    for item in items {
+                        if let Some(id) = item.as_str().and_then(|id| Uuid::parse_str(id).ok()) {
+                            out.push((pointer.clone(), id));
+                        }
+                    }
+                }
+                (FieldType::Group, Some(Value::Array(items))) => {
+                    for (index, item) in items.iter().enumerate() {
+                        if let Value::Object(object) = item {
+                            walk(
+                                field.fields.iter(),
+                                object,
+                                &format!("{pointer}/{index}"),
+                                out,
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        fields.iter().flat_map(|page| page.fields.iter()),
+        data,
+        "",
+        &mut out,
+    );
+    out
+}
+
+/// Every named attachment must be the resident's own and not yet part of an application.
+async fn claimable_attachments(
+    connection: &mut AsyncPgConnection,
+    pages: &[crate::forms::model::Page],
+    data: &Map<String, Value>,
+    resident_id: Uuid,
+) -> Result<Vec<FieldError>, SubmissionError> {
+    let named = attachment_ids(pages, data);
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = named.iter().map(|(_, id)| *id).collect();
+    let usable: Vec<Uuid> = attachment_rows::table
+        .filter(attachment_rows::id.eq_any(&ids))
+        .filter(attachment_rows::resident_id.eq(resident_id))
+        .filter(attachment_rows::submission_id.is_null())
+        .select(attachment_rows::id)
+        .load(connection)
+        .await?;
+    let mut errors: Vec<FieldError> = named
+        .into_iter()
+        .filter(|(_, id)| !usable.contains(id))
+        .map(|(path, _)| FieldError {
+            code: "invalid_attachment".to_owned(),
+            message: validate::message("invalid_attachment", None),
+            path,
+        })
+        .collect();
+    errors.dedup();
+    Ok(errors)
+}
+
+async fn bind_attachments(
+    connection: &mut AsyncPgConnection,
+    pages: &[crate::forms::model::Page],
+    data: &Map<String, Value>,
+    submission_id: Uuid,
+) -> Result<(), SubmissionError> {
+    let ids: Vec<Uuid> = attachment_ids(pages, data)
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    if !ids.is_empty() {
+        diesel::update(attachment_rows::table.filter(attachment_rows::id.eq_any(ids)))
+            .set((
+                attachment_rows::submission_id.eq(submission_id),
+                attachment_rows::draft_id.eq(None::<Uuid>),
+            ))
+            .execute(connection)
+            .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    Resident,
+    Staff,
+    System,
+}
+
+impl ActorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Resident => "resident",
+            Self::Staff => "staff",
+            Self::System => "system",
+        }
+    }
+}
+
+pub async fn record_event(
+    connection: &mut AsyncPgConnection,
+    submission_id: Uuid,
+    actor: ActorKind,
+    actor_id: Option<Uuid>,
+    from: Option<Status>,
+    to: Status,
+    reason: Option<&str>,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(submission_events::table)
+        .values((
+            submission_events::submission_id.eq(submission_id),
+            submission_events::actor_kind.eq(actor.as_str()),
+            submission_events::actor_id.eq(actor_id),
+            submission_events::from_status.eq(from.map(Status::as_str)),
+            submission_events::to_status.eq(to.as_str()),
+            submission_events::reason.eq(reason),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Enough about a submission to tell people about it.
+pub struct SubmissionRef<'a> {
+    pub id: Uuid,
+    pub reference: String,
+    pub procedure: &'a Procedure,
+    pub status: Status,
+    pub division: String,
+    pub resident_id: Uuid,
+}
+
+/// Writes the notices an event causes (resident and/or division), per the form's `notify`.
+pub async fn notify_change(
+    connection: &mut AsyncPgConnection,
+    context: &Context<'_>,
+    submission: &SubmissionRef<'_>,
+    event: &str,
+) -> Result<(), diesel::result::Error> {
+    let definition = &submission.procedure.definition;
+    let status_text = |language: &str| {
+        if language == "en" {
+            submission.status.label_en().to_owned()
+        } else {
+            submission.status.label_ja().to_owned()
+        }
+    };
+    let mut notices = Vec::new();
+    if definition.notify.applicant.iter().any(|e| e == event) {
+        let contact: Option<(Option<String>, String)> = residents::table
+            .find(submission.resident_id)
+            .select((residents::email, residents::language))
+            .first(connection)
+            .await
+            .optional()?;
+        if let Some((Some(email), language)) = contact {
+            notices.push(Notice {
+                template: "resident_status",
+                data: NoticeData {
+                    event: event.to_owned(),
+                    reference: submission.reference.clone(),
+                    procedure_title_ja: definition.title.ja.clone(),
+                    procedure_title_en: definition.title.en.clone(),
+                    status: status_text(&language),
+                    link: format!("{}/submissions/{}", context.public_url, submission.id),
+                },
+                language,
+                recipient: email,
+                submission_id: Some(submission.id),
+            });
+        }
+    }
+    if definition.notify.division.iter().any(|e| e == event)
+        && let Some(division) = context
+            .catalog
+            .organisation
+            .divisions
+            .get(&submission.division)
+    {
+        notices.push(Notice {
+            template: "division_status",
+            language: "ja".to_owned(),
+            recipient: division.email.clone(),
+            data: NoticeData {
+                event: event.to_owned(),
+                reference: submission.reference.clone(),
+                procedure_title_ja: definition.title.ja.clone(),
+                procedure_title_en: definition.title.en.clone(),
+                status: status_text("ja"),
+                link: format!("{}/staff/submissions/{}", context.public_url, submission.id),
+            },
+            submission_id: Some(submission.id),
+        });
+    }
+    notify::enqueue(connection, &notices).await
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubmissionSummary {
+    pub id: Uuid,
+    pub reference: String,
+    pub procedure_id: String,
+    pub procedure_title: Localized,
+    pub status: Status,
+    pub fee_yen: i64,
+    pub submitted_at: DateTime<Utc>,
+    pub due_date: Option<NaiveDate>,
+}
+
+type SummaryRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    i64,
+    DateTime<Utc>,
+    Option<NaiveDate>,
+);
+
+fn summary(catalog: &Catalog, row: SummaryRow) -> SubmissionSummary {
+    let (id, reference, procedure_id, status, fee_yen, submitted_at, due_date) = row;
+    let procedure_title = catalog.get(&procedure_id).map_or_else(
+        || Localized::new(procedure_id.clone(), procedure_id.clone()),
+        |p| p.definition.title.clone(),
+    );
+    SubmissionSummary {
+        id,
+        reference,
+        procedure_title,
+        procedure_id,
+        status: Status::parse(&status).unwrap_or(Status::Submitted),
+        fee_yen,
+        submitted_at,
+        due_date,
+    }
+}
+
+/// The resident's own applications, newest first. No answers: lists never carry personal data.
+pub async fn list_for_resident(
+    connection: &mut AsyncPgConnection,
+    catalog: &Catalog,
+    resident_id: Uuid,
+) -> Result<Vec<SubmissionSummary>, SubmissionError> {
+    let rows: Vec<SummaryRow> = submissions::table
+        .filter(submissions::resident_id.eq(resident_id))
+        .order(submissions::submitted_at.desc())
+        .limit(200)
+        .select((
+            submissions::id,
+            submissions::reference,
+            submissions::procedure_id,
+            submissions::status,
+            submissions::fee_yen,
+            submissions::submitted_at,
+            submissions::due_date,
+        ))
+        .load(connection)
+        .await?;
+    Ok(rows.into_iter().map(|row| summary(catalog, row)).collect())
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Event {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor_kind: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubmissionDetail {
+    #[serde(flatten)]
+    pub summary: SubmissionSummary,
+    /// The answers as submitted; My Numbers masked.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    pub revision: i32,
+    pub content_hash: String,
+    pub history: Vec<Event>,
+    pub attachments: Vec<attachments::AttachmentInfo>,
+}
+
+/// One of the resident's applications; `NotFound` for anyone else's.
+pub async fn get_for_resident(
+    connection: &mut AsyncPgConnection,
+    context: &Context<'_>,
+    resident_id: Uuid,
+    id: Uuid,
+) -> Result<SubmissionDetail, SubmissionError> {
+    let row: (SummaryRow, Value, i32, String) = submissions::table
+        .filter(submissions::id.eq(id))
+        .filter(submissions::resident_id.eq(resident_id))
+        .select((
+            (
+                submissions::id,
+                submissions::reference,
+                submissions::procedure_id,
+                submissions::status,
+                submissions::fee_yen,
+                submissions::submitted_at,
+                submissions::due_date,
+            ),
+            submissions::data,
+            submissions::revision,
+            submissions::content_hash,
+        ))
+        .first(connection)
+        .await
+        .optional()?
+        .ok_or(SubmissionError::NotFound)?;
+    let (summary_row, data, revision, content_hash) = row;
+    let procedure_id = summary_row.2.clone();
+    let history = history(connection, id).await?;
+    let attachments = attachments::for_submission(connection, id).await?;
+    Ok(SubmissionDetail {
+        summary: summary(context.catalog, summary_row),
+        data: mask_sealed(context.sealer, &data, &procedure_id, ""),
+        revision,
+        content_hash,
+        history,
+        attachments,
+    })
+}
+
+pub async fn history(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Vec<Event>, SubmissionError> {
+    let rows: Vec<(
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        DateTime<Utc>,
+    )> = submission_events::table
+        .filter(submission_events::submission_id.eq(id))
+        .order(submission_events::id)
+        .select((
+            submission_events::from_status,
+            submission_events::to_status,
+            submission_events::actor_kind,
+            submission_events::reason,
+            submission_events::created_at,
+        ))
+        .load(connection)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(from_status, to_status, actor_kind, reason, at)| Event {
+            from_status,
+            to_status,
+            actor_kind,
+            reason,
+            at,
+        })
+        .collect())
+}
+
+/// Moves a submission through the lifecycle under a row lock, recording the event. Returns the
+/// new status. Callers check who may act before calling.
+pub async fn transition(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    action: Action,
+    actor: ActorKind,
+    actor_id: Option<Uuid>,
+    reason: Option<&str>,
+) -> Result<(Status, Status), SubmissionError> {
+    let current: String = submissions::table
+        .find(id)
+        .select(submissions::status)
+        .for_update()
+        .first(connection)
+        .await
+        .optional()?
+        .ok_or(SubmissionError::NotFound)?;
+    let from = Status::parse(&current).ok_or(SubmissionError::NotFound)?;
+    let to = lifecycle::next(from, action).ok_or(SubmissionError::NotAllowed { from, action })?;
+    let now = Utc::now();
+    diesel::update(submissions::table.find(id))
+        .set((
+            submissions::status.eq(to.as_str()),
+            submissions::updated_at.eq(now),
+        ))
+        .execute(connection)
+        .await?;
+    if to.is_final() {
+        diesel::update(submissions::table.find(id))
+            .set(submissions::decided_at.eq(now))
+            .execute(connection)
+            .await?;
+    }
+    record_event(connection, id, actor, actor_id, Some(from), to, reason).await?;
+    Ok((from, to))
+}
+
+/// The resident withdraws (取下げ) an application that has no decision yet.
+pub async fn withdraw(
+    connection: &mut AsyncPgConnection,
+    context: &Context<'_>,
+    resident_id: Uuid,
+    id: Uuid,
+    reason: Option<String>,
+) -> Result<Status, SubmissionError> {
+    connection
+        .transaction::<Status, SubmissionError, _>(|connection| {
+            Box::pin(async move {
+                let (reference, procedure_id, division): (String, String, String) =
+                    submissions::table
+                        .filter(submissions::id.eq(id))
+                        .filter(submissions::resident_id.eq(resident_id))
+                        .select((
+                            submissions::reference,
+                            submissions::procedure_id,
+                            submissions::division,
+                        ))
+                        .first(connection)
+                        .await
+                        .optional()?
+                        .ok_or(SubmissionError::NotFound)?;
+                let (_, to) = transition(
+                    connection,
+                    id,
+                    Action::Withdraw,
+                    ActorKind::Resident,
+                    Some(resident_id),
+                    reason.as_deref(),
+                )
+                .await?;
+                if let Some(procedure) = context.catalog.get(&procedure_id) {
+                    let submission = SubmissionRef {
+                        id,
+                        reference,
+                        procedure,
+                        status: to,
+                        division,
+                        resident_id,
+                    };
+                    notify_change(connection, context, &submission, "withdrawn").await?;
+                }
+                Ok(to)
+            })
+        })
+        .await
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccessEntry {
+    /// The staff member's display name: residents may know who looked at their application.
+    pub staff_name: String,
+    pub action: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Which staff opened the resident's application, and when.
+pub async fn access_log_for_resident(
+    connection: &mut AsyncPgConnection,
+    resident_id: Uuid,
+    id: Uuid,
+) -> Result<Vec<AccessEntry>, SubmissionError> {
+    let owned: i64 = submissions::table
+        .filter(submissions::id.eq(id))
+        .filter(submissions::resident_id.eq(resident_id))
+        .count()
+        .get_result(connection)
+        .await?;
+    if owned == 0 {
+        return Err(SubmissionError::NotFound);
+    }
+    let rows: Vec<(String, String, Option<String>, DateTime<Utc>)> = access_log::table
+        .inner_join(staff::table)
+        .filter(access_log::submission_id.eq(id))
+        .order(access_log::id)
+        .select((
+            staff::display_name,
+            access_log::action,
+            access_log::reason,
+            access_log::created_at,
+        ))
+        .load(connection)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(staff_name, action, reason, at)| AccessEntry {
+            staff_name,
+            action,
+            reason,
+            at,
+        })
+        .collect())
+}
+
+/// Counts applications, for tests and metrics.
+pub async fn count(connection: &mut AsyncPgConnection) -> Result<i64, SubmissionError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    Ok(
+        diesel::sql_query("SELECT count(*) AS count FROM submissions")
+            .get_result::<Count>(connection)
+            .await?
+            .count,
+    )
+}
