@@ -1,1 +1,454 @@
 //! OpenID Connect login against a real OpenID Provider (tests/fixtures/oidc).
+//!
+//! Each test starts its own provider (oidc-provider, ~0.5 s) on 127.0.0.1 and logs in headlessly:
+//! the fixture's interaction page logs in `login_hint` without a form.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine as _;
+use madoguchi::config::OidcSettings;
+use madoguchi::forms::Assurance;
+use madoguchi::identity::AuthError;
+use madoguchi::identity::oidc::OidcClient;
+use reqwest::Url;
+use secrecy::SecretString;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const FIXTURE_DIR: &str = "tests/fixtures/oidc";
+const CLIENT_ID: &str = "madoguchi-test";
+const CLIENT_SECRET: &str = "s3cret for tests";
+// Never called: the login stops at the redirect to it.
+const REDIRECT_URI: &str = "http://127.0.0.1:9/api/v1/auth/oidc/callback";
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `npm ci` once per test binary (the lock serializes concurrent tests), unless already done.
+fn ensure_npm_ci() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = DONE.get_or_init(|| {
+        if Path::new(FIXTURE_DIR).join("node_modules").exists() {
+            return Ok(());
+        }
+        let npm_ci = |offline: bool| {
+            let mut command = std::process::Command::new("npm");
+            command.arg("ci").current_dir(FIXTURE_DIR);
+            if offline {
+                command.arg("--offline");
+            }
+            command
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("npm: {e}"))
+        };
+        let output = npm_ci(true)?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let output = npm_ci(false)?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "npm ci failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+}
+
+/// A running test OpenID Provider; killed on drop (and it exits by itself when its stdin closes).
+struct Provider {
+    issuer: String,
+    _child: tokio::process::Child,
+}
+
+impl Provider {
+    /// Starts `node server.mjs` with a random port and `env`, waiting (bounded) for `READY`.
+    async fn start(env: &[(&str, &str)]) -> Self {
+        ensure_npm_ci();
+        let stderr = tempfile::tempfile().expect("temp file for the provider's stderr");
+        let mut command = tokio::process::Command::new("node");
+        command
+            .arg("server.mjs")
+            .current_dir(FIXTURE_DIR)
+            .env("PORT", "0")
+            .env("CLIENT_ID", CLIENT_ID)
+            .env("REDIRECT_URI", REDIRECT_URI)
+            .env("EXIT_ON_STDIN_EOF", "1")
+            .env_remove("ISSUER")
+            .env_remove("HOST")
+            .env_remove("ACCOUNTS")
+            .env_remove("DEFAULT_SUB")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr.try_clone().expect("clone stderr file"))
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("node runs (is Node.js installed?)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        let read =
+            tokio::time::timeout(STARTUP_TIMEOUT, BufReader::new(stdout).read_line(&mut line))
+                .await;
+        let Some(issuer) = line.trim().strip_prefix("READY ").map(str::to_owned) else {
+            let _ = child.start_kill();
+            let mut stderr = stderr;
+            let mut log = String::new();
+            use std::io::{Read, Seek};
+            let _ = stderr.rewind();
+            let _ = stderr.read_to_string(&mut log);
+            panic!("the test OpenID Provider did not start ({read:?}, stdout {line:?}):\n{log}");
+        };
+        Self {
+            issuer,
+            _child: child,
+        }
+    }
+
+    /// A provider whose client authenticates with client_secret_basic.
+    async fn with_client_secret() -> Self {
+        Self::start(&[
+            ("CLIENT_AUTH", "client_secret_basic"),
+            ("CLIENT_SECRET", CLIENT_SECRET),
+        ])
+        .await
+    }
+
+    fn settings(&self) -> OidcSettings {
+        settings(&self.issuer)
+    }
+}
+
+/// Client-secret settings for the provider at `issuer`, RS256.
+fn settings(issuer: &str) -> OidcSettings {
+    OidcSettings {
+        issuer: issuer.to_owned(),
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: SecretString::from(CLIENT_SECRET),
+        private_key_path: String::new(),
+        private_key_id: String::new(),
+        redirect_uri: REDIRECT_URI.to_owned(),
+        scopes: ["openid", "name", "address", "birthdate", "gender"]
+            .map(str::to_owned)
+            .to_vec(),
+        id_token_algorithm: "RS256".to_owned(),
+    }
+}
+
+/// What the provider sent the browser back with.
+#[derive(Debug)]
+struct Callback {
+    code: String,
+    state: String,
+    iss: String,
+}
+
+/// A headless browser: follows the provider's redirects by hand (cookies too, as reqwest's
+/// `cookies` feature is off) until the redirect to our callback, which it does not follow.
+async fn log_in(authorization_url: &str, login_hint: &str) -> Callback {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(HTTP_TIMEOUT)
+        .no_proxy()
+        .build()
+        .expect("http client");
+    let mut url = Url::parse(authorization_url).expect("authorization URL");
+    url.query_pairs_mut().append_pair("login_hint", login_hint);
+    let mut cookies = BTreeMap::<String, String>::new();
+    for _ in 0..10 {
+        assert_eq!(
+            url.host_str(),
+            Some("127.0.0.1"),
+            "left the test host: {url}"
+        );
+        let cookie_header = cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = browser
+            .get(url.clone())
+            .header(reqwest::header::COOKIE, cookie_header)
+            .send()
+            .await
+            .expect("provider answers");
+        for set_cookie in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let set_cookie = set_cookie.to_str().expect("ASCII cookie");
+            let pair = set_cookie.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                let expired = set_cookie
+                    .to_ascii_lowercase()
+                    .contains("expires=thu, 01 jan 1970");
+                if value.is_empty() || expired {
+                    cookies.remove(name.trim());
+                } else {
+                    cookies.insert(name.trim().to_owned(), value.to_owned());
+                }
+            }
+        }
+        assert!(
+            response.status().is_redirection(),
+            "expected a redirect from {url}, got {}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .expect("Location")
+            .to_str()
+            .expect("ASCII Location");
+        let next = url.join(location).expect("Location is a URL");
+        if next.as_str().starts_with(REDIRECT_URI) {
+            let query: BTreeMap<String, String> = next.query_pairs().into_owned().collect();
+            assert!(!query.contains_key("error"), "provider refused: {query:?}");
+            return Callback {
+                code: query.get("code").expect("code").clone(),
+                state: query.get("state").expect("state").clone(),
+                iss: query.get("iss").expect("iss (RFC 9207)").clone(),
+            };
+        }
+        url = next;
+    }
+    panic!("no redirect to the callback after 10 hops");
+}
+
+/// Discovers, starts a login with `state`, and logs `login_hint` in.
+async fn authorize(client: &OidcClient, login_hint: &str) -> (Callback, String, String) {
+    let request = client.authorization_request("challenge-id-1");
+    let callback = log_in(&request.url, login_hint).await;
+    assert_eq!(callback.state, "challenge-id-1");
+    (callback, request.nonce, request.pkce_verifier)
+}
+
+#[tokio::test]
+async fn a_resident_logs_in_with_client_secret_basic() {
+    let provider = Provider::with_client_secret().await;
+    let client = OidcClient::discover(&provider.settings())
+        .await
+        .expect("discovery");
+
+    let request = client.authorization_request("challenge-id-1");
+    let url = Url::parse(&request.url).expect("authorization URL");
+    let query: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(url.path(), "/auth");
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["state"], "challenge-id-1");
+    assert_eq!(query["nonce"], request.nonce);
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["scope"], "openid name address birthdate gender");
+    assert_eq!(query["redirect_uri"], REDIRECT_URI);
+
+    let callback = log_in(&request.url, "test-resident-0042").await;
+    assert_eq!(callback.state, "challenge-id-1");
+    assert_eq!(callback.iss, provider.issuer);
+    let identity = client
+        .complete(&callback.code, &request.pkce_verifier, &request.nonce)
+        .await
+        .expect("login completes");
+
+    assert_eq!(identity.provider, "oidc");
+    assert_eq!(identity.issuer, provider.issuer);
+    assert_eq!(identity.subject, "test-resident-0042");
+    assert_eq!(identity.assurance, Assurance::CardAuth);
+    assert_eq!(identity.email, None);
+}
+
+/// An RSA key for the client: the PEM file and the public JWK Set the provider is given.
+fn client_key(dir: &Path) -> (String, String) {
+    let pem = dir.join("client.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .args(["-pkeyopt", "rsa_keygen_pubexp:65537", "-out"])
+        .arg(&pem)
+        .stderr(Stdio::null()) // its progress dots
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl genpkey");
+    let modulus = std::process::Command::new("openssl")
+        .args(["rsa", "-noout", "-modulus", "-in"])
+        .arg(&pem)
+        .output()
+        .expect("openssl runs");
+    let modulus = String::from_utf8(modulus.stdout).expect("ASCII");
+    let modulus = modulus
+        .trim()
+        .strip_prefix("Modulus=")
+        .expect("Modulus=<hex>");
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(hex::decode(modulus).expect("hex modulus"));
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "client-key-1", "n": n, "e": "AQAB",
+    }]});
+    (pem.to_string_lossy().into_owned(), jwks.to_string())
+}
+
+#[tokio::test]
+async fn a_resident_logs_in_with_private_key_jwt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pem, jwks) = client_key(dir.path());
+    let provider =
+        Provider::start(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_JWKS", &jwks)]).await;
+    let settings = OidcSettings {
+        client_secret: SecretString::from(""),
+        private_key_path: pem,
+        private_key_id: "client-key-1".to_owned(),
+        ..provider.settings()
+    };
+    let client = OidcClient::discover(&settings).await.expect("discovery");
+
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0001").await;
+    let identity = client
+        .complete(&callback.code, &verifier, &nonce)
+        .await
+        .expect("login completes");
+
+    assert_eq!(identity.issuer, provider.issuer);
+    assert_eq!(identity.subject, "test-resident-0001");
+}
+
+#[tokio::test]
+async fn private_key_jwt_with_another_key_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, registered) = client_key(dir.path());
+    let other_dir = tempfile::tempdir().expect("temp dir");
+    let (other_pem, _) = client_key(other_dir.path());
+    let provider = Provider::start(&[
+        ("CLIENT_AUTH", "private_key_jwt"),
+        ("CLIENT_JWKS", &registered),
+    ])
+    .await;
+    let settings = OidcSettings {
+        client_secret: SecretString::from(""),
+        private_key_path: other_pem,
+        private_key_id: "client-key-1".to_owned(),
+        ..provider.settings()
+    };
+    let client = OidcClient::discover(&settings).await.expect("discovery");
+
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0001").await;
+    let error = client.complete(&callback.code, &verifier, &nonce).await;
+
+    assert!(
+        matches!(&error, Err(AuthError::ProviderRefused(code)) if code == "invalid_client"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_by_the_provider() {
+    let provider = Provider::with_client_secret().await;
+    let client = OidcClient::discover(&provider.settings())
+        .await
+        .expect("discovery");
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0001").await;
+    client
+        .complete(&callback.code, &verifier, &nonce)
+        .await
+        .expect("first use");
+
+    let replay = client.complete(&callback.code, &verifier, &nonce).await;
+
+    assert!(
+        matches!(&replay, Err(AuthError::ProviderRefused(code)) if code == "invalid_grant"),
+        "{replay:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_nonce_is_an_invalid_token() {
+    let provider = Provider::with_client_secret().await;
+    let client = OidcClient::discover(&provider.settings())
+        .await
+        .expect("discovery");
+    let (callback, _nonce, verifier) = authorize(&client, "test-resident-0001").await;
+    // The nonce of another login (another browser's challenge).
+    let other_nonce = client.authorization_request("challenge-id-2").nonce;
+
+    let result = client
+        .complete(&callback.code, &verifier, &other_nonce)
+        .await;
+
+    assert!(matches!(result, Err(AuthError::InvalidToken)), "{result:?}");
+}
+
+#[tokio::test]
+async fn the_id_token_algorithm_is_pinned_by_configuration() {
+    // The provider signs RS256; we accept only ES256.
+    let provider = Provider::with_client_secret().await;
+    let settings = OidcSettings {
+        id_token_algorithm: "ES256".to_owned(),
+        ..provider.settings()
+    };
+    let client = OidcClient::discover(&settings).await.expect("discovery");
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0001").await;
+
+    let result = client.complete(&callback.code, &verifier, &nonce).await;
+
+    assert!(matches!(result, Err(AuthError::InvalidToken)), "{result:?}");
+}
+
+#[tokio::test]
+async fn an_es256_provider_works_when_configured() {
+    let provider = Provider::start(&[
+        ("CLIENT_AUTH", "client_secret_basic"),
+        ("CLIENT_SECRET", CLIENT_SECRET),
+        ("ID_TOKEN_ALG", "ES256"),
+    ])
+    .await;
+    let settings = OidcSettings {
+        id_token_algorithm: "ES256".to_owned(),
+        ..provider.settings()
+    };
+    let client = OidcClient::discover(&settings).await.expect("discovery");
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0007").await;
+
+    let identity = client
+        .complete(&callback.code, &verifier, &nonce)
+        .await
+        .expect("login completes");
+
+    assert_eq!(identity.subject, "test-resident-0007");
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_refused_by_the_provider() {
+    let provider = Provider::with_client_secret().await;
+    let settings = OidcSettings {
+        client_secret: SecretString::from("not the secret"),
+        ..provider.settings()
+    };
+    let client = OidcClient::discover(&settings).await.expect("discovery");
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0001").await;
+
+    let result = client.complete(&callback.code, &verifier, &nonce).await;
+
+    assert!(
+        matches!(&result, Err(AuthError::ProviderRefused(code)) if code == "invalid_client"),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn discovery_of_an_absent_provider_fails_quickly() {
+    // A port nobody listens on: connection refused, no hang.
+    let settings = settings("http://127.0.0.1:9");
+    let started = std::time::Instant::now();
+    assert!(OidcClient::discover(&settings).await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
