@@ -16,6 +16,7 @@ use crate::db::{self, DbPool};
 use crate::error::handlers;
 use crate::forms::Catalog;
 use crate::identity::jpki::JpkiVerifier;
+use crate::identity::oidc::OidcClient;
 use crate::identity::session::Keyring;
 use crate::routes;
 use crate::submissions::attachments::Storage;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub keyring: Keyring,
     /// Present when the `jpki` provider is enabled.
     pub jpki: Option<JpkiVerifier>,
+    /// Present when the `oidc` provider is enabled and configured.
+    pub oidc: Option<OidcClient>,
     pub sealer: Sealer,
     pub calendar: BusinessCalendar,
     pub storage: Storage,
@@ -50,6 +53,13 @@ impl AppState {
         } else {
             None
         };
+        let oidc = if settings.identity.providers.iter().any(|p| p == "oidc")
+            && !settings.identity.oidc.issuer.is_empty()
+        {
+            Some(OidcClient::discover(&settings.identity.oidc).await?)
+        } else {
+            None
+        };
         let sealer = Sealer::from_config(&settings.submissions.sealing_keys)?;
         let calendar = BusinessCalendar::new(settings.calendar.holidays.iter().copied());
         let storage = Storage::Local(settings.submissions.attachments_dir.clone());
@@ -59,6 +69,7 @@ impl AppState {
             catalog,
             keyring,
             jpki,
+            oidc,
             sealer,
             calendar,
             storage,

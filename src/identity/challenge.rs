@@ -33,8 +33,28 @@ pub async fn create(
     oidc_nonce: Option<String>,
     pkce_verifier: Option<String>,
 ) -> Result<Challenge, AuthError> {
+    create_with_id(
+        connection,
+        Uuid::now_v7(),
+        provider,
+        ttl_seconds,
+        oidc_nonce,
+        pkce_verifier,
+    )
+    .await
+}
+
+/// As [`create`], with an id chosen by the caller (OIDC puts it in the authorization URL).
+pub async fn create_with_id(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    provider: &str,
+    ttl_seconds: i64,
+    oidc_nonce: Option<String>,
+    pkce_verifier: Option<String>,
+) -> Result<Challenge, AuthError> {
     let challenge = Challenge {
-        id: Uuid::now_v7(),
+        id,
         provider: provider.to_owned(),
         challenge: random_bytes(32),
         oidc_nonce,

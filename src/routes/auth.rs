@@ -67,6 +67,27 @@ pub async fn start(
                 expires_in: ttl,
             }))
         }
+        "oidc" => {
+            let client = state.oidc.as_ref().ok_or(AuthError::ProviderDisabled)?;
+            // The challenge id is the OAuth `state`; nonce and PKCE verifier stay server-side.
+            let id = Uuid::now_v7();
+            let request = client.authorization_request(&id.to_string());
+            let created = challenge::create_with_id(
+                &mut connection,
+                id,
+                "oidc",
+                ttl,
+                Some(request.nonce),
+                Some(request.pkce_verifier),
+            )
+            .await?;
+            Ok(web::Json(StartedLogin {
+                challenge_id: created.id,
+                challenge: None,
+                authorization_url: Some(request.url),
+                expires_in: ttl,
+            }))
+        }
         _ => Err(AuthError::ProviderDisabled.into()),
     }
 }
@@ -74,7 +95,10 @@ pub async fn start(
 /// The provider-specific proof.
 #[derive(Deserialize, ToSchema)]
 pub struct CompleteLogin {
+    /// The id from `start` (for OIDC: the `state` the provider sent back).
     pub challenge_id: Uuid,
+    /// oidc: the authorization code from the provider's redirect.
+    pub code: Option<String>,
     /// dev: the fake card's holder id.
     pub subject: Option<String>,
     /// jpki: the user-authentication certificate, DER, base64.
@@ -103,8 +127,15 @@ pub async fn complete(
     provider: web::Path<String>,
     body: web::Json<CompleteLogin>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
-    let provider = provider.into_inner();
-    enabled(&state, &provider)?;
+    finish_login(&state, provider.into_inner(), body.into_inner()).await
+}
+
+async fn finish_login(
+    state: &AppState,
+    provider: String,
+    body: CompleteLogin,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    enabled(state, &provider)?;
     let mut connection = crate::db::connection(&state.pool).await?;
     let stored = challenge::consume(&mut connection, &provider, body.challenge_id).await?;
     let identity = match provider.as_str() {
@@ -126,6 +157,17 @@ pub async fn complete(
                 chrono::Utc::now(),
             )?
         }
+        "oidc" => {
+            let client = state.oidc.as_ref().ok_or(AuthError::ProviderDisabled)?;
+            let code = body
+                .code
+                .as_deref()
+                .ok_or_else(|| AuthError::Malformed("`code` is required".to_owned()))?;
+            let (Some(nonce), Some(verifier)) = (&stored.oidc_nonce, &stored.pkce_verifier) else {
+                return Err(AuthError::InvalidChallenge.into());
+            };
+            client.complete(code, verifier, nonce).await?
+        }
         _ => return Err(AuthError::ProviderDisabled.into()),
     };
     let resident = residents::sign_in(&mut connection, &identity).await?;
@@ -140,6 +182,53 @@ pub async fn complete(
     .await?;
     tracing::info!(provider = identity.provider, "resident signed in");
     Ok(web::Json(tokens))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// RFC 9207: the issuer that sent the resident back; must be ours.
+    pub iss: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Where the OpenID Provider sends the resident back (`redirect_uri`). Completes the sign-in.
+#[utoipa::path(tag = "identity", params(CallbackQuery), responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem)))]
+#[get("/auth/oidc/callback")]
+pub async fn oidc_callback(
+    state: web::Data<AppState>,
+    query: web::Query<CallbackQuery>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let query = query.into_inner();
+    if let Some(error) = query.error {
+        return Err(AuthError::ProviderRefused(error).into());
+    }
+    let client = state.oidc.as_ref().ok_or(AuthError::ProviderDisabled)?;
+    if query
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != client.issuer())
+    {
+        return Err(AuthError::InvalidChallenge.into());
+    }
+    let challenge_id = query
+        .state
+        .as_deref()
+        .and_then(|state| Uuid::parse_str(state).ok())
+        .ok_or(AuthError::InvalidChallenge)?;
+    finish_login(
+        &state,
+        "oidc".to_owned(),
+        CompleteLogin {
+            challenge_id,
+            code: query.code,
+            subject: None,
+            certificate: None,
+            signature: None,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]

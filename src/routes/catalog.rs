@@ -288,6 +288,8 @@ pub struct CheckedAnswers {
     /// The fee these answers imply, in yen.
     pub fee_yen: u64,
     pub content_hash: String,
+    /// For card-sign procedures: the exact bytes (base64) to sign with the card for these answers.
+    pub signing_payload: String,
 }
 
 /// Checks answers against the current definition without submitting anything, so a client can
@@ -315,6 +317,10 @@ pub async fn validate_answers(
             data: accepted.data,
             fee_yen: accepted.fee,
             content_hash: procedure.content_hash.clone(),
+            signing_payload: base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                crate::submissions::signing_payload(procedure, &answers),
+            ),
         })),
         Err(errors) => Err(ApiError::validation("form.invalid", errors)),
     }

@@ -29,6 +29,7 @@ use utoipa_scalar::{Scalar, Servable};
         catalog::validate_answers,
         auth::start,
         auth::complete,
+        auth::oidc_callback,
         auth::refresh,
         auth::logout,
         auth::me,
@@ -73,6 +74,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(catalog::validate_answers)
                 .service(auth::start)
                 .service(auth::complete)
+                .service(auth::oidc_callback)
                 .service(auth::refresh)
                 .service(auth::logout)
                 .service(auth::me)

@@ -143,7 +143,6 @@ pub async fn submit(
         .get(&request.procedure_id)
         .ok_or(SubmissionError::NotFound)?;
     check_assurance(procedure, request.assurance, request.signature.is_some())?;
-    let validated = check_answers(procedure, &request.data)?;
     let hash = request_hash(
         &request.procedure_id,
         &request.data,
@@ -180,6 +179,8 @@ pub async fn submit(
                     };
                 }
 
+                // After the key check: a reused key is reported as such, whatever the answers.
+                let validated = check_answers(procedure, &request.data)?;
                 let attachment_errors =
                     claimable_attachments(connection, &procedure.definition.pages, &validated.data, request.resident_id).await?;
                 if !attachment_errors.is_empty() {
@@ -629,7 +630,7 @@ pub async fn list_for_resident(
     Ok(rows.into_iter().map(|row| summary(catalog, row)).collect())
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Queryable, ToSchema)]
 pub struct Event {
     pub from_status: Option<String>,
     pub to_status: String,
@@ -697,13 +698,7 @@ pub async fn history(
     connection: &mut AsyncPgConnection,
     id: Uuid,
 ) -> Result<Vec<Event>, SubmissionError> {
-    let rows: Vec<(
-        Option<String>,
-        String,
-        String,
-        Option<String>,
-        DateTime<Utc>,
-    )> = submission_events::table
+    Ok(submission_events::table
         .filter(submission_events::submission_id.eq(id))
         .order(submission_events::id)
         .select((
@@ -714,17 +709,7 @@ pub async fn history(
             submission_events::created_at,
         ))
         .load(connection)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(from_status, to_status, actor_kind, reason, at)| Event {
-            from_status,
-            to_status,
-            actor_kind,
-            reason,
-            at,
-        })
-        .collect())
+        .await?)
 }
 
 /// Moves a submission through the lifecycle under a row lock, recording the event. Returns the

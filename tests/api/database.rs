@@ -11,8 +11,12 @@ struct Count {
 }
 
 async fn procedure_version_count(url: &str) -> i64 {
+    count(url, "procedure_versions").await
+}
+
+async fn count(url: &str, table: &str) -> i64 {
     let mut connection = AsyncPgConnection::establish(url).await.expect("connect");
-    diesel::sql_query("SELECT count(*) AS count FROM procedure_versions")
+    diesel::sql_query(format!("SELECT count(*) AS count FROM {table}"))
         .get_result::<Count>(&mut connection)
         .await
         .expect("count")
@@ -24,15 +28,10 @@ async fn each_test_gets_its_own_database() {
     let first = TestApp::spawn().await;
     let second = TestApp::spawn().await;
     assert_ne!(first.database.name, second.database.name);
-    first
-        .state
-        .catalog
-        .record_versions(&first.state.pool)
-        .await
-        .expect("record");
-    assert!(procedure_version_count(&first.database.url).await > 0);
+    first.resident("card-isolation").await;
+    assert_eq!(count(&first.database.url, "residents").await, 1);
     assert_eq!(
-        procedure_version_count(&second.database.url).await,
+        count(&second.database.url, "residents").await,
         0,
         "the other database is untouched"
     );

@@ -170,6 +170,11 @@ impl TestApp {
     pub async fn with_settings(settings: Settings) -> Self {
         let database = TestDatabase::new().await;
         let pool = db::build_pool(&database.url, &settings.database).expect("pool");
+        // As at startup: every served definition version is on record before anyone applies.
+        CATALOG
+            .record_versions(&pool)
+            .await
+            .expect("record procedure versions");
         let state = web::Data::new(
             AppState::build(settings, pool, CATALOG.clone())
                 .await
@@ -265,4 +270,55 @@ impl TestApp {
 
 pub fn bearer(token: &str) -> (&'static str, String) {
     ("authorization", format!("Bearer {token}"))
+}
+
+/// The test PKI (tests/fixtures/pki), generated once per test run into a temporary directory.
+pub fn test_pki() -> &'static std::path::Path {
+    static PKI: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("bash")
+            .arg("tests/fixtures/pki/make-test-pki.sh")
+            .arg(dir.path())
+            .env("MAKE_TEST_PKI_QUIET", "1")
+            .status()
+            .expect("run make-test-pki.sh");
+        assert!(status.success(), "the test PKI script failed");
+        dir
+    })
+    .path()
+}
+
+/// Settings with the `jpki` provider trusting the test PKI's root and CRL.
+pub fn settings_with_test_pki() -> Settings {
+    let mut settings = test_settings();
+    let pki = test_pki();
+    settings.identity.providers = vec!["dev".to_owned(), "jpki".to_owned()];
+    settings.identity.jpki.trust_anchors = vec![pki.join("root-ca.pem")];
+    settings.identity.jpki.crl = pki.join("crl.pem").display().to_string();
+    settings
+}
+
+/// A detached CMS signature (DER) over `content` with a test card's signing key.
+pub fn card_sign(card: &str, content: &[u8]) -> Vec<u8> {
+    let pki = test_pki();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("content");
+    let output = dir.path().join("signature.der");
+    std::fs::write(&input, content).expect("write content");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "cms", "-sign", "-binary", "-md", "sha256", "-outform", "DER", "-signer",
+        ])
+        .arg(pki.join(format!("{card}.pem")))
+        .arg("-inkey")
+        .arg(pki.join(format!("{card}.key")))
+        .arg("-in")
+        .arg(&input)
+        .arg("-out")
+        .arg(&output)
+        .status()
+        .expect("openssl cms");
+    assert!(status.success());
+    std::fs::read(output).expect("read signature")
 }

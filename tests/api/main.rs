@@ -11,3 +11,4 @@ mod helpers;
 mod http_edge;
 mod jpki;
 mod oidc;
+mod submissions;
