@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `forms check`, `forms export`.
+//! The command line: `serve`, `worker`, `migrate`, `forms check`, `forms export`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API.
     Serve,
+    /// Send queued email (also runs inside `serve` unless email.worker_in_serve = false).
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Work with the procedure catalog.
@@ -54,6 +56,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::telemetry::init_tracing(&settings.log);
             let application = Application::build(settings).await?;
             application.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker => {
+            let settings = Settings::from_env()?;
+            crate::telemetry::init_tracing(&settings.log);
+            let resolved = crate::db::cluster::resolve(&settings.database, "madoguchi").await?;
+            let pool = crate::db::build_pool(&resolved.url, &settings.database)?;
+            let mailer = crate::notify::mailer::Mailer::from_settings(&settings.email)?;
+            tracing::info!("email worker started");
+            tokio::select! {
+                () = crate::notify::worker::run(pool, mailer, settings.email.clone()) => {}
+                _ = tokio::signal::ctrl_c() => tracing::info!("email worker stopping"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {

@@ -77,6 +77,7 @@ pub struct EmailSettings {
     pub smtp_host: String,
     pub smtp_port: u16,
     pub smtp_tls: SmtpTls,
+    pub smtp_ca_certificate: String,
     pub smtp_username: String,
     pub smtp_password: SecretString,
     pub smtp_timeout_seconds: u64,

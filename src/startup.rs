@@ -146,6 +146,14 @@ impl Application {
             .await
             .context("recording procedure versions")?;
 
+        if settings.email.worker_in_serve {
+            let mailer = crate::notify::mailer::Mailer::from_settings(&settings.email)?;
+            tokio::spawn(crate::notify::worker::run(
+                pool.clone(),
+                mailer,
+                settings.email.clone(),
+            ));
+        }
         let listener = std::net::TcpListener::bind(settings.bind_address())
             .with_context(|| format!("binding {:?}", settings.bind_address()))?;
         let port = listener.local_addr()?.port();

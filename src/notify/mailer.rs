@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
@@ -52,12 +53,23 @@ impl Mailer {
         Ok(match settings.transport {
             EmailTransport::Smtp => {
                 let host = settings.smtp_host.as_str();
-                let mut builder = match settings.smtp_tls {
-                    SmtpTls::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?
+                let tls_parameters = || -> anyhow::Result<TlsParameters> {
+                    let mut parameters = TlsParameters::builder(host.to_owned());
+                    if !settings.smtp_ca_certificate.is_empty() {
+                        let pem =
+                            std::fs::read(&settings.smtp_ca_certificate).map_err(|error| {
+                                anyhow::anyhow!("reading email.smtp_ca_certificate: {error}")
+                            })?;
+                        parameters = parameters.add_root_certificate(Certificate::from_pem(&pem)?);
                     }
-                    SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
-                    SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+                    Ok(parameters.build_rustls()?)
+                };
+                // Certificates are always verified; there is no setting to turn that off.
+                let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
+                let mut builder = match settings.smtp_tls {
+                    SmtpTls::Starttls => plain.tls(Tls::Required(tls_parameters()?)),
+                    SmtpTls::Implicit => plain.tls(Tls::Wrapper(tls_parameters()?)),
+                    SmtpTls::None => plain,
                 }
                 .port(settings.smtp_port)
                 .timeout(Some(Duration::from_secs(settings.smtp_timeout_seconds)));

@@ -64,3 +64,56 @@ pub async fn enqueue(
         .await?;
     Ok(())
 }
+
+/// A message the worker gave up on, for admins to see and retry.
+#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
+pub struct FailedMessage {
+    pub id: Uuid,
+    pub template: String,
+    pub recipient: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub submission_id: Option<Uuid>,
+}
+
+pub async fn failed(
+    connection: &mut AsyncPgConnection,
+) -> Result<Vec<FailedMessage>, diesel::result::Error> {
+    outbox::table
+        .filter(outbox::status.eq("failed"))
+        .order(outbox::created_at.desc())
+        .limit(500)
+        .select((
+            outbox::id,
+            outbox::template,
+            outbox::recipient,
+            outbox::attempts,
+            outbox::last_error,
+            outbox::created_at,
+            outbox::submission_id,
+        ))
+        .load(connection)
+        .await
+}
+
+/// Puts a failed message back in the queue for an immediate new series of attempts. Returns
+/// whether there was such a failed message.
+pub async fn retry(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<bool, diesel::result::Error> {
+    let updated = diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(id))
+            .filter(outbox::status.eq("failed")),
+    )
+    .set((
+        outbox::status.eq("pending"),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(chrono::Utc::now()),
+    ))
+    .execute(connection)
+    .await?;
+    Ok(updated == 1)
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod extract;
 pub mod health;
+pub mod outbox;
 pub mod submissions;
 
 use actix_web::{HttpResponse, web};
@@ -46,6 +47,8 @@ use utoipa_scalar::{Scalar, Servable};
         submissions::discard_draft,
         submissions::upload,
         submissions::download,
+        outbox::failed,
+        outbox::retry,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::error::Localized)),
     tags(
@@ -90,7 +93,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(submissions::update_draft)
                 .service(submissions::discard_draft)
                 .service(submissions::upload)
-                .service(submissions::download),
+                .service(submissions::download)
+                .service(outbox::failed)
+                .service(outbox::retry),
         );
 }
 

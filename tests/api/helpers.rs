@@ -322,3 +322,17 @@ pub fn card_sign(card: &str, content: &[u8]) -> Vec<u8> {
     assert!(status.success());
     std::fs::read(output).expect("read signature")
 }
+
+impl TestApp {
+    /// Runs the email worker once against an in-memory mailer; returns the messages it sent.
+    pub async fn run_pending_jobs(&self) -> Vec<lettre::Message> {
+        let (mailer, sent) =
+            madoguchi::notify::mailer::Mailer::memory(&self.state.settings.email).expect("mailer");
+        madoguchi::notify::worker::run_once(&self.state.pool, &mailer, &self.state.settings.email)
+            .await
+            .expect("worker pass");
+        sent.lock()
+            .map(|messages| messages.clone())
+            .unwrap_or_default()
+    }
+}

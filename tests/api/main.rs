@@ -10,5 +10,6 @@ mod forms;
 mod helpers;
 mod http_edge;
 mod jpki;
+mod notify;
 mod oidc;
 mod submissions;
