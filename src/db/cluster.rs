@@ -82,6 +82,8 @@ pub struct PrivateCluster {
     port: u16,
     run_as: Option<String>,
     pg_ctl: PathBuf,
+    options: String,
+    log: PathBuf,
 }
 
 impl PrivateCluster {
@@ -107,24 +109,38 @@ impl PrivateCluster {
                 .arg(&data_dir))?;
         }
         let port = free_port()?;
-        let pg_ctl = bin_dir.join("pg_ctl");
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={}",
-            dir.display()
-        );
-        run(as_user(&run_as, &pg_ctl)
-            .arg("-D")
-            .arg(&data_dir)
-            .args(["-o", &options, "-l"])
-            .arg(dir.join("postgres.log"))
-            .args(["-w", "start"]))?;
-        tracing::info!(port, "private PostgreSQL cluster started");
-        Ok(Self {
+        let cluster = Self {
+            options: format!(
+                "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={}",
+                dir.display()
+            ),
+            log: dir.join("postgres.log"),
             data_dir,
             port,
             run_as,
-            pg_ctl,
-        })
+            pg_ctl: bin_dir.join("pg_ctl"),
+        };
+        cluster.start_again()?;
+        tracing::info!(port, "private PostgreSQL cluster started");
+        Ok(cluster)
+    }
+
+    /// Starts the (stopped) cluster on the same port and data directory.
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        run(as_user(&self.run_as, &self.pg_ctl)
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-o", &self.options, "-l"])
+            .arg(&self.log)
+            .args(["-w", "start"]))
+    }
+
+    /// Stops the cluster at once, as a crash or an outage would (tests of recovery use this).
+    pub fn stop_now(&self) -> anyhow::Result<()> {
+        run(as_user(&self.run_as, &self.pg_ctl)
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "immediate", "-w", "stop"]))
     }
 
     pub fn url(&self, database: &str) -> String {

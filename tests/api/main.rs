@@ -12,4 +12,5 @@ mod http_edge;
 mod jpki;
 mod notify;
 mod oidc;
+mod reliability;
 mod submissions;

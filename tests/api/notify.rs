@@ -497,3 +497,56 @@ async fn a_withdrawal_is_announced_in_the_residents_language() {
     );
     assert!(subjects[0].contains("withdrawn"), "{subjects:?}");
 }
+
+#[actix_web::test]
+async fn smtp_down_during_a_load_fails_no_application_and_every_email_is_sent_later() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let app = TestApp::with_settings(smtp_settings(port)).await;
+    let token = resident_with_email(&app, "mail-resident-7").await;
+    let service = actix_web::test::init_service(madoguchi::startup::build_app(
+        app.state.clone(),
+        app.metrics.clone(),
+    ))
+    .await;
+    let (procedure, data) = sample();
+    let requests = (0..30).map(|n| {
+        let request = TestRequest::post()
+            .uri(&format!("/api/v1/procedures/{procedure}/submissions"))
+            .insert_header(bearer(&token))
+            .insert_header(("idempotency-key", format!("load-{n}")))
+            .set_json(json!({"data": data}))
+            .to_request();
+        actix_web::test::call_service(&service, request)
+    });
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.status().as_u16(), 201);
+    }
+    // The worker tries while SMTP is down: nothing is lost, everything waits.
+    let mut passes = 0;
+    loop {
+        let pass = worker_pass(&app).await;
+        assert_eq!(pass.sent + pass.failed, 0);
+        passes += 1;
+        if pass.retried == 0 || passes > 10 {
+            break;
+        }
+    }
+    let server = SmtpServer::start_on(port, 0.0, None);
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < 60 && started.elapsed() < Duration::from_secs(30) {
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query("UPDATE outbox SET next_attempt_at = now() WHERE status = 'pending'"),
+            &mut connection,
+        )
+        .await
+        .expect("reschedule");
+        sent += worker_pass(&app).await.sent;
+    }
+    assert_eq!(sent, 60, "30 residents' notices and 30 division notices");
+    assert_eq!(server.wait_for(60, Duration::from_secs(10)).len(), 60);
+}

@@ -1,0 +1,311 @@
+//! Reliability, with the real server process: kill -9 during a load, and PostgreSQL stopping
+//! under it. Everything runs on 127.0.0.1, bounded in count and time.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use madoguchi::forms::Assurance;
+use serde_json::{Value, json};
+
+use crate::helpers::{CATALOG, TestDatabase};
+
+/// `madoguchi serve` as a child process; killed (SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(database_url: &str, port: u16) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+            .arg("serve")
+            .env("MADOGUCHI_PROFILE", "test")
+            .env("DATABASE_URL", database_url)
+            .env("MADOGUCHI__SERVER__PORT", port.to_string())
+            .env("MADOGUCHI__SERVER__WORKERS", "2")
+            .env("MADOGUCHI__EMAIL__WORKER_IN_SERVE", "false")
+            .env("MADOGUCHI__DATABASE__POOL_TIMEOUT_SECONDS", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("madoguchi serve");
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(response) = client()
+                .get(format!("{}/healthz", server.base))
+                .send()
+                .await
+                && response.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server did not start within 30 s");
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+async fn sign_in(base: &str, subject: &str) -> String {
+    let http = client();
+    let started: Value = http
+        .post(format!("{base}/api/v1/auth/dev/start"))
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let tokens: Value = http
+        .post(format!("{base}/api/v1/auth/dev/complete"))
+        .json(&json!({"challenge_id": started["challenge_id"], "subject": subject}))
+        .send()
+        .await
+        .expect("complete")
+        .json()
+        .await
+        .expect("json");
+    tokens["access_token"].as_str().expect("token").to_owned()
+}
+
+fn sample() -> (String, Value) {
+    CATALOG
+        .procedures
+        .values()
+        .filter(|p| p.definition.assurance == Assurance::None)
+        .find_map(|p| {
+            let example = p
+                .definition
+                .examples
+                .iter()
+                .find(|e| e.valid && e.as_of.is_none())?;
+            (!example.data.to_string().contains("01900000-"))
+                .then(|| (p.definition.id.clone(), example.data.clone()))
+        })
+        .expect("a sample procedure")
+}
+
+/// POSTs one application; `Ok(status)` or `Err` when the connection broke.
+async fn apply(base: &str, token: &str, key: &str) -> Result<(u16, Value), reqwest::Error> {
+    let (procedure, data) = sample();
+    let response = client()
+        .post(format!("{base}/api/v1/procedures/{procedure}/submissions"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"data": data}))
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+async fn count(connection: &mut AsyncPgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(connection)
+        .await
+        .expect(sql)
+        .count
+}
+
+#[actix_web::test]
+async fn kill_9_during_a_load_loses_no_acknowledged_application_and_half_stores_none() {
+    let database = TestDatabase::new().await;
+    let port = free_port();
+    let mut server = Server::start(&database.url, port).await;
+    let token = sign_in(&server.base, "card-reliability-1").await;
+
+    // 8 senders, 25 applications each, until the server dies under them.
+    let base = server.base.clone();
+    let senders: Vec<_> = (0..8)
+        .map(|sender| {
+            let base = base.clone();
+            let token = token.clone();
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for attempt in 0..25 {
+                    let key = format!("kill-{sender}-{attempt}");
+                    let outcome = apply(&base, &token, &key).await.ok();
+                    outcomes.push((key, outcome));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    // Let some succeed, then kill -9.
+    let mut connection = AsyncPgConnection::establish(&database.url)
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    while count(&mut connection, "SELECT count(*) AS count FROM submissions").await < 30
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let mut acknowledged = Vec::new();
+    let mut unacknowledged = Vec::new();
+    for sender in senders {
+        for (key, outcome) in sender.await.expect("sender") {
+            match outcome {
+                Some((201, body)) => acknowledged.push((key, body)),
+                _ => unacknowledged.push(key),
+            }
+        }
+    }
+    assert!(
+        acknowledged.len() >= 30,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    assert!(
+        !unacknowledged.is_empty(),
+        "the kill happened during the load"
+    );
+
+    // Nothing is half-stored: every stored application has its event, revision, idempotency
+    // key and notices.
+    for (check, sql) in [
+        (
+            "event",
+            "SELECT count(*) AS count FROM submissions s WHERE NOT EXISTS (SELECT 1 FROM submission_events e WHERE e.submission_id = s.id)",
+        ),
+        (
+            "revision",
+            "SELECT count(*) AS count FROM submissions s WHERE NOT EXISTS (SELECT 1 FROM submission_revisions r WHERE r.submission_id = s.id)",
+        ),
+        (
+            "idempotency key",
+            "SELECT count(*) AS count FROM submissions s WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.response_body->>'id' = s.id::text)",
+        ),
+        (
+            "division notice",
+            "SELECT count(*) AS count FROM submissions s WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.submission_id = s.id)",
+        ),
+    ] {
+        assert_eq!(
+            count(&mut connection, sql).await,
+            0,
+            "an application without its {check}"
+        );
+    }
+
+    // After a restart every acknowledged application is there, complete, for its resident.
+    let server = Server::start(&database.url, port).await;
+    // The test profile's signing key lives only as long as the process: sign in again.
+    let token = sign_in(&server.base, "card-reliability-1").await;
+    for (_, body) in &acknowledged {
+        let id = body["id"].as_str().expect("id");
+        let detail: Value = client()
+            .get(format!("{}/api/v1/submissions/{id}", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("detail")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(detail["reference"], body["reference"]);
+        assert_eq!(detail["history"][0]["to_status"], "submitted");
+        assert!(detail["data"].as_object().is_some_and(|d| !d.is_empty()));
+    }
+    // Retrying the unanswered requests with their keys never duplicates anything.
+    for key in &unacknowledged {
+        let (status, _) = apply(&server.base, &token, key).await.expect("retry");
+        assert_eq!(status, 201);
+    }
+    let total = count(&mut connection, "SELECT count(*) AS count FROM submissions").await;
+    assert_eq!(
+        total as usize,
+        acknowledged.len() + unacknowledged.len(),
+        "one application per key"
+    );
+}
+
+#[actix_web::test]
+async fn with_postgresql_down_the_server_answers_503_and_recovers_by_itself() {
+    // A private cluster of our own: the machine's shared server is never stopped.
+    let directory = tempfile::tempdir().expect("tempdir");
+    let cluster = madoguchi::db::cluster::PrivateCluster::start(directory.path())
+        .await
+        .expect("private cluster");
+    madoguchi::db::create_database_if_missing(&cluster.url("postgres"), "outage")
+        .await
+        .expect("database");
+    let url = cluster.url("outage");
+    madoguchi::db::run_migrations(&url)
+        .await
+        .expect("migrations");
+    let server = Server::start(&url, free_port()).await;
+    let token = sign_in(&server.base, "card-reliability-2").await;
+    let (status, _) = apply(&server.base, &token, "before").await.expect("apply");
+    assert_eq!(status, 201);
+
+    cluster.stop_now().expect("stop PostgreSQL");
+    for attempt in 0..5 {
+        let (status, body) = apply(&server.base, &token, &format!("during-{attempt}"))
+            .await
+            .expect("the server still answers");
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["code"], "unavailable");
+        let ready = client()
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .expect("readyz");
+        assert_eq!(ready.status().as_u16(), 503);
+    }
+
+    cluster.start_again().expect("start PostgreSQL again");
+    let started = Instant::now();
+    let mut recovered = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok((201, _)) = apply(&server.base, &token, "after").await {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the server recovers without a restart");
+    let ready = client()
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+}
