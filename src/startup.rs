@@ -113,6 +113,7 @@ pub fn build_app(
         .app_data(web::QueryConfig::default().error_handler(handlers::query_error))
         .app_data(web::PathConfig::default().error_handler(handlers::path_error))
         .configure(routes::configure)
+        .default_service(web::to(routes::openapi::unmatched))
         .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
         .wrap(from_fn(telemetry::observe_request))
 }

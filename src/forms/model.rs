@@ -71,7 +71,7 @@ pub struct Fee {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_unit: Option<PerUnitFee>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub computed: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<Localized>,
@@ -91,7 +91,7 @@ pub struct Page {
     pub id: String,
     pub title: Localized,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub show_if: Option<Condition>,
     #[schema(no_recursion)]
     pub fields: Vec<Field>,
@@ -143,10 +143,10 @@ pub struct Field {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub required_if: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub show_if: Option<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_length: Option<usize>,
@@ -157,10 +157,10 @@ pub struct Field {
     pub pattern: Option<String>,
     /// Numbers: a bound. Dates: `YYYY-MM-DD`, `today`, `today+N`, `today-N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub min: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub max: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<Choice>,
@@ -246,7 +246,7 @@ pub enum AccountType {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingRule {
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub when: Condition,
     pub queue: String,
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::extract::ResidentAuth;
+use super::extract::{Body, ResidentAuth};
 use crate::error::ApiError;
 use crate::identity::session::{self, Principal, TokenPair};
 use crate::identity::{AuthError, challenge, dev, residents};
@@ -125,7 +125,7 @@ fn decode(field: &Option<String>, name: &str) -> Result<Vec<u8>, ApiError> {
 pub async fn complete(
     state: web::Data<AppState>,
     provider: web::Path<String>,
-    body: web::Json<CompleteLogin>,
+    body: Body<CompleteLogin>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
     finish_login(&state, provider.into_inner(), body.into_inner()).await
 }
@@ -241,7 +241,7 @@ pub struct RefreshRequest {
 #[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Body<RefreshRequest>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     Ok(web::Json(
@@ -254,7 +254,7 @@ pub async fn refresh(
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Body<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     session::logout(&mut connection, &body.refresh_token).await?;
@@ -297,7 +297,7 @@ pub struct UpdateMe {
 pub async fn update_me(
     state: web::Data<AppState>,
     auth: ResidentAuth,
-    body: web::Json<UpdateMe>,
+    body: Body<UpdateMe>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = crate::error::validation_errors(body.validate());
     if let Some(language) = &body.language

@@ -185,7 +185,7 @@ fn fxhash(text: &str) -> u64 {
 
 #[derive(Serialize, ToSchema)]
 pub struct ProcedureDetail {
-    #[serde(flatten)]
+    /// The definition as written in its file (blocks resolved, examples left out).
     pub definition: Definition,
     /// The version a submission made now will pin.
     pub content_hash: String,

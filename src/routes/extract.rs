@@ -131,3 +131,78 @@ impl FromRequest for StaffAuth {
         })
     }
 }
+
+/// A JSON request body that must be an object of type `T`.
+///
+/// serde would happily build a struct from a JSON array (`[null, null]`); a client that sends
+/// one has made a mistake we should name. Type errors are reported with the JSON pointer of the
+/// offending value.
+pub struct Body<T>(pub T);
+
+impl<T> Body<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Body<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<serde_json::Value>::from_request(request, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            if !value.is_object() {
+                return Err(body_error("", "invalid_type").into());
+            }
+            serde_path_to_error::deserialize::<_, T>(value)
+                .map(Body)
+                .map_err(|error| {
+                    let path: String = error
+                        .path()
+                        .iter()
+                        .filter_map(|segment| match segment {
+                            serde_path_to_error::Segment::Map { key } => Some(format!("/{key}")),
+                            serde_path_to_error::Segment::Seq { index } => {
+                                Some(format!("/{index}"))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    let message = error.inner().to_string();
+                    let code = if message.starts_with("missing field") {
+                        "required"
+                    } else if message.starts_with("unknown field") {
+                        "unknown_field"
+                    } else {
+                        "invalid_type"
+                    };
+                    let path = match (code, message.split('`').nth(1)) {
+                        ("required" | "unknown_field", Some(field)) => format!("{path}/{field}"),
+                        _ => path,
+                    };
+                    body_error(&path, code).into()
+                })
+        })
+    }
+}
+
+fn body_error(path: &str, code: &str) -> ApiError {
+    ApiError::validation(
+        "request.invalid_body",
+        vec![crate::error::FieldError {
+            path: path.to_owned(),
+            code: code.to_owned(),
+            message: crate::forms::validate::message(code, None),
+        }],
+    )
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod outbox;
 pub mod submissions;
 
@@ -50,7 +51,18 @@ use utoipa_scalar::{Scalar, Servable};
         outbox::failed,
         outbox::retry,
     ),
-    components(schemas(crate::error::Problem, crate::error::FieldError, crate::error::Localized)),
+    components(schemas(
+        crate::error::Problem,
+        crate::error::FieldError,
+        crate::error::Localized,
+        catalog::Language,
+        crate::forms::model::Field,
+        crate::forms::model::FieldType,
+        crate::forms::model::Choice,
+        crate::forms::model::FileKind,
+        crate::forms::model::AccountType,
+        crate::forms::model::Page,
+    )),
     tags(
         (name = "operations", description = "Health and metrics"),
         (name = "catalog", description = "The procedures a resident can apply for"),
@@ -103,20 +115,7 @@ async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(openapi_document())
 }
 
-/// The OpenAPI document, with paths under the `/api/v1` scope written out in full.
+/// The OpenAPI document as published: paths in full, common errors, the bearer scheme.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let mut document = ApiDoc::openapi();
-    let paths = std::mem::take(&mut document.paths.paths);
-    for (path, item) in paths {
-        let full = if path.starts_with("/healthz")
-            || path.starts_with("/readyz")
-            || path.starts_with("/metrics")
-        {
-            path
-        } else {
-            format!("/api/v1{path}")
-        };
-        document.paths.paths.insert(full, item);
-    }
-    document
+    openapi::complete(ApiDoc::openapi())
 }

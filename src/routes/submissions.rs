@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::ResidentAuth;
+use super::extract::{Body, ResidentAuth};
 use crate::error::ApiError;
 use crate::forms::Assurance;
 use crate::identity::AuthError;
@@ -76,7 +76,7 @@ pub async fn submit(
     state: web::Data<AppState>,
     auth: ResidentAuth,
     id: web::Path<String>,
-    body: web::Json<SubmitRequest>,
+    body: Body<SubmitRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&request)?;
     let body = body.into_inner();
@@ -192,7 +192,7 @@ pub struct DraftRequest {
 pub async fn create_draft(
     state: web::Data<AppState>,
     auth: ResidentAuth,
-    body: web::Json<DraftRequest>,
+    body: Body<DraftRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     let draft = drafts::save(
@@ -236,7 +236,7 @@ pub async fn update_draft(
     state: web::Data<AppState>,
     auth: ResidentAuth,
     id: web::Path<Uuid>,
-    body: web::Json<DraftRequest>,
+    body: Body<DraftRequest>,
 ) -> Result<web::Json<drafts::Draft>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     Ok(web::Json(

@@ -79,15 +79,15 @@ async fn a_procedure_and_its_schema_are_served_with_etags() {
     assert_eq!(response.status().as_u16(), 200);
     let etag = crate::helpers::header(&response, "etag");
     let body: serde_json::Value = actix_web::test::read_body_json(response).await;
-    assert_eq!(body["id"], "juminhyo-copy-request");
+    assert_eq!(body["definition"]["id"], "juminhyo-copy-request");
     assert_eq!(body["division_name"]["ja"], "窓口課");
     assert!(
-        body["examples"].is_null(),
+        body["definition"]["examples"].is_null(),
         "examples are for the test suite, not clients"
     );
     assert_eq!(body["content_hash"].as_str().map(str::len), Some(64));
     // Blocks are resolved: the applicant's fields are there.
-    let fields = body["pages"][0]["fields"]
+    let fields = body["definition"]["pages"][0]["fields"]
         .as_array()
         .cloned()
         .unwrap_or_default();

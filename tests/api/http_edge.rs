@@ -301,3 +301,21 @@ async fn the_server_speaks_https_through_rustls_when_a_certificate_is_configured
     );
     server.abort();
 }
+
+#[actix_web::test]
+async fn a_known_path_with_another_method_is_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .call(TestRequest::delete().uri("/api/v1/procedures/juminhyo-copy-request"))
+        .await;
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(crate::helpers::header(&response, "allow"), "GET");
+    assert_eq!(
+        crate::helpers::header(&response, "content-type"),
+        "application/problem+json"
+    );
+    let response = app
+        .call(TestRequest::delete().uri("/api/v1/no/such/thing"))
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
+}
