@@ -452,3 +452,71 @@ async fn discovery_of_an_absent_provider_fails_quickly() {
     assert!(OidcClient::discover(&settings).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// The whole sign-in through this service's own HTTP API: start, the provider's login, the
+/// callback, a session for the resident; and a forged `state`, a replayed callback and a foreign
+/// `iss` refused.
+#[actix_web::test]
+async fn a_resident_signs_in_through_the_api_and_forgeries_are_refused() {
+    use actix_web::test::TestRequest;
+
+    let provider = Provider::with_client_secret().await;
+    let mut settings = crate::helpers::test_settings();
+    settings.identity.providers = vec!["oidc".to_owned()];
+    settings.identity.oidc = provider.settings();
+    let app = crate::helpers::TestApp::with_settings(settings).await;
+
+    let (status, started) = app
+        .json(TestRequest::post().uri("/api/v1/auth/oidc/start"))
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let url = started["authorization_url"]
+        .as_str()
+        .expect("authorization_url");
+    let callback = log_in(url, "resident-api-42").await;
+    assert_eq!(
+        callback.state,
+        started["challenge_id"].as_str().unwrap_or_default()
+    );
+
+    let query = |state: &str, iss: &str| {
+        format!(
+            // ':' and '/' may stand unencoded in a query (RFC 3986 §3.4).
+            "/api/v1/auth/oidc/callback?code={}&state={state}&iss={iss}",
+            callback.code
+        )
+    };
+    let (status, problem) = app
+        .json(TestRequest::get().uri(&query(&callback.state, "http://127.0.0.1:1/evil")))
+        .await;
+    assert_eq!(status, 401, "{problem}");
+    assert_eq!(problem["code"], "auth.invalid_challenge");
+
+    let forged = uuid::Uuid::now_v7().to_string();
+    let (status, problem) = app
+        .json(TestRequest::get().uri(&query(&forged, &callback.iss)))
+        .await;
+    assert_eq!(status, 401, "{problem}");
+    assert_eq!(problem["code"], "auth.invalid_challenge");
+
+    let (status, tokens) = app
+        .json(TestRequest::get().uri(&query(&callback.state, &callback.iss)))
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().expect("access token");
+    let (status, me) = app
+        .json(
+            TestRequest::get()
+                .uri("/api/v1/me")
+                .insert_header(crate::helpers::bearer(token)),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(me["provider"], "oidc");
+    assert_eq!(me["assurance"], "card-auth");
+
+    let (status, problem) = app
+        .json(TestRequest::get().uri(&query(&callback.state, &callback.iss)))
+        .await;
+    assert_eq!(status, 401, "a replayed callback: {problem}");
+}
