@@ -101,3 +101,12 @@ pub async fn consume(
     .optional()?
     .ok_or(AuthError::InvalidChallenge)
 }
+
+/// Deletes challenges that can no longer be used.
+pub async fn purge_expired(
+    connection: &mut AsyncPgConnection,
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(auth_challenges::table.filter(auth_challenges::expires_at.lt(Utc::now())))
+        .execute(connection)
+        .await
+}

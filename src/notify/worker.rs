@@ -127,10 +127,32 @@ async fn deliver(mailer: &Mailer, row: &Due) -> Result<(), SendError> {
     mailer.send(row.id, message).await
 }
 
+/// Housekeeping the worker does now and then: expired drafts and login challenges.
+async fn purge_expired(pool: &DbPool) -> Result<(usize, usize), DbError> {
+    let mut connection = crate::db::connection(pool).await?;
+    let drafts = crate::submissions::drafts::purge_expired(&mut connection)
+        .await
+        .map_err(DbError::classify)?;
+    let challenges = crate::identity::challenge::purge_expired(&mut connection)
+        .await
+        .map_err(DbError::classify)?;
+    Ok((drafts, challenges))
+}
+
 /// Runs until the process stops. Database outages are waited out, not fatal.
 pub async fn run(pool: DbPool, mailer: Mailer, settings: EmailSettings) {
     let idle = Duration::from_secs(settings.poll_interval_seconds.max(1));
+    let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
     loop {
+        if last_purge.elapsed() >= Duration::from_secs(600) {
+            match purge_expired(&pool).await {
+                Ok((drafts, challenges)) => {
+                    last_purge = std::time::Instant::now();
+                    tracing::debug!(drafts, challenges, "purged expired drafts and challenges");
+                }
+                Err(error) => tracing::warn!(error = %error, "purging expired rows failed"),
+            }
+        }
         match run_once(&pool, &mailer, &settings).await {
             Ok(pass) if pass.sent + pass.retried + pass.failed > 0 => {
                 tracing::info!(

@@ -150,3 +150,13 @@ pub async fn discard(
     }
     Ok(())
 }
+
+/// Deletes expired drafts (their attachments stay until an application or a later clean-up
+/// claims them). Returns how many went.
+pub async fn purge_expired(
+    connection: &mut AsyncPgConnection,
+) -> Result<usize, diesel::result::Error> {
+    diesel::delete(drafts::table.filter(drafts::expires_at.lt(Utc::now())))
+        .execute(connection)
+        .await
+}

@@ -591,3 +591,35 @@ async fn my_numbers_are_sealed_in_the_database_and_masked_for_the_resident() {
     assert!(!shown.contains("123456789018"));
     assert!(shown.contains("********9018"), "{shown}");
 }
+
+#[actix_web::test]
+async fn expired_drafts_are_gone_and_purged() {
+    let app = TestApp::spawn().await;
+    let token = app.resident("card-7001").await;
+    let (_, draft) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/drafts")
+                .insert_header(bearer(&token))
+                .set_json(json!({"procedure_id": "juminhyo-copy-request", "data": {}})),
+        )
+        .await;
+    let id = draft["id"].as_str().unwrap_or_default().to_owned();
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query("UPDATE drafts SET expires_at = now() - interval '1 day'")
+        .execute(&mut connection)
+        .await
+        .expect("expire");
+    let (status, _) = app
+        .json(
+            TestRequest::get()
+                .uri(&format!("/api/v1/drafts/{id}"))
+                .insert_header(bearer(&token)),
+        )
+        .await;
+    assert_eq!(status, 404, "an expired draft is not offered");
+    let purged = madoguchi::submissions::drafts::purge_expired(&mut connection)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+}
