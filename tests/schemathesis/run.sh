@@ -30,11 +30,13 @@ challenge=$(curl -sf -X POST "$base/api/v1/auth/dev/start" | python3 -c 'import 
 token=$(curl -sf -X POST "$base/api/v1/auth/dev/complete" -H 'content-type: application/json' \
   -d "{\"challenge_id\": \"$challenge\", \"subject\": \"schemathesis\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
+# One worker: Python 3.11's ast module is not safe under hypothesis' lambda introspection from
+# several threads ("AST constructor recursion depth mismatch" errors in the tool itself).
 # positive_data_acceptance is left out on purpose: a body can be valid JSON of the documented
 # shape and still fail a procedure's own rules (its required fields, a challenge that does not
 # exist); those rules are published per procedure at /api/v1/procedures/{id}/schema, not here.
 timeout 300 st run "$base/api/v1/openapi.json" --url "$base" \
   -H "Authorization: Bearer $token" \
   --checks all --exclude-checks positive_data_acceptance \
-  --max-examples "${MAX_EXAMPLES:-15}" --workers 2 --seed 20261123 \
+  --max-examples "${MAX_EXAMPLES:-15}" --workers 1 --seed 20261123 \
   --no-color
