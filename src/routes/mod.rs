@@ -5,6 +5,8 @@ pub mod auth;
 pub mod catalog;
 pub mod extract;
 pub mod health;
+pub mod queues;
+pub mod staff;
 pub mod submissions;
 
 use actix_web::{HttpResponse, web};
@@ -38,6 +40,7 @@ use utoipa_scalar::{Scalar, Servable};
         submissions::list,
         submissions::detail,
         submissions::withdraw,
+        submissions::resubmit,
         submissions::access_log,
         submissions::create_draft,
         submissions::list_drafts,
@@ -46,6 +49,20 @@ use utoipa_scalar::{Scalar, Servable};
         submissions::discard_draft,
         submissions::upload,
         submissions::download,
+        staff::login,
+        staff::create_staff,
+        staff::list_staff,
+        queues::list_queues,
+        queues::queue_page,
+        queues::claim,
+        queues::open,
+        queues::reveal,
+        queues::download,
+        queues::add_note,
+        queues::transition,
+        queues::release,
+        queues::assign,
+        queues::revision_diff,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::error::Localized)),
     tags(
@@ -54,6 +71,7 @@ use utoipa_scalar::{Scalar, Servable};
         (name = "identity", description = "Signing in with the My Number Card, sessions"),
         (name = "submissions", description = "Applying and following my applications"),
         (name = "drafts", description = "Partial answers and attachments"),
+        (name = "staff", description = "City staff: sign-in, division queues, processing, administration"),
     )
 )]
 pub struct ApiDoc;
@@ -83,6 +101,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(submissions::list)
                 .service(submissions::detail)
                 .service(submissions::withdraw)
+                .service(submissions::resubmit)
                 .service(submissions::access_log)
                 .service(submissions::create_draft)
                 .service(submissions::list_drafts)
@@ -90,7 +109,21 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(submissions::update_draft)
                 .service(submissions::discard_draft)
                 .service(submissions::upload)
-                .service(submissions::download),
+                .service(submissions::download)
+                .service(staff::login)
+                .service(staff::create_staff)
+                .service(staff::list_staff)
+                .service(queues::list_queues)
+                .service(queues::queue_page)
+                .service(queues::claim)
+                .service(queues::open)
+                .service(queues::reveal)
+                .service(queues::download)
+                .service(queues::add_note)
+                .service(queues::transition)
+                .service(queues::release)
+                .service(queues::assign)
+                .service(queues::revision_diff),
         );
 }
 
