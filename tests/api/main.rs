@@ -11,4 +11,5 @@ mod helpers;
 mod http_edge;
 mod jpki;
 mod oidc;
+mod staff;
 mod submissions;
