@@ -209,23 +209,21 @@ pub async fn queues_for(
         let position = summaries
             .iter()
             .position(|s| s.id == row.queue && s.division == row.division);
-        let summary = match position {
-            Some(index) => &mut summaries[index],
+        let index = position.unwrap_or_else(|| {
             // A queue no longer in the catalog still holds work: show it under its id.
-            None => {
-                summaries.push(QueueSummary {
-                    id: row.queue.clone(),
-                    division: row.division.clone(),
-                    name: Localized::new(row.queue.clone(), row.queue.clone()),
-                    new: 0,
-                    in_progress: 0,
-                    returned: 0,
-                    overdue: 0,
-                    due_soon: 0,
-                });
-                summaries.last_mut().ok_or(QueueError::NotFound)?
-            }
-        };
+            summaries.push(QueueSummary {
+                id: row.queue.clone(),
+                division: row.division.clone(),
+                name: Localized::new(row.queue.clone(), row.queue.clone()),
+                new: 0,
+                in_progress: 0,
+                returned: 0,
+                overdue: 0,
+                due_soon: 0,
+            });
+            summaries.len() - 1
+        });
+        let summary = &mut summaries[index];
         summary.new = row.new;
         summary.in_progress = row.in_progress;
         summary.returned = row.returned;

@@ -140,6 +140,14 @@ fn required(path: &str, value: Option<&str>, max: usize) -> Result<String, Queue
     Ok(text.to_owned())
 }
 
+/// Like [`required`], but absent or blank is `None`.
+fn optional(path: &str, value: Option<&str>, max: usize) -> Result<Option<String>, QueueError> {
+    match value.map(str::trim).filter(|text| !text.is_empty()) {
+        Some(text) => required(path, Some(text), max).map(Some),
+        None => Ok(None),
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Queryable, ToSchema)]
 pub struct StaffEvent {
     pub from_status: Option<String>,
@@ -592,11 +600,7 @@ pub async fn apply(
 ) -> Result<Status, QueueError> {
     let reason = match action {
         StaffAction::Return | StaffAction::Reject => Some(required("/reason", reason, MAX_REASON)?),
-        _ => reason
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(|r| required("/reason", Some(r), MAX_REASON))
-            .transpose()?,
+        _ => optional("/reason", reason, MAX_REASON)?,
     };
     check_comments(action, comments)?;
     let comments =
