@@ -1,4 +1,4 @@
-//! The command line: `serve`, `worker`, `migrate`, `forms check`, `forms export`.
+//! The command line: `serve`, `worker`, `migrate`, `forms check`, `forms export`, `staff create`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,33 @@ pub enum Command {
     Forms {
         #[command(subcommand)]
         command: FormsCommand,
+    },
+    /// Manage staff accounts (how a city creates its first admin).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StaffCommand {
+    /// Create a staff account. The password is read from MADOGUCHI_STAFF_PASSWORD or, when that
+    /// is unset, from the first line of standard input — never from the command line, where
+    /// other users and shell history could see it.
+    Create {
+        #[arg(long)]
+        login: String,
+        /// Display name, shown to residents in their access log.
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// A division id from forms/catalog.yaml.
+        #[arg(long)]
+        division: String,
+        /// clerk, supervisor or admin.
+        #[arg(long)]
+        role: String,
     },
 }
 
@@ -80,7 +107,68 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Forms { command } => Ok(forms_command(command)),
+        Command::Staff { command } => staff_command(command).await,
     }
+}
+
+async fn staff_command(command: StaffCommand) -> anyhow::Result<ExitCode> {
+    use diesel_async::AsyncConnection;
+
+    use crate::identity::staff::{self, Membership, Role};
+    match command {
+        StaffCommand::Create {
+            login,
+            name,
+            email,
+            division,
+            role,
+        } => {
+            let settings = Settings::from_env()?;
+            crate::telemetry::init_tracing(&settings.log);
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be clerk, supervisor or admin"))?;
+            let catalog = crate::forms::Catalog::load(&settings.forms.dir)
+                .map_err(|report| anyhow::anyhow!("the catalog has problems:\n{report}"))?;
+            anyhow::ensure!(
+                catalog.organisation.divisions.contains_key(&division),
+                "there is no division `{division}` in forms/catalog.yaml"
+            );
+            let password = read_staff_password()?;
+            let resolved = crate::db::cluster::resolve(&settings.database, "madoguchi").await?;
+            let mut connection = diesel_async::AsyncPgConnection::establish(&resolved.url)
+                .await
+                .context("connecting to the database")?;
+            let id = staff::create(
+                &mut connection,
+                &login,
+                &name,
+                email.as_deref(),
+                &password,
+                &[Membership { division, role }],
+            )
+            .await
+            .map_err(|error| anyhow::anyhow!("creating the account: {error}"))?;
+            println!("created staff account {login} ({id})");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The new account's password: MADOGUCHI_STAFF_PASSWORD, else the first line of stdin.
+fn read_staff_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("MADOGUCHI_STAFF_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password: set MADOGUCHI_STAFF_PASSWORD or pipe it on standard input"
+    );
+    Ok(password)
 }
 
 fn catalog_dir(dir: Option<PathBuf>) -> PathBuf {

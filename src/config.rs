@@ -163,6 +163,7 @@ pub struct OidcSettings {
 pub struct StaffSettings {
     pub max_failed_logins: i32,
     pub lockout_minutes: i64,
+    pub login_attempts_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

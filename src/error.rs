@@ -260,6 +260,12 @@ impl From<crate::identity::AuthError> for ApiError {
                 "ログインの失敗が続いたため、一時的にロックされています。",
                 "Too many failed attempts; the account is locked for a while.",
             ),
+            A::LoginTaken => Self::client(
+                StatusCode::CONFLICT,
+                "staff.login_taken",
+                "このログインIDは既に使われています。",
+                "This login is already taken.",
+            ),
             A::InsufficientAssurance => Self::client(
                 StatusCode::FORBIDDEN,
                 "auth.insufficient_assurance",
@@ -427,6 +433,12 @@ impl From<crate::submissions::SubmissionError> for ApiError {
                 "This procedure must be signed with the My Number Card.",
             ),
             S::InsufficientAssurance => crate::identity::AuthError::InsufficientAssurance.into(),
+            S::DefinitionChanged => Self::client(
+                StatusCode::CONFLICT,
+                "submission.definition_changed",
+                "申請後にこの手続の様式が変更されたため、差し戻しに回答できません。申請を取り下げて、新しい様式で申請し直してください。",
+                "The form of this procedure changed after you applied, so the return cannot be answered; withdraw the application and apply again with the new form.",
+            ),
             S::Database(error) => error.into(),
         }
     }
@@ -455,4 +467,29 @@ pub fn validation_errors(result: Result<(), validator::ValidationErrors>) -> Vec
     }
     list.sort_by(|a, b| a.path.cmp(&b.path));
     list
+}
+
+impl From<crate::queues::QueueError> for ApiError {
+    fn from(error: crate::queues::QueueError) -> Self {
+        use crate::queues::QueueError as Q;
+        match error {
+            Q::NotFound => Self::not_found(),
+            Q::RoleRequired => Self::client(
+                StatusCode::FORBIDDEN,
+                "auth.role_required",
+                "この操作を行う権限がありません。",
+                "Your role does not allow this.",
+            ),
+            Q::NotAssignee => Self::client(
+                StatusCode::FORBIDDEN,
+                "staff.not_assignee",
+                "担当者（または監督者）だけがこの操作を行えます。",
+                "Only the assignee (or a supervisor) can do this.",
+            ),
+            Q::Invalid(errors) => Self::validation("request.invalid", errors),
+            Q::Sealing(cause) => Self::Internal(cause.into()),
+            Q::Submission(error) => error.into(),
+            Q::Database(error) => error.into(),
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod forms;
 pub mod identity;
 pub mod notify;
+pub mod queues;
 pub mod routes;
 pub mod startup;
 pub mod submissions;

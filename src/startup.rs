@@ -36,7 +36,12 @@ pub struct AppState {
     pub sealer: Sealer,
     pub calendar: BusinessCalendar,
     pub storage: Storage,
+    /// Staff password attempts per client IP.
+    pub staff_login_limiter: LoginLimiter,
 }
+
+/// A per-IP rate limiter (GCRA, from the governor crate).
+pub type LoginLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
 impl AppState {
     /// Builds the services the configuration asks for (keys, the card verifier, …).
@@ -63,6 +68,10 @@ impl AppState {
         let sealer = Sealer::from_config(&settings.submissions.sealing_keys)?;
         let calendar = BusinessCalendar::new(settings.calendar.holidays.iter().copied());
         let storage = Storage::Local(settings.submissions.attachments_dir.clone());
+        let per_minute = std::num::NonZeroU32::new(settings.staff.login_attempts_per_minute)
+            .ok_or_else(|| anyhow::anyhow!("staff.login_attempts_per_minute must be at least 1"))?;
+        let staff_login_limiter =
+            governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
         Ok(Self {
             settings,
             pool,
@@ -73,6 +82,7 @@ impl AppState {
             sealer,
             calendar,
             storage,
+            staff_login_limiter,
         })
     }
 

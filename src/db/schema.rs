@@ -157,6 +157,7 @@ diesel::table! {
         to_status -> Text,
         reason -> Nullable<Text>,
         created_at -> Timestamptz,
+        comments -> Nullable<Jsonb>,
     }
 }
 

@@ -61,6 +61,9 @@ pub enum AuthError {
     BadCredentials,
     #[error("account locked after repeated failures")]
     Locked,
+    /// Creating a staff account with a login someone already has.
+    #[error("this login is taken")]
+    LoginTaken,
     #[error("insufficient assurance")]
     InsufficientAssurance,
     #[error("malformed request: {0}")]

@@ -87,7 +87,14 @@ pub async fn create(
                         staff::password_hash.eq(hash),
                     ))
                     .execute(connection)
-                    .await?;
+                    .await
+                    .map_err(|error| match error {
+                        diesel::result::Error::DatabaseError(
+                            diesel::result::DatabaseErrorKind::UniqueViolation,
+                            _,
+                        ) => AuthError::LoginTaken,
+                        other => other.into(),
+                    })?;
                 for membership in memberships {
                     diesel::insert_into(staff_memberships::table)
                         .values((
@@ -196,4 +203,71 @@ pub async fn memberships(
         .into_iter()
         .filter_map(|(division, role)| Role::parse(&role).map(|role| Membership { division, role }))
         .collect())
+}
+
+/// A staff account as an admin sees it (never the password hash).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StaffListing {
+    pub id: Uuid,
+    pub login: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub active: bool,
+    pub locked: bool,
+    /// Memberships in the divisions asked about only.
+    pub memberships: Vec<Membership>,
+}
+
+/// The staff of `divisions` with their memberships there, by login: one query.
+pub async fn list_in_divisions(
+    connection: &mut AsyncPgConnection,
+    divisions: &[String],
+) -> Result<Vec<StaffListing>, AuthError> {
+    type Row = (
+        Uuid,
+        String,
+        String,
+        Option<String>,
+        bool,
+        Option<chrono::DateTime<Utc>>,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = staff::table
+        .inner_join(staff_memberships::table)
+        .filter(staff_memberships::division.eq_any(divisions))
+        .order((staff::login, staff_memberships::division))
+        .select((
+            staff::id,
+            staff::login,
+            staff::display_name,
+            staff::email,
+            staff::active,
+            staff::locked_until,
+            staff_memberships::division,
+            staff_memberships::role,
+        ))
+        .load(connection)
+        .await?;
+    let now = Utc::now();
+    let mut listed: Vec<StaffListing> = Vec::new();
+    for (id, login, display_name, email, active, locked_until, division, role) in rows {
+        let Some(role) = Role::parse(&role) else {
+            continue;
+        };
+        let membership = Membership { division, role };
+        match listed.last_mut() {
+            Some(last) if last.id == id => last.memberships.push(membership),
+            _ => listed.push(StaffListing {
+                id,
+                login,
+                display_name,
+                email,
+                active,
+                locked: locked_until.is_some_and(|until| until > now),
+                memberships: vec![membership],
+            }),
+        }
+    }
+    Ok(listed)
 }

@@ -90,6 +90,14 @@ impl StaffAuth {
             .collect()
     }
 
+    /// The caller as the queue domain sees them.
+    pub fn viewer(&self) -> crate::queues::Viewer<'_> {
+        crate::queues::Viewer {
+            id: self.id,
+            memberships: &self.memberships,
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.memberships.iter().any(|m| m.role == Role::Admin)
     }
@@ -98,14 +106,19 @@ impl StaffAuth {
     pub fn require_role(&self, division: &str, role: Role) -> Result<(), ApiError> {
         match self.role_in(division) {
             Some(held) if held >= role => Ok(()),
-            _ => Err(ApiError::client(
-                StatusCode::FORBIDDEN,
-                "auth.role_required",
-                "この操作を行う権限がありません。",
-                "Your role does not allow this.",
-            )),
+            _ => Err(role_required()),
         }
     }
+}
+
+/// 403: the caller's role does not allow this.
+pub fn role_required() -> ApiError {
+    ApiError::client(
+        StatusCode::FORBIDDEN,
+        "auth.role_required",
+        "この操作を行う権限がありません。",
+        "Your role does not allow this.",
+    )
 }
 
 impl FromRequest for StaffAuth {

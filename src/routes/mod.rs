@@ -7,6 +7,8 @@ pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod outbox;
+pub mod queues;
+pub mod staff;
 pub mod submissions;
 
 use actix_web::{HttpResponse, web};
@@ -40,6 +42,7 @@ use utoipa_scalar::{Scalar, Servable};
         submissions::list,
         submissions::detail,
         submissions::withdraw,
+        submissions::resubmit,
         submissions::access_log,
         submissions::create_draft,
         submissions::list_drafts,
@@ -50,6 +53,20 @@ use utoipa_scalar::{Scalar, Servable};
         submissions::download,
         outbox::failed,
         outbox::retry,
+        staff::login,
+        staff::create_staff,
+        staff::list_staff,
+        queues::list_queues,
+        queues::queue_page,
+        queues::claim,
+        queues::open,
+        queues::reveal,
+        queues::download,
+        queues::add_note,
+        queues::transition,
+        queues::release,
+        queues::assign,
+        queues::revision_diff,
     ),
     components(schemas(
         crate::error::Problem,
@@ -69,6 +86,7 @@ use utoipa_scalar::{Scalar, Servable};
         (name = "identity", description = "Signing in with the My Number Card, sessions"),
         (name = "submissions", description = "Applying and following my applications"),
         (name = "drafts", description = "Partial answers and attachments"),
+        (name = "staff", description = "City staff: sign-in, division queues, processing, administration"),
     )
 )]
 pub struct ApiDoc;
@@ -98,6 +116,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(submissions::list)
                 .service(submissions::detail)
                 .service(submissions::withdraw)
+                .service(submissions::resubmit)
                 .service(submissions::access_log)
                 .service(submissions::create_draft)
                 .service(submissions::list_drafts)
@@ -107,7 +126,21 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(submissions::upload)
                 .service(submissions::download)
                 .service(outbox::failed)
-                .service(outbox::retry),
+                .service(outbox::retry)
+                .service(staff::login)
+                .service(staff::create_staff)
+                .service(staff::list_staff)
+                .service(queues::list_queues)
+                .service(queues::queue_page)
+                .service(queues::claim)
+                .service(queues::open)
+                .service(queues::reveal)
+                .service(queues::download)
+                .service(queues::add_note)
+                .service(queues::transition)
+                .service(queues::release)
+                .service(queues::assign)
+                .service(queues::revision_diff),
         );
 }
 

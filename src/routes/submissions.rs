@@ -165,6 +165,74 @@ pub async fn withdraw(
     Ok(HttpResponse::Ok().json(serde_json::json!({"id": *id, "status": status})))
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct ResubmitRequest {
+    /// The corrected answers, complete (as when applying).
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// card-sign procedures: a new signature over the `signing_payload` of these answers.
+    pub signature: Option<String>,
+}
+
+/// Answers a return (差し戻し) with corrected answers: a new revision, back to submitted, the
+/// due date moved by the business days the application was with me. 409 unless returned, or
+/// when the form changed since I applied (`submission.definition_changed`).
+#[utoipa::path(
+    tag = "submissions",
+    params(("id" = Uuid, Path)),
+    request_body = ResubmitRequest,
+    responses(
+        (status = 200, body = Object),
+        (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/submissions/{id}/resubmit")]
+pub async fn resubmit(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+    body: web::Json<ResubmitRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let signature = match &body.signature {
+        Some(encoded) => {
+            // The procedure is only known from the application itself; the owner check is
+            // repeated in the domain under a row lock.
+            let procedure_id = submissions::procedure_of(&mut connection, auth.id, *id).await?;
+            let procedure = state
+                .catalog
+                .get(&procedure_id)
+                .ok_or(SubmissionError::DefinitionChanged)?;
+            let cms = BASE64
+                .decode(encoded)
+                .map_err(|_| AuthError::Malformed("`signature` must be base64".to_owned()))?;
+            let verifier = state.jpki.as_ref().ok_or(AuthError::ProviderDisabled)?;
+            verifier.refresh_crl_if_stale().await;
+            let payload = submissions::signing_payload(procedure, &body.data);
+            let evidence = verifier.verify_signature(&cms, &payload, chrono::Utc::now())?;
+            Some((cms, evidence))
+        }
+        None => None,
+    };
+    let answer = submissions::resubmit(
+        &mut connection,
+        &state.submissions(),
+        submissions::Resubmission {
+            resident_id: auth.id,
+            assurance: auth.assurance,
+            id: *id,
+            data: body.data,
+            signature,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
 /// Which staff opened my application, and when.
 #[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), responses((status = 200, body = [AccessEntry]), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/submissions/{id}/access-log")]

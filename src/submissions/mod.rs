@@ -51,6 +51,10 @@ pub enum SubmissionError {
     SignatureRequired,
     #[error("this procedure needs a stronger sign-in")]
     InsufficientAssurance,
+    /// The form changed since the application was made: answering a return against another
+    /// version of the form would mix two sets of rules.
+    #[error("the form was changed since the application was made")]
+    DefinitionChanged,
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -182,7 +186,7 @@ pub async fn submit(
                 // After the key check: a reused key is reported as such, whatever the answers.
                 let validated = check_answers(procedure, &request.data)?;
                 let attachment_errors =
-                    claimable_attachments(connection, &procedure.definition.pages, &validated.data, request.resident_id).await?;
+                    claimable_attachments(connection, &procedure.definition.pages, &validated.data, request.resident_id, None).await?;
                 if !attachment_errors.is_empty() {
                     return Err(SubmissionError::Invalid(attachment_errors));
                 }
@@ -397,12 +401,14 @@ fn attachment_ids(
     out
 }
 
-/// Every named attachment must be the resident's own and not yet part of an application.
+/// Every named attachment must be the resident's own and not yet part of an application (or,
+/// when answering a return, already part of this one).
 async fn claimable_attachments(
     connection: &mut AsyncPgConnection,
     pages: &[crate::forms::model::Page],
     data: &Map<String, Value>,
     resident_id: Uuid,
+    resubmitting: Option<Uuid>,
 ) -> Result<Vec<FieldError>, SubmissionError> {
     let named = attachment_ids(pages, data);
     if named.is_empty() {
@@ -412,7 +418,11 @@ async fn claimable_attachments(
     let usable: Vec<Uuid> = attachment_rows::table
         .filter(attachment_rows::id.eq_any(&ids))
         .filter(attachment_rows::resident_id.eq(resident_id))
-        .filter(attachment_rows::submission_id.is_null())
+        .filter(
+            attachment_rows::submission_id
+                .is_null()
+                .or(attachment_rows::submission_id.nullable().eq(resubmitting)),
+        )
         .select(attachment_rows::id)
         .load(connection)
         .await?;
@@ -477,6 +487,31 @@ pub async fn record_event(
     to: Status,
     reason: Option<&str>,
 ) -> Result<(), diesel::result::Error> {
+    record_event_with_comments(
+        connection,
+        submission_id,
+        actor,
+        actor_id,
+        from,
+        to,
+        reason,
+        None,
+    )
+    .await
+}
+
+/// [`record_event`] with field comments (`[{path, comment}]`) attached, as a return has.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_event_with_comments(
+    connection: &mut AsyncPgConnection,
+    submission_id: Uuid,
+    actor: ActorKind,
+    actor_id: Option<Uuid>,
+    from: Option<Status>,
+    to: Status,
+    reason: Option<&str>,
+    comments: Option<&Value>,
+) -> Result<(), diesel::result::Error> {
     diesel::insert_into(submission_events::table)
         .values((
             submission_events::submission_id.eq(submission_id),
@@ -485,6 +520,7 @@ pub async fn record_event(
             submission_events::from_status.eq(from.map(Status::as_str)),
             submission_events::to_status.eq(to.as_str()),
             submission_events::reason.eq(reason),
+            submission_events::comments.eq(comments),
         ))
         .execute(connection)
         .await?;
@@ -637,6 +673,10 @@ pub struct Event {
     pub actor_kind: String,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+    /// On a return: what to correct, per field (`[{path, comment}]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub comments: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -707,6 +747,7 @@ pub async fn history(
             submission_events::actor_kind,
             submission_events::reason,
             submission_events::created_at,
+            submission_events::comments,
         ))
         .load(connection)
         .await?)
@@ -721,6 +762,19 @@ pub async fn transition(
     actor: ActorKind,
     actor_id: Option<Uuid>,
     reason: Option<&str>,
+) -> Result<(Status, Status), SubmissionError> {
+    transition_with_comments(connection, id, action, actor, actor_id, reason, None).await
+}
+
+/// [`transition`] with field comments stored on the event (a return).
+pub async fn transition_with_comments(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    action: Action,
+    actor: ActorKind,
+    actor_id: Option<Uuid>,
+    reason: Option<&str>,
+    comments: Option<&Value>,
 ) -> Result<(Status, Status), SubmissionError> {
     let current: String = submissions::table
         .find(id)
@@ -746,7 +800,17 @@ pub async fn transition(
             .execute(connection)
             .await?;
     }
-    record_event(connection, id, actor, actor_id, Some(from), to, reason).await?;
+    record_event_with_comments(
+        connection,
+        id,
+        actor,
+        actor_id,
+        Some(from),
+        to,
+        reason,
+        comments,
+    )
+    .await?;
     Ok((from, to))
 }
 
@@ -795,6 +859,176 @@ pub async fn withdraw(
                     notify_change(connection, context, &submission, "withdrawn").await?;
                 }
                 Ok(to)
+            })
+        })
+        .await
+}
+
+/// The procedure of one of the resident's applications (to verify a signature before answering
+/// a return); `NotFound` for anyone else's.
+pub async fn procedure_of(
+    connection: &mut AsyncPgConnection,
+    resident_id: Uuid,
+    id: Uuid,
+) -> Result<String, SubmissionError> {
+    submissions::table
+        .filter(submissions::id.eq(id))
+        .filter(submissions::resident_id.eq(resident_id))
+        .select(submissions::procedure_id)
+        .first(connection)
+        .await
+        .optional()?
+        .ok_or(SubmissionError::NotFound)
+}
+
+/// The date in the city (Japan, UTC+9, no daylight saving) of an instant.
+pub fn city_date(at: DateTime<Utc>) -> NaiveDate {
+    (at + chrono::Duration::hours(9)).date_naive()
+}
+
+/// A resident's answer to a return (差し戻し): corrected answers, signed again for card-sign
+/// procedures.
+pub struct Resubmission {
+    pub resident_id: Uuid,
+    pub assurance: Assurance,
+    pub id: Uuid,
+    pub data: Value,
+    /// For card-sign procedures: the verified signature over [`signing_payload`] of `data`.
+    pub signature: Option<(Vec<u8>, SignatureEvidence)>,
+}
+
+/// Answers a return: only while `returned`; validated against the version of the form the
+/// application pinned (when the catalog now serves another version, `DefinitionChanged`: the
+/// resident withdraws and applies again, as at a counter when the form changed); stored as the
+/// next revision; back to `submitted` through the lifecycle. The processing-period clock was
+/// paused while the application sat with the resident, so the due date moves by the business
+/// days between the return and today. The application stays in its queue (routing is decided
+/// once, at submission) and goes back to being unclaimed.
+pub async fn resubmit(
+    connection: &mut AsyncPgConnection,
+    context: &Context<'_>,
+    request: Resubmission,
+) -> Result<Value, SubmissionError> {
+    connection
+        .transaction::<Value, SubmissionError, _>(|connection| {
+            Box::pin(async move {
+                type Row = (String, String, String, i32, Option<DateTime<Utc>>, Option<NaiveDate>, String, String);
+                let (status, procedure_id, content_hash, revision, returned_at, due_date, reference, division): Row =
+                    submissions::table
+                        .filter(submissions::id.eq(request.id))
+                        .filter(submissions::resident_id.eq(request.resident_id))
+                        .select((
+                            submissions::status,
+                            submissions::procedure_id,
+                            submissions::content_hash,
+                            submissions::revision,
+                            submissions::returned_at,
+                            submissions::due_date,
+                            submissions::reference,
+                            submissions::division,
+                        ))
+                        .for_update()
+                        .first(connection)
+                        .await
+                        .optional()?
+                        .ok_or(SubmissionError::NotFound)?;
+                let from = Status::parse(&status).ok_or(SubmissionError::NotFound)?;
+                if lifecycle::next(from, Action::Resubmit).is_none() {
+                    return Err(SubmissionError::NotAllowed { from, action: Action::Resubmit });
+                }
+                let procedure = context
+                    .catalog
+                    .get(&procedure_id)
+                    .filter(|procedure| procedure.content_hash == content_hash)
+                    .ok_or(SubmissionError::DefinitionChanged)?;
+                check_assurance(procedure, request.assurance, request.signature.is_some())?;
+                let validated = check_answers(procedure, &request.data)?;
+                let definition = &procedure.definition;
+                let attachment_errors = claimable_attachments(
+                    connection,
+                    &definition.pages,
+                    &validated.data,
+                    request.resident_id,
+                    Some(request.id),
+                )
+                .await?;
+                if !attachment_errors.is_empty() {
+                    return Err(SubmissionError::Invalid(attachment_errors));
+                }
+
+                let revision = revision + 1;
+                let sealed = Value::Object(seal(
+                    context.sealer,
+                    definition.pages.iter().flat_map(|p| p.fields.iter()),
+                    &validated.data,
+                    &definition.id,
+                    "",
+                ));
+                let paused = returned_at.map_or(0, |at| {
+                    context.calendar.business_days_between(city_date(at), city_today())
+                });
+                let due_date = due_date.map(|due| context.calendar.add_business_days(due, paused));
+                let (_, to) = transition(
+                    connection,
+                    request.id,
+                    Action::Resubmit,
+                    ActorKind::Resident,
+                    Some(request.resident_id),
+                    None,
+                )
+                .await?;
+                diesel::update(submissions::table.find(request.id))
+                    .set((
+                        submissions::data.eq(&sealed),
+                        submissions::revision.eq(revision),
+                        submissions::fee_yen.eq(validated.fee as i64),
+                        submissions::due_date.eq(due_date),
+                        submissions::returned_at.eq(None::<DateTime<Utc>>),
+                        submissions::assignee_id.eq(None::<Uuid>),
+                    ))
+                    .execute(connection)
+                    .await?;
+                diesel::insert_into(submission_revisions::table)
+                    .values((
+                        submission_revisions::submission_id.eq(request.id),
+                        submission_revisions::revision.eq(revision),
+                        submission_revisions::data.eq(&sealed),
+                    ))
+                    .execute(connection)
+                    .await?;
+                if let Some((cms, evidence)) = &request.signature {
+                    diesel::insert_into(submission_signatures::table)
+                        .values((
+                            submission_signatures::submission_id.eq(request.id),
+                            submission_signatures::revision.eq(revision),
+                            submission_signatures::cms.eq(cms),
+                            submission_signatures::certificate.eq(&evidence.certificate_der),
+                            submission_signatures::digest.eq(&evidence.digest),
+                            submission_signatures::revocation_checked_at.eq(evidence.revocation_checked_at),
+                            submission_signatures::verified_at.eq(evidence.verified_at),
+                        ))
+                        .execute(connection)
+                        .await?;
+                }
+                bind_attachments(connection, &definition.pages, &validated.data, request.id).await?;
+                let summary = SubmissionRef {
+                    id: request.id,
+                    reference: reference.clone(),
+                    procedure,
+                    status: to,
+                    division,
+                    resident_id: request.resident_id,
+                };
+                notify_change(connection, context, &summary, "resubmitted").await?;
+                tracing::info!(submission_id = %request.id, revision, paused_business_days = paused, "return answered");
+                Ok(json!({
+                    "id": request.id,
+                    "reference": reference,
+                    "status": to,
+                    "revision": revision,
+                    "fee_yen": validated.fee,
+                    "due_date": due_date,
+                }))
             })
         })
         .await

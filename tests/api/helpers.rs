@@ -336,3 +336,50 @@ impl TestApp {
             .unwrap_or_default()
     }
 }
+
+/// The password of every staff account the tests create.
+pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// Creates a staff account with `role` in `division` (directly, as `madoguchi staff create`
+    /// does) and signs it in through `POST /api/v1/staff/login`; returns its id and access token.
+    pub async fn staff_member(&self, division: &str, role: &str) -> (uuid::Uuid, String) {
+        use madoguchi::identity::staff::{self, Membership, Role};
+        let login = format!("{division}-{role}-{}", uuid::Uuid::new_v4().simple());
+        let mut connection = self.state.pool.get().await.expect("connection");
+        let id = staff::create(
+            &mut connection,
+            &login,
+            &format!("職員 {role}"),
+            None,
+            STAFF_PASSWORD,
+            &[Membership {
+                division: division.to_owned(),
+                role: Role::parse(role).expect("clerk, supervisor or admin"),
+            }],
+        )
+        .await
+        .expect("staff account");
+        drop(connection);
+        let (status, tokens) = self
+            .json(
+                TestRequest::post()
+                    .uri("/api/v1/staff/login")
+                    .set_json(serde_json::json!({"login": login, "password": STAFF_PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, 200, "{tokens}");
+        (
+            id,
+            tokens["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+        )
+    }
+
+    /// A bearer token of a new staff member with `role` in `division`.
+    pub async fn staff(&self, division: &str, role: &str) -> String {
+        self.staff_member(division, role).await.1
+    }
+}

@@ -13,4 +13,5 @@ mod jpki;
 mod notify;
 mod oidc;
 mod reliability;
+mod staff;
 mod submissions;

@@ -1,0 +1,1191 @@
+//! The staff side: sign-in and lockout, queues and their pages, claiming under concurrency,
+//! division isolation, processing (return with comments, resubmit, complete), deadlines that
+//! skip closed days and pause while returned, the audit trail, and masked My Numbers.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{LazyLock, Mutex, Once};
+
+use actix_web::test::TestRequest;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::NaiveDate;
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel_async::RunQueryDsl;
+use madoguchi::forms::Assurance;
+use madoguchi::forms::lint::city_today;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{
+    CATALOG, STAFF_PASSWORD, TestApp, bearer, card_sign, field_errors, settings_with_test_pki,
+    test_settings,
+};
+
+/// A procedure residents signed in with the dev card can apply for, without attachments,
+/// without routing rules (so its queue is its division) and with a processing period.
+#[derive(Clone)]
+struct Sample {
+    procedure: String,
+    division: String,
+    days: u32,
+    data: Value,
+}
+
+fn samples() -> Vec<Sample> {
+    CATALOG
+        .procedures
+        .values()
+        .filter(|p| {
+            matches!(
+                p.definition.assurance,
+                Assurance::None | Assurance::CardAuth
+            )
+        })
+        .filter(|p| p.definition.routing.is_empty() && p.definition.processing_days > 0)
+        .filter_map(|p| {
+            let example = p
+                .definition
+                .examples
+                .iter()
+                .find(|e| e.valid && e.as_of.is_none())?;
+            (!example.data.to_string().contains("01900000-")).then(|| Sample {
+                procedure: p.definition.id.clone(),
+                division: p.definition.division.clone(),
+                days: p.definition.processing_days,
+                data: example.data.clone(),
+            })
+        })
+        .collect()
+}
+
+fn sample() -> Sample {
+    samples().remove(0)
+}
+
+/// Two samples of different divisions.
+fn two_divisions() -> (Sample, Sample) {
+    let all = samples();
+    let first = all[0].clone();
+    let second = all
+        .iter()
+        .find(|s| s.division != first.division)
+        .expect("samples in two divisions")
+        .clone();
+    (first, second)
+}
+
+async fn apply(app: &TestApp, token: &str, sample: &Sample, key: &str) -> Uuid {
+    let (status, body) = app
+        .json(
+            TestRequest::post()
+                .uri(&format!(
+                    "/api/v1/procedures/{}/submissions",
+                    sample.procedure
+                ))
+                .insert_header(bearer(token))
+                .insert_header(("idempotency-key", key.to_owned()))
+                .set_json(json!({"data": sample.data})),
+        )
+        .await;
+    assert_eq!(status, 201, "{}: {body}", sample.procedure);
+    body["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("id")
+}
+
+fn staff_get(path: &str, token: &str) -> TestRequest {
+    TestRequest::get().uri(path).insert_header(bearer(token))
+}
+
+fn staff_post(path: &str, token: &str, body: Value) -> TestRequest {
+    TestRequest::post()
+        .uri(path)
+        .insert_header(bearer(token))
+        .set_json(body)
+}
+
+async fn sql(app: &TestApp, statement: &str) {
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(statement)
+        .execute(&mut connection)
+        .await
+        .unwrap_or_else(|error| panic!("{statement}: {error}"));
+}
+
+#[derive(diesel::QueryableByName)]
+struct Text {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    text: String,
+}
+
+async fn texts(app: &TestApp, query: &str) -> Vec<String> {
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let rows: Vec<Text> = diesel::sql_query(query)
+        .load(&mut connection)
+        .await
+        .unwrap_or_else(|error| panic!("{query}: {error}"));
+    rows.into_iter().map(|row| row.text).collect()
+}
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("a date")
+}
+
+#[actix_web::test]
+async fn staff_sign_in_and_are_locked_out_after_repeated_failures() {
+    let app = TestApp::spawn().await;
+    let mut connection = app.state.pool.get().await.expect("connection");
+    madoguchi::identity::staff::create(
+        &mut connection,
+        "tanaka",
+        "田中",
+        None,
+        STAFF_PASSWORD,
+        &[madoguchi::identity::staff::Membership {
+            division: "kosodate".to_owned(),
+            role: madoguchi::identity::staff::Role::Clerk,
+        }],
+    )
+    .await
+    .expect("account");
+    drop(connection);
+    let login = |password: &str| {
+        TestRequest::post()
+            .uri("/api/v1/staff/login")
+            .set_json(json!({"login": "tanaka", "password": password}))
+    };
+
+    let (status, tokens) = app.json(login(STAFF_PASSWORD)).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    let (status, queues) = app
+        .json(staff_get(
+            "/api/v1/staff/queues",
+            tokens["access_token"].as_str().unwrap_or_default(),
+        ))
+        .await;
+    assert_eq!(status, 200, "{queues}");
+    // A resident's token is not a staff token.
+    let resident = app.resident("card-9001").await;
+    let (status, _) = app.json(staff_get("/api/v1/staff/queues", &resident)).await;
+    assert_eq!(status, 401);
+
+    let (status, problem) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({"login": "nobody", "password": STAFF_PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("auth.bad_credentials"))
+    );
+
+    let max = app.state.settings.staff.max_failed_logins;
+    for attempt in 1..=max {
+        let (status, problem) = app.json(login("wrong password!!")).await;
+        assert_eq!(status, 401);
+        let expected = if attempt < max {
+            "auth.bad_credentials"
+        } else {
+            "auth.locked"
+        };
+        assert_eq!(problem["code"], expected, "attempt {attempt}");
+    }
+    let (status, problem) = app.json(login(STAFF_PASSWORD)).await;
+    assert_eq!(
+        status, 401,
+        "the right password does not open a locked account"
+    );
+    assert_eq!(problem["code"], "auth.locked");
+}
+
+#[actix_web::test]
+async fn fifty_concurrent_claims_on_twenty_items_give_each_item_to_exactly_one_clerk() {
+    let mut settings = test_settings();
+    settings.database.pool_size = 24;
+    let app = TestApp::with_settings(settings).await;
+    let sample = sample();
+    let resident = app.resident("card-9101").await;
+    let mut submitted = BTreeSet::new();
+    for n in 0..20 {
+        submitted.insert(apply(&app, &resident, &sample, &format!("c{n}")).await);
+    }
+    let mut clerks = Vec::new();
+    for _ in 0..10 {
+        clerks.push(app.staff_member(&sample.division, "clerk").await);
+    }
+
+    let service = actix_web::test::init_service(madoguchi::startup::build_app(
+        app.state.clone(),
+        app.metrics.clone(),
+    ))
+    .await;
+    let claims = (0..50).map(|n| {
+        let (clerk, token) = &clerks[n % clerks.len()];
+        let request = TestRequest::post()
+            .uri(&format!("/api/v1/staff/queues/{}/claim", sample.division))
+            .insert_header(bearer(token))
+            .to_request();
+        let service = &service;
+        async move {
+            let response = actix_web::test::call_service(service, request).await;
+            let status = response.status().as_u16();
+            let body = actix_web::test::read_body(response).await;
+            (
+                *clerk,
+                status,
+                serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+            )
+        }
+    });
+    let results = futures_util::future::join_all(claims).await;
+
+    let mut claimed: HashMap<Uuid, Uuid> = HashMap::new();
+    let mut nothing_left = 0;
+    for (clerk, status, body) in results {
+        match status {
+            200 => {
+                let id: Uuid = body["id"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .expect("id");
+                assert_eq!(body["status"], "in_progress");
+                assert_eq!(body["assignee_id"], json!(clerk));
+                let previous = claimed.insert(id, clerk);
+                assert!(previous.is_none(), "{id} was handed out twice");
+            }
+            204 => nothing_left += 1,
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    assert_eq!(claimed.len(), 20, "every item was claimed");
+    assert_eq!(nothing_left, 30, "the other 30 claims found nothing left");
+    assert_eq!(claimed.keys().copied().collect::<BTreeSet<_>>(), submitted);
+
+    // The database agrees: one assignee each, one `start` event each.
+    for (id, clerk) in &claimed {
+        let assignee = texts(
+            &app,
+            &format!("SELECT assignee_id::text AS text FROM submissions WHERE id = '{id}'"),
+        )
+        .await;
+        assert_eq!(assignee, [clerk.to_string()]);
+        let starts = texts(
+            &app,
+            &format!(
+                "SELECT actor_id::text AS text FROM submission_events
+                  WHERE submission_id = '{id}' AND to_status = 'in_progress'"
+            ),
+        )
+        .await;
+        assert_eq!(starts, [clerk.to_string()], "exactly one start event");
+    }
+}
+
+#[actix_web::test]
+async fn a_clerk_of_one_division_cannot_see_or_touch_another_divisions_work() {
+    let app = TestApp::spawn().await;
+    let (ours, theirs) = two_divisions();
+    let resident = app.resident("card-9201").await;
+    let their_id = apply(&app, &resident, &theirs, "b1").await;
+    let our_id = apply(&app, &resident, &ours, "a1").await;
+    let clerk_a = app.staff(&ours.division, "clerk").await;
+    let supervisor_a = app.staff(&ours.division, "supervisor").await;
+    let (clerk_b_id, clerk_b) = app.staff_member(&theirs.division, "clerk").await;
+
+    // An attachment on division B's application.
+    let attachment = Uuid::now_v7();
+    app.state
+        .storage
+        .put(&attachment.to_string(), b"%PDF-1.4\n%%EOF\n")
+        .await
+        .expect("stored");
+    sql(
+        &app,
+        &format!(
+            "INSERT INTO attachments (id, resident_id, submission_id, content_type, size_bytes, sha256, storage_key)
+             SELECT '{attachment}', resident_id, id, 'application/pdf', 15, '\\x00', '{attachment}'
+               FROM submissions WHERE id = '{their_id}'"
+        ),
+    )
+    .await;
+    let attempts = [
+        staff_get(&format!("/api/v1/staff/submissions/{their_id}"), &clerk_a),
+        staff_get(
+            &format!("/api/v1/staff/queues/{}/submissions", theirs.division),
+            &clerk_a,
+        ),
+        staff_post(
+            &format!("/api/v1/staff/queues/{}/claim", theirs.division),
+            &clerk_a,
+            json!({}),
+        ),
+        staff_post(
+            &format!("/api/v1/staff/submissions/{their_id}/notes"),
+            &clerk_a,
+            json!({"body": "見ました"}),
+        ),
+        staff_post(
+            &format!("/api/v1/staff/submissions/{their_id}/transitions"),
+            &clerk_a,
+            json!({"action": "start"}),
+        ),
+        staff_post(
+            &format!("/api/v1/staff/submissions/{their_id}/transitions"),
+            &supervisor_a,
+            json!({"action": "reject", "reason": "x"}),
+        ),
+        staff_post(
+            &format!("/api/v1/staff/submissions/{their_id}/assign"),
+            &supervisor_a,
+            json!({"staff_id": clerk_b_id}),
+        ),
+        staff_post(
+            &format!("/api/v1/staff/submissions/{their_id}/reveal"),
+            &clerk_a,
+            json!({"field_path": "/my_number", "reason": "確認"}),
+        ),
+        staff_get(
+            &format!("/api/v1/staff/submissions/{their_id}/revisions/1/diff"),
+            &clerk_a,
+        ),
+        staff_get(&format!("/api/v1/staff/attachments/{attachment}"), &clerk_a),
+    ];
+    for request in attempts {
+        let request = request.to_request();
+        let path = request.path().to_owned();
+        let response = actix_web::test::call_service(
+            &actix_web::test::init_service(madoguchi::startup::build_app(
+                app.state.clone(),
+                app.metrics.clone(),
+            ))
+            .await,
+            request,
+        )
+        .await;
+        let status = response.status().as_u16();
+        let body: Value = actix_web::test::read_body_json(response).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["code"], "not_found", "{path}");
+    }
+    // Nothing happened to division B's application, and nobody of A left a trace.
+    let state = texts(
+        &app,
+        &format!(
+            "SELECT status || ':' || coalesce(assignee_id::text, '-') AS text FROM submissions WHERE id = '{their_id}'"
+        ),
+    )
+    .await;
+    assert_eq!(state, ["submitted:-"]);
+    for table in ["staff_notes", "access_log"] {
+        let rows = texts(&app, &format!("SELECT id::text AS text FROM {table}")).await;
+        assert!(rows.is_empty(), "{table}: {rows:?}");
+    }
+
+    // A's queues do not include B's; B's clerk sees and downloads B's work.
+    let (_, queues) = app.json(staff_get("/api/v1/staff/queues", &clerk_a)).await;
+    let ids: Vec<&str> = queues
+        .as_array()
+        .expect("queues")
+        .iter()
+        .filter_map(|q| q["id"].as_str())
+        .collect();
+    assert!(ids.contains(&ours.division.as_str()), "{ids:?}");
+    assert!(!ids.contains(&theirs.division.as_str()), "{ids:?}");
+    let (status, _) = app
+        .json(staff_get(
+            &format!("/api/v1/staff/submissions/{our_id}"),
+            &clerk_a,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .json(staff_get(
+            &format!("/api/v1/staff/submissions/{their_id}"),
+            &clerk_b,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let response = app
+        .call(staff_get(
+            &format!("/api/v1/staff/attachments/{attachment}"),
+            &clerk_b,
+        ))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let actions = texts(
+        &app,
+        &format!(
+            "SELECT action AS text FROM access_log WHERE submission_id = '{their_id}' ORDER BY id"
+        ),
+    )
+    .await;
+    assert_eq!(actions, ["view", "download_attachment"]);
+}
+
+#[actix_web::test]
+async fn due_dates_skip_closed_days_and_pause_while_returned() {
+    let app = TestApp::spawn().await;
+    // The configured calendar: 2026-11-20 is a Friday and 11-23 (Mon) 勤労感謝の日; the city hall
+    // is closed 12/29–1/3.
+    let calendar = &app.state.calendar;
+    assert_eq!(
+        calendar.add_business_days(date("2026-11-20"), 1),
+        date("2026-11-24")
+    );
+    assert_eq!(
+        calendar.add_business_days(date("2026-11-20"), 3),
+        date("2026-11-26")
+    );
+    assert_eq!(
+        calendar.add_business_days(date("2026-12-28"), 1),
+        date("2027-01-04")
+    );
+    assert_eq!(
+        calendar.business_days_between(date("2026-11-20"), date("2026-11-30")),
+        5
+    );
+
+    let sample = sample();
+    let resident = app.resident("card-9301").await;
+    let id = apply(&app, &resident, &sample, "d1").await;
+    let (_, mine) = app
+        .json(staff_get(&format!("/api/v1/submissions/{id}"), &resident))
+        .await;
+    let due = date(mine["due_date"].as_str().expect("a due date"));
+    assert_eq!(due, calendar.add_business_days(city_today(), sample.days));
+
+    let clerk = app.staff(&sample.division, "clerk").await;
+    let (status, _) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/queues/{}/claim", sample.division),
+            &clerk,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/transitions"),
+            &clerk,
+            json!({"action": "return", "reason": "添付書類の確認のため"}),
+        ))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("returned")),
+        "{body}"
+    );
+
+    // Twelve days with the resident.
+    sql(
+        &app,
+        &format!(
+            "UPDATE submissions SET returned_at = returned_at - interval '12 days' WHERE id = '{id}'"
+        ),
+    )
+    .await;
+    let returned_on = texts(
+        &app,
+        &format!(
+            "SELECT to_char(returned_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD') AS text FROM submissions WHERE id = '{id}'"
+        ),
+    )
+    .await;
+    let paused = calendar.business_days_between(date(&returned_on[0]), city_today());
+    assert!(paused > 0, "twelve calendar days hold business days");
+
+    let (status, answered) = app
+        .json(staff_post(
+            &format!("/api/v1/submissions/{id}/resubmit"),
+            &resident,
+            json!({"data": sample.data}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{answered}");
+    assert_eq!(answered["status"], "submitted");
+    assert_eq!(answered["revision"], 2);
+    let moved = date(answered["due_date"].as_str().expect("due date"));
+    assert_eq!(moved, calendar.add_business_days(due, paused));
+    assert!(moved > due);
+    let cleared = texts(
+        &app,
+        &format!(
+            "SELECT coalesce(returned_at::text, 'none') AS text FROM submissions WHERE id = '{id}'"
+        ),
+    )
+    .await;
+    assert_eq!(cleared, ["none"]);
+
+    // Overdue: past its date and with the city.
+    sql(
+        &app,
+        &format!("UPDATE submissions SET due_date = current_date - 3 WHERE id = '{id}'"),
+    )
+    .await;
+    let (_, queues) = app.json(staff_get("/api/v1/staff/queues", &clerk)).await;
+    let queue = queues
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["id"] == json!(sample.division)))
+        .expect("the division's queue");
+    assert_eq!(
+        (queue["new"].as_i64(), queue["overdue"].as_i64()),
+        (Some(1), Some(1)),
+        "{queue}"
+    );
+    let (_, page) = app
+        .json(staff_get(
+            &format!(
+                "/api/v1/staff/queues/{}/submissions?overdue=true",
+                sample.division
+            ),
+            &clerk,
+        ))
+        .await;
+    assert_eq!(page["items"][0]["id"], json!(id));
+    assert_eq!(page["items"][0]["overdue"], true);
+    let (_, page) = app
+        .json(staff_get(
+            &format!(
+                "/api/v1/staff/queues/{}/submissions?overdue=false",
+                sample.division
+            ),
+            &clerk,
+        ))
+        .await;
+    assert_eq!(page["items"], json!([]));
+}
+
+/// Counts the statements each test database receives, through diesel's instrumentation hook on
+/// every new connection (the pool's too): the connection remembers its database from the URL
+/// it was opened with, so parallel tests do not see each other's queries.
+static QUERIES: LazyLock<Mutex<HashMap<String, Vec<String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+struct QueryLog {
+    database: Option<String>,
+}
+
+impl Instrumentation for QueryLog {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                let path = url.split('?').next().unwrap_or_default();
+                self.database = path.rsplit('/').next().map(str::to_owned);
+            }
+            InstrumentationEvent::StartQuery { query, .. } => {
+                let text = query.to_string();
+                // Not work done for the request: the pool's liveness check when it hands out a
+                // connection again, and the session settings of a newly opened connection.
+                let ping = text == "SELECT $1 -- binds: [1]" || text.starts_with("SELECT 1");
+                if ping || text.starts_with("SET ") {
+                    return;
+                }
+                if let (Some(database), Ok(mut log)) = (&self.database, QUERIES.lock()) {
+                    log.entry(database.clone()).or_default().push(text);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn count_queries() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        diesel::connection::set_default_instrumentation(|| {
+            Some(Box::new(QueryLog { database: None }))
+        })
+        .expect("instrumentation");
+    });
+}
+
+fn take_queries(database: &str) -> Vec<String> {
+    QUERIES
+        .lock()
+        .map(|mut log| log.remove(database).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn a_queue_page_costs_the_same_two_statements_whatever_the_table_holds() {
+    count_queries();
+    let app = TestApp::spawn().await;
+    let sample = sample();
+    let resident = app.resident("card-9401").await;
+    apply(&app, &resident, &sample, "q1").await;
+    let clerk = app.staff(&sample.division, "clerk").await;
+    let division = &sample.division;
+    let page_of = |query: &str| {
+        staff_get(
+            &format!("/api/v1/staff/queues/{division}/submissions?{query}"),
+            &clerk,
+        )
+    };
+
+    // A small table.
+    take_queries(&app.database.name);
+    let (status, page) = app.json(page_of("limit=10")).await;
+    assert_eq!(status, 200, "{page}");
+    let small = take_queries(&app.database.name);
+
+    // 3,000 more applications over every procedure of the catalog, in this and other divisions.
+    sql(
+        &app,
+        "INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash, status,
+                                  data, fee_yen, queue, division, submitted_at, due_date)
+         SELECT gen_random_uuid(), 'R' || n, s.resident_id, v.procedure_id, v.content_hash,
+                (ARRAY['submitted','in_progress','returned','completed'])[1 + n % 4], '{}', 0,
+                CASE WHEN n % 3 = 0 THEN s.queue ELSE 'other-' || (n % 40) END,
+                CASE WHEN n % 3 = 0 THEN s.division ELSE 'other-' || (n % 40) END,
+                now() - n * interval '1 minute', current_date + (n % 20) - 10
+           FROM generate_series(1, 3000) AS n
+           CROSS JOIN (SELECT resident_id, queue, division FROM submissions LIMIT 1) AS s
+           JOIN LATERAL (SELECT procedure_id, content_hash FROM procedure_versions
+                          ORDER BY procedure_id OFFSET n % 170 LIMIT 1) AS v ON true",
+    )
+    .await;
+
+    let filters = [
+        "limit=10",
+        "limit=50&status=in_progress",
+        "overdue=true&assignee=none",
+        "from=2020-01-01&to=2099-12-31&procedure=no-such-procedure",
+    ];
+    for filter in filters {
+        take_queries(&app.database.name);
+        let (status, page) = app.json(page_of(filter)).await;
+        assert_eq!(status, 200, "{filter}: {page}");
+        let large = take_queries(&app.database.name);
+        assert_eq!(
+            large.len(),
+            small.len(),
+            "{filter}: the same number of statements with 3,000 more rows: {large:#?}"
+        );
+        assert_eq!(
+            large.len(),
+            2,
+            "who is asking (memberships), then the page: {large:#?}"
+        );
+        let page_sql = &large[1];
+        assert!(
+            page_sql.contains("\"submissions\".\"division\" = ANY("),
+            "{page_sql}"
+        );
+    }
+
+    // Following next_cursor visits every row of the queue once, oldest first, 2 statements a page.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = match &cursor {
+            Some(cursor) => format!("limit=200&cursor={cursor}"),
+            None => "limit=200".to_owned(),
+        };
+        take_queries(&app.database.name);
+        let (status, page) = app.json(page_of(&query)).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(take_queries(&app.database.name).len(), 2);
+        pages += 1;
+        for item in page["items"].as_array().expect("items") {
+            assert!(item.get("data").is_none(), "no answers in lists");
+            seen.push((
+                item["submitted_at"].as_str().unwrap_or_default().to_owned(),
+                item["id"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        1 + 1000,
+        "the sample and every third generated row"
+    );
+    assert_eq!(pages, 6);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "no row twice");
+
+    let (status, problem) = app.json(page_of("cursor=garbage")).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        field_errors(&problem),
+        [("/cursor".to_owned(), "invalid_cursor".to_owned())]
+    );
+}
+
+/// The JSON pointer of the first string equal to `needle` in `value`.
+fn pointer_of(value: &Value, needle: &str, at: &str) -> Option<String> {
+    match value {
+        Value::String(text) if text == needle => Some(at.to_owned()),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(key, inner)| pointer_of(inner, needle, &format!("{at}/{key}"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, inner)| pointer_of(inner, needle, &format!("{at}/{index}"))),
+        _ => None,
+    }
+}
+
+#[actix_web::test]
+async fn staff_see_my_numbers_masked_unless_revealed_with_a_reason_and_residents_see_who_looked() {
+    let app = TestApp::with_settings(settings_with_test_pki()).await;
+    let resident = app.resident("card-9501").await;
+    let procedure = CATALOG
+        .procedures
+        .values()
+        .find(|p| {
+            p.definition.routing.is_empty()
+                && p.definition.examples.iter().any(|e| {
+                    let text = e.data.to_string();
+                    e.valid
+                        && e.as_of.is_none()
+                        && text.contains("123456789018")
+                        && !text.contains("01900000-")
+                })
+        })
+        .expect("a procedure collecting a My Number");
+    let data = procedure
+        .definition
+        .examples
+        .iter()
+        .find(|e| e.valid && e.as_of.is_none() && e.data.to_string().contains("123456789018"))
+        .expect("example")
+        .data
+        .clone();
+    let payload = madoguchi::submissions::signing_payload(procedure, &data);
+    let (status, created) = app
+        .json(
+            TestRequest::post()
+                .uri(&format!(
+                    "/api/v1/procedures/{}/submissions",
+                    procedure.definition.id
+                ))
+                .insert_header(bearer(&resident))
+                .insert_header(("idempotency-key", "mn"))
+                .set_json(json!({
+                    "data": data,
+                    "signature": BASE64.encode(card_sign("sign-alice", &payload)),
+                })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let field_path = pointer_of(&data, "123456789018", "").expect("the My Number's pointer");
+    let clerk = app.staff(&procedure.definition.division, "clerk").await;
+
+    let (status, opened) = app
+        .json(staff_get(
+            &format!("/api/v1/staff/submissions/{id}"),
+            &clerk,
+        ))
+        .await;
+    assert_eq!(status, 200, "{opened}");
+    let shown = opened["data"].to_string();
+    assert!(!shown.contains("123456789018"), "masked for staff: {shown}");
+    assert_eq!(
+        opened["data"].pointer(&field_path),
+        Some(&json!("********9018"))
+    );
+
+    let reveal = |body: Value| {
+        staff_post(
+            &format!("/api/v1/staff/submissions/{id}/reveal"),
+            &clerk,
+            body,
+        )
+    };
+    for without in [
+        json!({"field_path": field_path}),
+        json!({"field_path": field_path, "reason": "  "}),
+    ] {
+        let (status, problem) = app.json(reveal(without)).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(
+            field_errors(&problem),
+            [("/reason".to_owned(), "required".to_owned())]
+        );
+    }
+    let (status, problem) = app
+        .json(reveal(
+            json!({"field_path": "/no_such_field", "reason": "照合"}),
+        ))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, revealed) = app
+        .json(reveal(
+            json!({"field_path": field_path, "reason": "住基ネットとの照合のため"}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{revealed}");
+    assert_eq!(revealed["my_number"], "123456789018");
+
+    // The resident sees who opened the application and why the number was revealed.
+    let (status, log) = app
+        .json(staff_get(
+            &format!("/api/v1/submissions/{id}/access-log"),
+            &resident,
+        ))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let entries: Vec<(String, String, Value)> = log
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["staff_name"].as_str().unwrap_or_default().to_owned(),
+                e["reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("view".to_owned(), "職員 clerk".to_owned(), Value::Null),
+            (
+                "reveal_my_number".to_owned(),
+                "職員 clerk".to_owned(),
+                json!("住基ネットとの照合のため")
+            ),
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn an_application_goes_from_submission_through_a_return_to_completion() {
+    let app = TestApp::spawn().await;
+    let sample = samples()
+        .into_iter()
+        .find(|s| s.data.get("applicant_phone").is_some())
+        .expect("a sample with a phone number");
+    let resident = app.resident("card-9601").await;
+    let (status, _) = app
+        .json(
+            TestRequest::patch()
+                .uri("/api/v1/me")
+                .insert_header(bearer(&resident))
+                .set_json(json!({"email": "resident@example.jp", "language": "ja"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let id = apply(&app, &resident, &sample, "h1").await;
+    let (clerk_id, clerk) = app.staff_member(&sample.division, "clerk").await;
+    let other_clerk = app.staff(&sample.division, "clerk").await;
+    let queue = &sample.division;
+
+    let (status, claimed) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/queues/{queue}/claim"),
+            &clerk,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["id"], json!(id));
+    let response = app
+        .call(staff_post(
+            &format!("/api/v1/staff/queues/{queue}/claim"),
+            &other_clerk,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(response.status().as_u16(), 204, "nothing else to claim");
+
+    // Only the assignee (or a supervisor) decides.
+    let (status, problem) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/transitions"),
+            &other_clerk,
+            json!({"action": "complete"}),
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("staff.not_assignee"))
+    );
+    let (status, problem) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/transitions"),
+            &clerk,
+            json!({"action": "return", "field_comments": [{"path": "/applicant_phone", "comment": "x"}]}),
+        ))
+        .await;
+    assert_eq!(status, 422, "a return needs a reason: {problem}");
+    assert_eq!(
+        field_errors(&problem),
+        [("/reason".to_owned(), "required".to_owned())]
+    );
+    let (status, note) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/notes"),
+            &clerk,
+            json!({"body": "電話番号が古い可能性あり"}),
+        ))
+        .await;
+    assert_eq!(status, 201, "{note}");
+    let (status, returned) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/transitions"),
+            &clerk,
+            json!({
+                "action": "return",
+                "reason": "記載内容の確認をお願いします",
+                "field_comments": [{"path": "/applicant_phone", "comment": "日中つながる番号をご記入ください"}],
+            }),
+        ))
+        .await;
+    assert_eq!(status, 200, "{returned}");
+    assert_eq!(returned["status"], "returned");
+
+    // The resident sees the return and what to correct, and not the internal note.
+    let (_, mine) = app
+        .json(staff_get(&format!("/api/v1/submissions/{id}"), &resident))
+        .await;
+    assert_eq!(mine["status"], "returned");
+    let last = mine["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned()
+        .expect("history");
+    assert_eq!(last["reason"], "記載内容の確認をお願いします");
+    assert_eq!(last["comments"][0]["path"], "/applicant_phone");
+    assert!(
+        !mine.to_string().contains("電話番号が古い"),
+        "notes stay internal"
+    );
+
+    let mut corrected = sample.data.clone();
+    corrected["applicant_phone"] = json!("0761-72-9999");
+    let (status, answered) = app
+        .json(staff_post(
+            &format!("/api/v1/submissions/{id}/resubmit"),
+            &resident,
+            json!({"data": corrected}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{answered}");
+    let (status, problem) = app
+        .json(staff_post(
+            &format!("/api/v1/submissions/{id}/resubmit"),
+            &resident,
+            json!({"data": corrected}),
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("submission.transition_not_allowed"))
+    );
+
+    let (status, diff) = app
+        .json(staff_get(
+            &format!("/api/v1/staff/submissions/{id}/revisions/2/diff"),
+            &clerk,
+        ))
+        .await;
+    assert_eq!(status, 200, "{diff}");
+    assert_eq!(diff.as_array().map(Vec::len), Some(1), "{diff}");
+    assert_eq!(diff[0]["path"], "/applicant_phone");
+    assert!(
+        diff[0]["new"].as_str().is_some_and(|p| p.contains("9999")),
+        "{diff}"
+    );
+
+    let (status, claimed) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/queues/{queue}/claim"),
+            &other_clerk,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(status, 200, "the answer is back in the queue: {claimed}");
+    // A supervisor hands it back to the first clerk, who completes it.
+    let supervisor = app.staff(&sample.division, "supervisor").await;
+    let (status, assigned) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/assign"),
+            &supervisor,
+            json!({"staff_id": clerk_id}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+    let (status, done) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/transitions"),
+            &clerk,
+            json!({"action": "complete"}),
+        ))
+        .await;
+    assert_eq!(
+        (status, done["status"].as_str()),
+        (200, Some("completed")),
+        "{done}"
+    );
+    let (status, _) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/transitions"),
+            &clerk,
+            json!({"action": "reject", "reason": "x"}),
+        ))
+        .await;
+    assert_eq!(status, 409, "a decision is final");
+
+    let (status, opened) = app
+        .json(staff_get(
+            &format!("/api/v1/staff/submissions/{id}"),
+            &clerk,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let history: Vec<&str> = opened["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["to_status"].as_str())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "submitted",
+            "in_progress",
+            "returned",
+            "submitted",
+            "in_progress",
+            "completed"
+        ]
+    );
+    assert_eq!(opened["revisions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(opened["notes"][0]["body"], "電話番号が古い可能性あり");
+    assert_eq!(opened["assignee_id"], json!(clerk_id));
+
+    let events = texts(
+        &app,
+        &format!(
+            "SELECT template || ':' || (payload->>'event') AS text FROM outbox
+              WHERE submission_id = '{id}' ORDER BY created_at, template"
+        ),
+    )
+    .await;
+    for expected in [
+        "resident_status:received",
+        "resident_status:returned",
+        "resident_status:completed",
+    ] {
+        assert!(
+            events.iter().any(|e| e == expected),
+            "{expected} in {events:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn an_admin_manages_the_staff_of_their_own_division_only() {
+    let app = TestApp::spawn().await;
+    let (ours, theirs) = two_divisions();
+    let admin = app.staff(&ours.division, "admin").await;
+    let clerk = app.staff(&ours.division, "clerk").await;
+    let new_staff = |division: &str, login: &str| {
+        json!({
+            "login": login,
+            "display_name": "新任 職員",
+            "password": STAFF_PASSWORD,
+            "division": division,
+            "role": "clerk",
+        })
+    };
+    let (status, created) = app
+        .json(staff_post(
+            "/api/v1/staff/admin/staff",
+            &admin,
+            new_staff(&ours.division, "shinnin"),
+        ))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, problem) = app
+        .json(staff_post(
+            "/api/v1/staff/admin/staff",
+            &admin,
+            new_staff(&ours.division, "shinnin"),
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("staff.login_taken"))
+    );
+    let (status, _) = app
+        .json(staff_post(
+            "/api/v1/staff/admin/staff",
+            &admin,
+            new_staff(&theirs.division, "other"),
+        ))
+        .await;
+    assert_eq!(status, 403, "not an admin of the other division");
+    let (status, _) = app
+        .json(staff_post(
+            "/api/v1/staff/admin/staff",
+            &clerk,
+            new_staff(&ours.division, "x"),
+        ))
+        .await;
+    assert_eq!(status, 403, "a clerk manages no one");
+
+    let (status, listed) = app
+        .json(staff_get("/api/v1/staff/admin/staff", &admin))
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let logins: Vec<&str> = listed
+        .as_array()
+        .expect("staff")
+        .iter()
+        .filter_map(|s| s["login"].as_str())
+        .collect();
+    assert_eq!(logins.len(), 3, "{logins:?}");
+    assert!(logins.contains(&"shinnin"));
+    assert!(!listed.to_string().contains("argon2"), "no password hashes");
+    let (status, _) = app
+        .json(staff_get("/api/v1/staff/admin/staff", &clerk))
+        .await;
+    assert_eq!(status, 403);
+
+    // The new account signs in.
+    let (status, _) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({"login": "shinnin", "password": STAFF_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[actix_web::test]
+async fn password_attempts_are_rate_limited_per_client_address() {
+    let app = TestApp::spawn().await;
+    let limit = app.state.settings.staff.login_attempts_per_minute;
+    let attempt = |peer: &str| {
+        actix_web::test::TestRequest::post()
+            .uri("/api/v1/staff/login")
+            .peer_addr(peer.parse().expect("address"))
+            .set_json(serde_json::json!({"login": "nobody", "password": "wrong password 123"}))
+    };
+    for _ in 0..limit {
+        let (status, _) = app.json(attempt("203.0.113.7:40000")).await;
+        assert_eq!(status, 401);
+    }
+    let (status, problem) = app.json(attempt("203.0.113.7:40001")).await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(problem["code"], "auth.too_many_attempts");
+    let (status, _) = app.json(attempt("198.51.100.9:40000")).await;
+    assert_eq!(status, 401, "another client is not affected");
+}
