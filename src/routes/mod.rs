@@ -50,6 +50,7 @@ use utoipa_scalar::{Scalar, Servable};
         submissions::update_draft,
         submissions::discard_draft,
         submissions::upload,
+        submissions::upload_for_correction,
         submissions::download,
         outbox::failed,
         outbox::retry,
@@ -124,6 +125,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(submissions::update_draft)
                 .service(submissions::discard_draft)
                 .service(submissions::upload)
+                .service(submissions::upload_for_correction)
                 .service(submissions::download)
                 .service(outbox::failed)
                 .service(outbox::retry)

@@ -348,9 +348,43 @@ pub async fn upload(
     auth: ResidentAuth,
     id: web::Path<Uuid>,
     query: web::Query<UploadQuery>,
-    mut payload: Multipart,
+    payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = state.settings.submissions.max_attachment_mb * 1024 * 1024;
+    let bytes = read_file_part(payload, state.settings.submissions.max_attachment_mb).await?;
+    store_upload(
+        &state,
+        auth,
+        attachments::UploadTarget::Draft(*id),
+        &query.field,
+        &bytes,
+    )
+    .await
+}
+
+/// Uploads one file for an application returned for correction; name its id in the answers of
+/// the resubmission.
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[post("/submissions/{id}/attachments")]
+pub async fn upload_for_correction(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+    id: web::Path<Uuid>,
+    query: web::Query<UploadQuery>,
+    payload: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = read_file_part(payload, state.settings.submissions.max_attachment_mb).await?;
+    store_upload(
+        &state,
+        auth,
+        attachments::UploadTarget::Returned(*id),
+        &query.field,
+        &bytes,
+    )
+    .await
+}
+
+async fn read_file_part(mut payload: Multipart, max_mb: usize) -> Result<Vec<u8>, ApiError> {
+    let limit = max_mb * 1024 * 1024;
     let mut bytes = Vec::new();
     while let Some(part) = payload.next().await {
         let mut part = part.map_err(|_| malformed_upload())?;
@@ -369,6 +403,16 @@ pub async fn upload(
     if bytes.is_empty() {
         return Err(malformed_upload());
     }
+    Ok(bytes)
+}
+
+async fn store_upload(
+    state: &AppState,
+    auth: ResidentAuth,
+    target: attachments::UploadTarget,
+    field_id: &str,
+    bytes: &[u8],
+) -> Result<HttpResponse, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     let info = attachments::upload(
         &mut connection,
@@ -376,9 +420,9 @@ pub async fn upload(
         &state.storage,
         attachments::Upload {
             resident_id: auth.id,
-            draft_id: *id,
-            field_id: &query.field,
-            bytes: &bytes,
+            target,
+            field_id,
+            bytes,
             max_per_draft: state.settings.submissions.max_attachments_per_draft,
         },
     )

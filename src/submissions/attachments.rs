@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::SubmissionError;
-use crate::db::schema::{attachments, drafts};
+use super::lifecycle::{Action, Status};
+use crate::db::schema::{attachments, drafts, submissions};
 use crate::error::FieldError;
 use crate::forms::Catalog;
 use crate::forms::model::{Field, FieldType, FileKind};
@@ -78,9 +79,18 @@ fn upload_error(code: &str, message_ja: &str, message_en: &str) -> SubmissionErr
     }])
 }
 
+/// What an upload belongs to until the application that uses it is stored.
+#[derive(Debug, Clone, Copy)]
+pub enum UploadTarget {
+    /// A draft being filled in.
+    Draft(Uuid),
+    /// An application returned to the resident for correction (差し戻し).
+    Returned(Uuid),
+}
+
 pub struct Upload<'a> {
     pub resident_id: Uuid,
-    pub draft_id: Uuid,
+    pub target: UploadTarget,
     pub field_id: &'a str,
     pub bytes: &'a [u8],
     pub max_per_draft: i64,
@@ -94,15 +104,35 @@ pub async fn upload(
     storage: &Storage,
     upload: Upload<'_>,
 ) -> Result<AttachmentInfo, SubmissionError> {
-    let procedure_id: String = drafts::table
-        .filter(drafts::id.eq(upload.draft_id))
-        .filter(drafts::resident_id.eq(upload.resident_id))
-        .filter(drafts::expires_at.gt(Utc::now()))
-        .select(drafts::procedure_id)
-        .first(connection)
-        .await
-        .optional()?
-        .ok_or(SubmissionError::NotFound)?;
+    let procedure_id: String = match upload.target {
+        UploadTarget::Draft(draft_id) => drafts::table
+            .filter(drafts::id.eq(draft_id))
+            .filter(drafts::resident_id.eq(upload.resident_id))
+            .filter(drafts::expires_at.gt(Utc::now()))
+            .select(drafts::procedure_id)
+            .first(connection)
+            .await
+            .optional()?
+            .ok_or(SubmissionError::NotFound)?,
+        UploadTarget::Returned(submission_id) => {
+            let (procedure_id, status): (String, String) = submissions::table
+                .filter(submissions::id.eq(submission_id))
+                .filter(submissions::resident_id.eq(upload.resident_id))
+                .select((submissions::procedure_id, submissions::status))
+                .first(connection)
+                .await
+                .optional()?
+                .ok_or(SubmissionError::NotFound)?;
+            let status = Status::parse(&status).unwrap_or(Status::Submitted);
+            if status != Status::Returned {
+                return Err(SubmissionError::NotAllowed {
+                    from: status,
+                    action: Action::Resubmit,
+                });
+            }
+            procedure_id
+        }
+    };
     let procedure = catalog
         .get(&procedure_id)
         .ok_or(SubmissionError::NotFound)?;
@@ -144,11 +174,30 @@ pub async fn upload(
             "The file is too large.",
         ));
     }
-    let existing: i64 = attachments::table
-        .filter(attachments::draft_id.eq(upload.draft_id))
-        .count()
-        .get_result(connection)
-        .await?;
+    let existing: i64 = match upload.target {
+        UploadTarget::Draft(draft_id) => {
+            attachments::table
+                .filter(attachments::draft_id.eq(draft_id))
+                .count()
+                .get_result(connection)
+                .await?
+        }
+        // Uploads for a correction wait unbound (owned by the resident) until the resubmission.
+        UploadTarget::Returned(submission_id) => {
+            attachments::table
+                .filter(attachments::resident_id.eq(upload.resident_id))
+                .filter(
+                    attachments::submission_id
+                        .eq(submission_id)
+                        .or(attachments::submission_id
+                            .is_null()
+                            .and(attachments::draft_id.is_null())),
+                )
+                .count()
+                .get_result(connection)
+                .await?
+        }
+    };
     if existing >= upload.max_per_draft {
         return Err(upload_error(
             "too_many_files",
@@ -166,7 +215,10 @@ pub async fn upload(
         .values((
             attachments::id.eq(id),
             attachments::resident_id.eq(upload.resident_id),
-            attachments::draft_id.eq(upload.draft_id),
+            attachments::draft_id.eq(match upload.target {
+                UploadTarget::Draft(draft_id) => Some(draft_id),
+                UploadTarget::Returned(_) => None,
+            }),
             attachments::content_type.eq(kind.mime()),
             attachments::size_bytes.eq(upload.bytes.len() as i64),
             attachments::sha256.eq(Sha256::digest(upload.bytes).to_vec()),

@@ -1189,3 +1189,174 @@ async fn password_attempts_are_rate_limited_per_client_address() {
     let (status, _) = app.json(attempt("198.51.100.9:40000")).await;
     assert_eq!(status, 401, "another client is not affected");
 }
+
+#[actix_web::test]
+async fn a_correction_can_bring_a_new_attachment_that_staff_then_read() {
+    use madoguchi::forms::model::FieldType;
+    let app = TestApp::spawn().await;
+    let resident = app.resident("card-8001").await;
+    // A procedure with a top-level file field whose valid example names attachments.
+    let (procedure, field, example) = CATALOG
+        .procedures
+        .values()
+        .filter(|p| {
+            matches!(
+                p.definition.assurance,
+                Assurance::None | Assurance::CardAuth
+            )
+        })
+        .filter(|p| p.definition.routing.is_empty())
+        .find_map(|p| {
+            let example = p
+                .definition
+                .examples
+                .iter()
+                .find(|e| e.valid && e.as_of.is_none())?;
+            let field = p
+                .definition
+                .pages
+                .iter()
+                .flat_map(|page| page.fields.iter())
+                .find(|f| f.kind() == FieldType::File && example.data.get(&f.id).is_some())?;
+            Some((p.definition.clone(), field.clone(), example.data.clone()))
+        })
+        .expect("a procedure with an attachment in its example");
+    // A file of a type the field accepts (checked by content, so the bytes must be right).
+    use madoguchi::forms::model::FileKind;
+    let pdf: &[u8] =
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let png: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let jpeg: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xff\xd9";
+    let accepts = |kind: FileKind| {
+        field.accept.is_empty() && kind != FileKind::Heic || field.accept.contains(&kind)
+    };
+    let file: &[u8] = if accepts(FileKind::Pdf) {
+        pdf
+    } else if accepts(FileKind::Png) {
+        png
+    } else {
+        jpeg
+    };
+    let field = field.id.clone();
+    let multipart = || {
+        let boundary = "correction-boundary";
+        let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    };
+    let upload = |uri: String| {
+        let (content_type, body) = multipart();
+        TestRequest::post()
+            .uri(&uri)
+            .insert_header(bearer(&resident))
+            .insert_header(("content-type", content_type))
+            .set_payload(body)
+    };
+
+    // Fill a draft, replacing the example's attachment ids with real uploads.
+    let (_, draft) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/drafts")
+                .insert_header(bearer(&resident))
+                .set_json(json!({"procedure_id": procedure.id, "data": {}})),
+        )
+        .await;
+    let draft_id = draft["id"].as_str().expect("draft").to_owned();
+    let mut text = example.to_string();
+    let placeholders: BTreeSet<String> = regex::Regex::new("01900000-[0-9a-f-]{27}")
+        .expect("regex")
+        .find_iter(&text)
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    for placeholder in placeholders {
+        // Upload against the field that holds this placeholder (top level here, else the first file field).
+        let (status, stored) = app
+            .json(upload(format!(
+                "/api/v1/drafts/{draft_id}/attachments?field={field}"
+            )))
+            .await;
+        assert_eq!(status, 201, "{stored}");
+        text = text.replace(&placeholder, stored["id"].as_str().expect("id"));
+    }
+    let data: Value = serde_json::from_str(&text).expect("json");
+    let (status, created) = app
+        .json(
+            TestRequest::post()
+                .uri(&format!("/api/v1/procedures/{}/submissions", procedure.id))
+                .insert_header(bearer(&resident))
+                .insert_header(("idempotency-key", "with-files"))
+                .set_json(json!({"data": data, "draft_id": draft_id})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    // Not returned yet: no correction uploads.
+    let (status, problem) = app
+        .json(upload(format!(
+            "/api/v1/submissions/{id}/attachments?field={field}"
+        )))
+        .await;
+    assert_eq!(status, 409, "{problem}");
+
+    let clerk = app.staff(&procedure.division, "clerk").await;
+    let (status, _) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/queues/{}/claim", procedure.division),
+            &clerk,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/transitions"),
+            &clerk,
+            json!({"action": "return", "reason": "書類が不鮮明です"}),
+        ))
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, replacement) = app
+        .json(upload(format!(
+            "/api/v1/submissions/{id}/attachments?field={field}"
+        )))
+        .await;
+    assert_eq!(status, 201, "{replacement}");
+    let replacement_id = replacement["id"].as_str().expect("id").to_owned();
+    let mut corrected = data.clone();
+    corrected[&field] = json!([replacement_id]);
+    let (status, body) = app
+        .json(
+            TestRequest::post()
+                .uri(&format!("/api/v1/submissions/{id}/resubmit"))
+                .insert_header(bearer(&resident))
+                .set_json(json!({"data": corrected})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, view) = app
+        .json(staff_get(
+            &format!("/api/v1/staff/submissions/{id}"),
+            &clerk,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = view["attachments"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(listed.contains(&replacement_id.as_str()), "{listed:?}");
+    let response = app
+        .call(staff_get(
+            &format!("/api/v1/staff/attachments/{replacement_id}"),
+            &clerk,
+        ))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(actix_web::test::read_body(response).await.as_ref(), file);
+}
