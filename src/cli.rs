@@ -91,9 +91,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let resolved = crate::db::cluster::resolve(&settings.database, "madoguchi").await?;
             let pool = crate::db::build_pool(&resolved.url, &settings.database)?;
             let mailer = crate::notify::mailer::Mailer::from_settings(&settings.email)?;
+            let catalog = crate::forms::Catalog::load(&settings.forms.dir).map_err(|report| {
+                anyhow::anyhow!("the procedure catalog has mistakes:\n{report}")
+            })?;
+            let digests = crate::notify::worker::Digests {
+                catalog: std::sync::Arc::new(catalog),
+                public_url: settings.server.public_url.clone(),
+            };
             tracing::info!("email worker started");
             tokio::select! {
-                () = crate::notify::worker::run(pool, mailer, settings.email.clone()) => {}
+                () = crate::notify::worker::run(pool, mailer, settings.email.clone(), digests) => {}
                 _ = tokio::signal::ctrl_c() => tracing::info!("email worker stopping"),
             }
             Ok(ExitCode::SUCCESS)

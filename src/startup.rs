@@ -138,12 +138,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let catalog = Catalog::load(&settings.forms.dir).map_err(|report| {
+        let catalog = Arc::new(Catalog::load(&settings.forms.dir).map_err(|report| {
             anyhow::anyhow!(
                 "the procedure catalog in {} has mistakes; fix them (see `madoguchi forms check`):\n{report}",
                 settings.forms.dir.display()
             )
-        })?;
+        })?);
         let resolved = db::cluster::resolve(&settings.database, "madoguchi").await?;
         if settings.database.migrate_on_start {
             let applied = db::run_migrations(&resolved.url).await?;
@@ -163,6 +163,10 @@ impl Application {
                 pool.clone(),
                 mailer,
                 settings.email.clone(),
+                crate::notify::worker::Digests {
+                    catalog: catalog.clone(),
+                    public_url: settings.server.public_url.clone(),
+                },
             ));
         }
         let listener = std::net::TcpListener::bind(settings.bind_address())
@@ -170,7 +174,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let tls = load_tls(&settings)?;
         let workers = settings.server.workers;
-        let state = web::Data::new(AppState::build(settings, pool, Arc::new(catalog)).await?);
+        let state = web::Data::new(AppState::build(settings, pool, catalog).await?);
         let metrics = web::Data::new(Metrics::new()?);
         let mut server =
             HttpServer::new(move || build_app(state.clone(), metrics.clone())).shutdown_timeout(10);

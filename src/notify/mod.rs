@@ -4,6 +4,7 @@
 //! acknowledged change always has its email, and a rolled-back one never does. Emails carry the
 //! reference number, the procedure's title, the status and a link — never the answers.
 
+pub mod digest;
 pub mod mailer;
 pub mod templates;
 pub mod worker;

@@ -42,6 +42,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "division_status.ja.html",
             include_str!("../../templates/email/division_status.ja.html"),
         ),
+        (
+            "division_overdue.ja.txt",
+            include_str!("../../templates/email/division_overdue.ja.txt"),
+        ),
+        (
+            "division_overdue.ja.html",
+            include_str!("../../templates/email/division_overdue.ja.html"),
+        ),
     ] {
         let _ = environment.add_template(name, source);
     }
@@ -49,7 +57,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 fn subject(template: &str, language: &str, data: &NoticeData) -> String {
-    let ja = language != "en" || template == "division_status";
+    let ja = language != "en" || template.starts_with("division_");
     let event = match (data.event.as_str(), ja) {
         ("received", true) => "申請を受け付けました",
         ("received", false) => "We received your application",
@@ -65,7 +73,12 @@ fn subject(template: &str, language: &str, data: &NoticeData) -> String {
         (_, true) => "申請の状況が変わりました",
         (_, false) => "Your application's status changed",
     };
-    if template == "division_status" {
+    if template == "division_overdue" {
+        format!(
+            "[madoguchi] 処理期間を過ぎた申請が {} 件あります",
+            data.status
+        )
+    } else if template == "division_status" {
         format!(
             "[madoguchi] 新着: {} ({})",
             data.procedure_title_ja, data.reference
@@ -80,7 +93,7 @@ pub fn render(
     language: &str,
     data: &NoticeData,
 ) -> Result<RenderedEmail, minijinja::Error> {
-    let language = if template == "division_status" || language != "en" {
+    let language = if template.starts_with("division_") || language != "en" {
         "ja"
     } else {
         "en"
@@ -104,4 +117,38 @@ pub fn render(
         text,
         html,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_renders_in_every_language_it_offers() {
+        let data = NoticeData {
+            event: "received".to_owned(),
+            reference: "K7QM-4XTR-9BZP".to_owned(),
+            procedure_title_ja: "住民票の写しの交付請求".to_owned(),
+            procedure_title_en: "Resident record copy".to_owned(),
+            status: "1".to_owned(),
+            link: "https://madoguchi.example/x".to_owned(),
+        };
+        for (template, language) in [
+            ("resident_status", "ja"),
+            ("resident_status", "en"),
+            ("division_status", "ja"),
+            ("division_overdue", "ja"),
+        ] {
+            let email = render(template, language, &data)
+                .unwrap_or_else(|error| panic!("{template}.{language}: {error}"));
+            assert!(
+                email.text.contains("K7QM-4XTR-9BZP"),
+                "{template}.{language}"
+            );
+            assert!(
+                email.html.contains("K7QM-4XTR-9BZP"),
+                "{template}.{language}"
+            );
+        }
+    }
 }

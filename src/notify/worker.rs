@@ -139,11 +139,36 @@ async fn purge_expired(pool: &DbPool) -> Result<(usize, usize), DbError> {
     Ok((drafts, challenges))
 }
 
+/// What the worker needs to write the daily overdue digests.
+pub struct Digests {
+    pub catalog: std::sync::Arc<crate::forms::Catalog>,
+    pub public_url: String,
+}
+
 /// Runs until the process stops. Database outages are waited out, not fatal.
-pub async fn run(pool: DbPool, mailer: Mailer, settings: EmailSettings) {
+pub async fn run(pool: DbPool, mailer: Mailer, settings: EmailSettings, digests: Digests) {
     let idle = Duration::from_secs(settings.poll_interval_seconds.max(1));
     let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
     loop {
+        // Hourly; the digest itself goes out at most once a day per division.
+        if last_purge.elapsed() >= Duration::from_secs(600) {
+            let queued = match crate::db::connection(&pool).await {
+                Ok(mut connection) => super::digest::enqueue_overdue_digests(
+                    &mut connection,
+                    &digests.catalog,
+                    &digests.public_url,
+                    crate::forms::lint::city_today(),
+                )
+                .await
+                .map_err(DbError::classify),
+                Err(error) => Err(error),
+            };
+            match queued {
+                Ok(queued) if queued > 0 => tracing::info!(queued, "overdue digests queued"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "overdue digests failed"),
+            }
+        }
         if last_purge.elapsed() >= Duration::from_secs(600) {
             match purge_expired(&pool).await {
                 Ok((drafts, challenges)) => {

@@ -550,3 +550,65 @@ async fn smtp_down_during_a_load_fails_no_application_and_every_email_is_sent_la
     assert_eq!(sent, 60, "30 residents' notices and 30 division notices");
     assert_eq!(server.wait_for(60, Duration::from_secs(10)).len(), 60);
 }
+
+#[actix_web::test]
+async fn divisions_get_one_overdue_digest_a_day_with_reference_numbers_only() {
+    let app = TestApp::spawn().await;
+    let token = resident_with_email(&app, "mail-resident-8").await;
+    let created = apply(&app, &token, "late-1").await;
+    app.run_pending_jobs().await; // the receipt notices
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE submissions SET due_date = current_date - 3"),
+        &mut connection,
+    )
+    .await
+    .expect("make it overdue");
+    let today = madoguchi::forms::lint::city_today();
+    let queued = madoguchi::notify::digest::enqueue_overdue_digests(
+        &mut connection,
+        &app.state.catalog,
+        "https://madoguchi.example",
+        today,
+    )
+    .await
+    .expect("digest");
+    assert_eq!(queued, 1);
+    let again = madoguchi::notify::digest::enqueue_overdue_digests(
+        &mut connection,
+        &app.state.catalog,
+        "https://madoguchi.example",
+        today,
+    )
+    .await
+    .expect("digest");
+    assert_eq!(again, 0, "at most one digest a day");
+
+    let sent = app.run_pending_jobs().await;
+    assert_eq!(sent.len(), 1);
+    let message = String::from_utf8_lossy(&sent[0].formatted()).into_owned();
+    let (procedure, _) = sample();
+    let division = &CATALOG
+        .get(&procedure)
+        .expect("procedure")
+        .definition
+        .division;
+    let email = &app.state.catalog.organisation.divisions[division].email;
+    assert!(message.contains(&format!("To: {email}")), "{message}");
+    let rendered = madoguchi::notify::templates::render(
+        "division_overdue",
+        "ja",
+        &serde_json::from_value(json!({
+            "event": "overdue", "reference": created["reference"], "procedure_title_ja": "",
+            "procedure_title_en": "", "status": "1", "link": "https://madoguchi.example/x"
+        }))
+        .expect("notice"),
+    )
+    .expect("renders");
+    assert!(
+        rendered
+            .text
+            .contains(created["reference"].as_str().unwrap_or("?"))
+    );
+    assert!(rendered.subject.contains("1 件"));
+}
