@@ -28,6 +28,8 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: DbPool,
     pub catalog: Arc<Catalog>,
+    /// The catalog listing, serialised once.
+    pub listing: routes::catalog::Listing,
     pub keyring: Keyring,
     /// Present when the `jpki` provider is enabled.
     pub jpki: Option<JpkiVerifier>,
@@ -63,9 +65,11 @@ impl AppState {
         let sealer = Sealer::from_config(&settings.submissions.sealing_keys)?;
         let calendar = BusinessCalendar::new(settings.calendar.holidays.iter().copied());
         let storage = Storage::Local(settings.submissions.attachments_dir.clone());
+        let listing = routes::catalog::Listing::new(&catalog);
         Ok(Self {
             settings,
             pool,
+            listing,
             catalog,
             keyring,
             jpki,
