@@ -28,6 +28,8 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: DbPool,
     pub catalog: Arc<Catalog>,
+    /// The catalog listing, serialised once.
+    pub listing: routes::catalog::Listing,
     pub keyring: Keyring,
     /// Present when the `jpki` provider is enabled.
     pub jpki: Option<JpkiVerifier>,
@@ -72,9 +74,11 @@ impl AppState {
             .ok_or_else(|| anyhow::anyhow!("staff.login_attempts_per_minute must be at least 1"))?;
         let staff_login_limiter =
             governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
+        let listing = routes::catalog::Listing::new(&catalog);
         Ok(Self {
             settings,
             pool,
+            listing,
             catalog,
             keyring,
             jpki,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, Localized};
+use crate::forms::Catalog;
 use crate::forms::lint::city_today;
 use crate::forms::model::{Assurance, Definition};
 use crate::forms::normalize;
@@ -127,6 +128,41 @@ fn summary(definition: &Definition, language: Option<Language>) -> ProcedureSumm
     }
 }
 
+/// The unfiltered listing, serialised once per language form. The catalog does not change while
+/// the server runs, and building and serialising ~170 summaries (~100 KB) on every request cost
+/// several times what actix-web itself does (docs/BENCHMARKS.md).
+pub struct Listing {
+    both: web::Bytes,
+    ja: web::Bytes,
+    en: web::Bytes,
+}
+
+impl Listing {
+    pub fn new(catalog: &Catalog) -> Self {
+        let serialise = |language| {
+            let list: Vec<ProcedureSummary> = catalog
+                .procedures
+                .values()
+                .map(|procedure| summary(&procedure.definition, language))
+                .collect();
+            web::Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
+        };
+        Self {
+            both: serialise(None),
+            ja: serialise(Some(Language::Ja)),
+            en: serialise(Some(Language::En)),
+        }
+    }
+
+    fn get(&self, language: Option<Language>) -> web::Bytes {
+        match language {
+            None => self.both.clone(),
+            Some(Language::Ja) => self.ja.clone(),
+            Some(Language::En) => self.en.clone(),
+        }
+    }
+}
+
 /// The catalog, filtered.
 #[utoipa::path(tag = "catalog", params(ProceduresQuery), responses((status = 200, body = [ProcedureSummary]), (status = 304)))]
 #[get("/procedures")]
@@ -144,19 +180,34 @@ pub async fn list_procedures(
         .split_whitespace()
         .map(str::to_owned)
         .collect();
+    // The ETag varies with the query string, since the body does.
+    let etag = format!(
+        "{}-{:x}",
+        state.catalog.etag.trim_end_matches('"'),
+        fxhash(request.query_string())
+    ) + "\"";
+    // The whole catalog is the common request: served from the listing serialised at startup.
+    if words.is_empty() && query.category.is_none() && query.auth.is_none() {
+        return cached(&request, &etag, || {
+            HttpResponse::Ok()
+                .content_type(header::ContentType::json())
+                .body(state.listing.get(query.lang))
+        });
+    }
     let matches = |definition: &Definition| {
-        let haystack = format!(
-            "{} {} {}",
-            definition.id,
-            normalize::text(&definition.title.ja),
-            definition.title.en
-        )
-        .to_lowercase();
-        words.iter().all(|word| haystack.contains(word))
-            && query
-                .category
-                .as_ref()
-                .is_none_or(|category| &definition.category == category)
+        (words.is_empty() || {
+            let haystack = format!(
+                "{} {} {}",
+                definition.id,
+                normalize::text(&definition.title.ja),
+                definition.title.en
+            )
+            .to_lowercase();
+            words.iter().all(|word| haystack.contains(word))
+        }) && query
+            .category
+            .as_ref()
+            .is_none_or(|category| &definition.category == category)
             && query.auth.is_none_or(|auth| definition.assurance == auth)
     };
     let list: Vec<ProcedureSummary> = state
@@ -167,12 +218,6 @@ pub async fn list_procedures(
         .filter(|definition| matches(definition))
         .map(|definition| summary(definition, query.lang))
         .collect();
-    // The ETag must vary with the query, since the body does.
-    let etag = format!(
-        "{}-{:x}",
-        state.catalog.etag.trim_end_matches('"'),
-        fxhash(request.query_string())
-    ) + "\"";
     cached(&request, &etag, || HttpResponse::Ok().json(list))
 }
 

@@ -1,0 +1,1 @@
+DROP INDEX submissions_division_queue_status_idx;

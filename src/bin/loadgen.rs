@@ -1,0 +1,495 @@
+//! The benchmarks' load generator (see `benches/run.sh` and docs/BENCHMARKS.md).
+//!
+//! `loadgen submit` signs residents in with the dev provider and sends applications, each with its
+//! own Idempotency-Key; `loadgen catalog` lists the catalog; `loadgen get --url …` fetches any URL.
+//! Either closed-loop (`--concurrency` requests always in flight: the maximum throughput) or
+//! open-loop (`--rate` requests per second whatever the answers: latency at a given load, timed
+//! from when each request was due, so a slow server cannot hide its queueing).
+//!
+//! Human text goes to stderr, one JSON line to stdout. Latencies are kept in full and sorted, so
+//! the percentiles are exact without a histogram crate (a minute at a few thousand requests per
+//! second is a few MB).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use futures_util::{StreamExt, TryStreamExt};
+use madoguchi::forms::model::{Field, FieldType};
+use madoguchi::forms::{Assurance, Catalog};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+#[derive(Parser)]
+#[command(about = "Load generator for madoguchi's benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Sign residents in, then submit applications (~1 KB of answers each).
+    Submit {
+        #[command(flatten)]
+        load: Load,
+        /// The server's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base: String,
+        /// Residents to sign in; requests rotate over them.
+        #[arg(long, default_value_t = 100)]
+        residents: usize,
+        /// The procedure to apply for; by default the one whose first valid example is closest
+        /// to 1 KB among those a card sign-in may submit without attachments.
+        #[arg(long)]
+        procedure: Option<String>,
+        /// The catalog directory the example answers come from.
+        #[arg(long, default_value = "forms")]
+        forms: PathBuf,
+    },
+    /// GET /api/v1/procedures (the whole catalog listing).
+    Catalog {
+        #[command(flatten)]
+        load: Load,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base: String,
+    },
+    /// GET any URL.
+    Get {
+        #[command(flatten)]
+        load: Load,
+        #[arg(long)]
+        url: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Load {
+    /// Requests in flight (closed loop). Ignored with --rate.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Open loop: requests per second, sent on schedule whatever the answers.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seconds to send for (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds sent first and left out of the figures.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Stop after this many requests (warm-up included), whichever comes first.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// A name for this run in the JSON line.
+    #[arg(long)]
+    label: Option<String>,
+}
+
+/// What one request is.
+enum Target {
+    Submit {
+        url: String,
+        tokens: Vec<HeaderValue>,
+        /// Serialised once, shared by every request.
+        body: Arc<[u8]>,
+        run: String,
+    },
+    Get {
+        url: String,
+    },
+}
+
+impl Target {
+    fn request(&self, client: &reqwest::Client, index: u64) -> reqwest::RequestBuilder {
+        match self {
+            Self::Submit {
+                url,
+                tokens,
+                body,
+                run,
+            } => {
+                let token = &tokens[(index % tokens.len() as u64) as usize];
+                client
+                    .post(url)
+                    .header(AUTHORIZATION, token.clone())
+                    .header(CONTENT_TYPE, "application/json")
+                    .header("idempotency-key", format!("{run}-{index}"))
+                    .body(body.to_vec())
+            }
+            Self::Get { url } => client.get(url),
+        }
+    }
+}
+
+struct Sample {
+    /// Seconds from the start of the run to when the request was due.
+    due: f64,
+    latency_us: u64,
+    /// The HTTP status, or 0 when no answer came (connection error, timeout).
+    status: u16,
+    bytes: usize,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("loadgen: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let concurrency = match &cli.mode {
+        Mode::Submit { load, .. } | Mode::Catalog { load, .. } | Mode::Get { load, .. } => {
+            load.concurrency
+        }
+    };
+    let client = client(concurrency)?;
+    let (load, mode, target, extra) = match cli.mode {
+        Mode::Submit {
+            load,
+            base,
+            residents,
+            procedure,
+            forms,
+        } => {
+            let tokens = sign_in(&client, &base, residents.max(1), load.concurrency).await?;
+            let (procedure, answers) =
+                choose_procedure(&client, &base, &forms, procedure.as_deref(), &tokens).await?;
+            let body: Arc<[u8]> = serde_json::to_vec(&json!({"data": answers}))?.into();
+            let answers_bytes = serde_json::to_vec(&answers)?.len();
+            eprintln!(
+                "{} residents signed in; applying for {procedure} ({answers_bytes} bytes of answers)",
+                tokens.len()
+            );
+            let extra = json!({"procedure": procedure, "answers_bytes": answers_bytes, "residents": tokens.len()});
+            let target = Target::Submit {
+                url: format!("{base}/api/v1/procedures/{procedure}/submissions"),
+                tokens,
+                body,
+                run: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+            };
+            (load, "submit", target, extra)
+        }
+        Mode::Catalog { load, base } => {
+            let url = format!("{base}/api/v1/procedures");
+            (load, "catalog", Target::Get { url }, json!({}))
+        }
+        Mode::Get { load, url } => (load, "get", Target::Get { url }, json!({})),
+    };
+    let samples = match load.rate {
+        Some(rate) if rate > 0.0 => open_loop(&client, Arc::new(target), &load, rate).await,
+        Some(_) => bail!("--rate must be positive"),
+        None => closed_loop(&client, Arc::new(target), &load).await,
+    };
+    report(mode, &load, &samples, extra)
+}
+
+fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency.max(1) * 2)
+        .timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Signs `count` residents in with the dev provider; returns their bearer headers.
+async fn sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<HeaderValue>> {
+    futures_util::stream::iter(0..count)
+        .map(|index| async move {
+            let started: Value = client
+                .post(format!("{base}/api/v1/auth/dev/start"))
+                .send()
+                .await
+                .context("starting a dev sign-in (is the server up, with the dev provider?)")?
+                .error_for_status()?
+                .json()
+                .await?;
+            let completed: Value = client
+                .post(format!("{base}/api/v1/auth/dev/complete"))
+                .json(&json!({
+                    "challenge_id": started["challenge_id"],
+                    "subject": format!("bench-resident-{index}"),
+                }))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let token = completed["access_token"]
+                .as_str()
+                .context("no access_token in the sign-in answer")?;
+            Ok::<_, anyhow::Error>(HeaderValue::from_str(&format!("Bearer {token}"))?)
+        })
+        .buffer_unordered(concurrency.clamp(1, 16))
+        .try_collect()
+        .await
+}
+
+fn has_files(fields: &[Field]) -> bool {
+    fields
+        .iter()
+        .any(|field| field.kind() == FieldType::File || has_files(&field.fields))
+}
+
+/// Picks the procedure and answers: the named one, or the card-auth (or open) procedures without
+/// attachments, closest to 1 KB of answers first, keeping the first one the server accepts today
+/// (some examples are only valid on certain dates).
+async fn choose_procedure(
+    client: &reqwest::Client,
+    base: &str,
+    forms: &std::path::Path,
+    wanted: Option<&str>,
+    tokens: &[HeaderValue],
+) -> anyhow::Result<(String, Value)> {
+    let catalog = Catalog::load(forms).map_err(|report| {
+        anyhow::anyhow!("the catalog in {} has mistakes:\n{report}", forms.display())
+    })?;
+    let mut candidates: Vec<(usize, String, Value)> = catalog
+        .procedures
+        .values()
+        .map(|procedure| &procedure.definition)
+        .filter(|definition| wanted.is_none_or(|id| id == definition.id))
+        .filter(|definition| wanted.is_some() || definition.assurance <= Assurance::CardAuth)
+        .filter(|definition| {
+            wanted.is_some() || !definition.pages.iter().any(|page| has_files(&page.fields))
+        })
+        .filter_map(|definition| {
+            let example = definition
+                .examples
+                .iter()
+                .find(|example| example.valid && example.as_of.is_none())?;
+            let size = serde_json::to_vec(&example.data).map_or(0, |bytes| bytes.len());
+            Some((
+                size.abs_diff(1024),
+                definition.id.clone(),
+                example.data.clone(),
+            ))
+        })
+        .collect();
+    candidates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let token = tokens.first().context("no resident signed in")?;
+    for (_, id, answers) in candidates.into_iter().take(10) {
+        let response = client
+            .post(format!("{base}/api/v1/procedures/{id}/submissions"))
+            .header(AUTHORIZATION, token.clone())
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(&json!({"data": answers}))
+            .send()
+            .await?;
+        let status = response.status();
+        if status.as_u16() == 201 {
+            return Ok((id, answers));
+        }
+        let body = response.text().await.unwrap_or_default();
+        eprintln!(
+            "skipping {id}: the server answered {status}: {}",
+            body.chars().take(300).collect::<String>()
+        );
+    }
+    bail!("no procedure's example was accepted by the server")
+}
+
+/// `concurrency` tasks, each sending its next request as soon as the last one is answered.
+async fn closed_loop(client: &reqwest::Client, target: Arc<Target>, load: &Load) -> Vec<Sample> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(load.warmup + load.duration);
+    let next = Arc::new(AtomicU64::new(0));
+    let limit = load.requests.unwrap_or(u64::MAX);
+    let tasks: Vec<_> = (0..load.concurrency.max(1))
+        .map(|_| {
+            let (client, target, next) = (client.clone(), target.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let due = Instant::now();
+                    if index >= limit || due >= deadline {
+                        break;
+                    }
+                    samples.push(send(&client, &target, index, started, due).await);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await.unwrap_or_default());
+    }
+    samples
+}
+
+/// Requests sent on a fixed schedule, each timed from when it was due.
+async fn open_loop(
+    client: &reqwest::Client,
+    target: Arc<Target>,
+    load: &Load,
+    rate: f64,
+) -> Vec<Sample> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(load.warmup + load.duration);
+    let limit = load.requests.unwrap_or(u64::MAX);
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    // A bound on requests in flight, so an overwhelmed server cannot exhaust the client; waiting
+    // here still counts against the latency, since it is measured from the due time.
+    let in_flight = Arc::new(Semaphore::new(4096));
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..limit {
+        let due = started + Duration::from_secs_f64(index as f64 / rate);
+        if due >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(due).await;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (client, target, samples) = (client.clone(), target.clone(), samples.clone());
+        tasks.spawn(async move {
+            let sample = send(&client, &target, index, started, due).await;
+            drop(permit);
+            if let Ok(mut samples) = samples.lock() {
+                samples.push(sample);
+            }
+        });
+        // Reap finished tasks as we go, so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let mut samples = samples
+        .lock()
+        .map(|mut s| std::mem::take(&mut *s))
+        .unwrap_or_default();
+    samples.sort_by(|a, b| a.due.total_cmp(&b.due));
+    samples
+}
+
+async fn send(
+    client: &reqwest::Client,
+    target: &Target,
+    index: u64,
+    started: Instant,
+    due: Instant,
+) -> Sample {
+    let (status, bytes) = match target.request(client, index).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match response.bytes().await {
+                Ok(body) => (status, body.len()),
+                Err(_) => (0, 0),
+            }
+        }
+        Err(_) => (0, 0),
+    };
+    Sample {
+        due: due.duration_since(started).as_secs_f64(),
+        latency_us: due.elapsed().as_micros() as u64,
+        status,
+        bytes,
+    }
+}
+
+fn percentile(sorted: &[u64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((fraction * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64 / 1000.0
+}
+
+fn report(mode: &str, load: &Load, samples: &[Sample], extra: Value) -> anyhow::Result<()> {
+    let measured: Vec<&Sample> = samples.iter().filter(|s| s.due >= load.warmup).collect();
+    if measured.is_empty() {
+        bail!("no request was sent after the warm-up");
+    }
+    // The window runs from the end of the warm-up to the last answer.
+    let window = measured
+        .iter()
+        .map(|s| s.due + s.latency_us as f64 / 1e6)
+        .fold(load.warmup, f64::max)
+        - load.warmup;
+    let mut latencies: Vec<u64> = measured.iter().map(|s| s.latency_us).collect();
+    latencies.sort_unstable();
+    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
+    for sample in &measured {
+        let key = match sample.status {
+            0 => "no_answer".to_owned(),
+            status => status.to_string(),
+        };
+        *statuses.entry(key).or_default() += 1;
+    }
+    let ok = measured
+        .iter()
+        .filter(|s| (200..300).contains(&s.status))
+        .count();
+    let errors = measured.len() - ok;
+    let throughput = measured.len() as f64 / window.max(1e-9);
+    let ok_throughput = ok as f64 / window.max(1e-9);
+    let mean_bytes = measured.iter().map(|s| s.bytes).sum::<usize>() / measured.len();
+    let (p50, p90, p99, max) = (
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+    );
+    let mean = latencies.iter().sum::<u64>() as f64 / latencies.len() as f64 / 1000.0;
+    let loop_kind = match load.rate {
+        Some(rate) => format!("open loop at {rate:.0} req/s"),
+        None => format!("closed loop, {} in flight", load.concurrency),
+    };
+    eprintln!(
+        "{mode}{}: {loop_kind}, {window:.1} s measured after {:.1} s warm-up",
+        load.label
+            .as_deref()
+            .map(|l| format!(" [{l}]"))
+            .unwrap_or_default(),
+        load.warmup
+    );
+    eprintln!(
+        "  {} requests, {throughput:.1} req/s ({ok_throughput:.1} req/s 2xx), {errors} errors",
+        measured.len()
+    );
+    eprintln!(
+        "  latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}  mean {mean:.2}"
+    );
+    eprintln!("  statuses: {statuses:?}; mean body {mean_bytes} bytes");
+    let mut line = json!({
+        "mode": mode,
+        "label": load.label,
+        "concurrency": load.rate.map_or(Some(load.concurrency), |_| None),
+        "rate": load.rate,
+        "seconds": window,
+        "requests": measured.len(),
+        "ok": ok,
+        "errors": errors,
+        "throughput_rps": throughput,
+        "ok_throughput_rps": ok_throughput,
+        "p50_ms": p50,
+        "p90_ms": p90,
+        "p99_ms": p99,
+        "max_ms": max,
+        "mean_ms": mean,
+        "statuses": statuses,
+        "body_bytes": mean_bytes,
+    });
+    if let (Value::Object(line), Value::Object(extra)) = (&mut line, extra) {
+        line.extend(extra);
+    }
+    println!("{line}");
+    Ok(())
+}
