@@ -227,18 +227,7 @@ pub async fn submit(
                     .execute(connection)
                     .await?;
                 if let Some((cms, evidence)) = &request.signature {
-                    diesel::insert_into(submission_signatures::table)
-                        .values((
-                            submission_signatures::submission_id.eq(id),
-                            submission_signatures::revision.eq(1),
-                            submission_signatures::cms.eq(cms),
-                            submission_signatures::certificate.eq(&evidence.certificate_der),
-                            submission_signatures::digest.eq(&evidence.digest),
-                            submission_signatures::revocation_checked_at.eq(evidence.revocation_checked_at),
-                            submission_signatures::verified_at.eq(evidence.verified_at),
-                        ))
-                        .execute(connection)
-                        .await?;
+                    store_signature(connection, id, 1, cms, evidence).await?;
                 }
                 bind_attachments(connection, &procedure.definition.pages, &validated.data, id).await?;
                 if let Some(draft) = request.draft_id {
@@ -277,6 +266,30 @@ pub async fn submit(
             })
         })
         .await
+}
+
+/// Keeps the card signature of one revision with its evidence (certificate, digest, revocation
+/// time, verification time), as IDENTITY.md asks.
+async fn store_signature(
+    connection: &mut AsyncPgConnection,
+    submission_id: Uuid,
+    revision: i32,
+    cms: &[u8],
+    evidence: &SignatureEvidence,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(submission_signatures::table)
+        .values((
+            submission_signatures::submission_id.eq(submission_id),
+            submission_signatures::revision.eq(revision),
+            submission_signatures::cms.eq(cms),
+            submission_signatures::certificate.eq(&evidence.certificate_der),
+            submission_signatures::digest.eq(&evidence.digest),
+            submission_signatures::revocation_checked_at.eq(evidence.revocation_checked_at),
+            submission_signatures::verified_at.eq(evidence.verified_at),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
 }
 
 fn division_of(catalog: &Catalog, queue: &str) -> String {
@@ -997,18 +1010,7 @@ pub async fn resubmit(
                     .execute(connection)
                     .await?;
                 if let Some((cms, evidence)) = &request.signature {
-                    diesel::insert_into(submission_signatures::table)
-                        .values((
-                            submission_signatures::submission_id.eq(request.id),
-                            submission_signatures::revision.eq(revision),
-                            submission_signatures::cms.eq(cms),
-                            submission_signatures::certificate.eq(&evidence.certificate_der),
-                            submission_signatures::digest.eq(&evidence.digest),
-                            submission_signatures::revocation_checked_at.eq(evidence.revocation_checked_at),
-                            submission_signatures::verified_at.eq(evidence.verified_at),
-                        ))
-                        .execute(connection)
-                        .await?;
+                    store_signature(connection, request.id, revision, cms, evidence).await?;
                 }
                 bind_attachments(connection, &definition.pages, &validated.data, request.id).await?;
                 let summary = SubmissionRef {

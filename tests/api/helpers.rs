@@ -383,3 +383,98 @@ impl TestApp {
         self.staff_member(division, role).await.1
     }
 }
+
+/// A throwaway CA and a server certificate for 127.0.0.1 (serverAuth) signed by it, made with
+/// openssl in `dir`. Returns the paths of `ca.pem`, `server.pem` and `server.key`.
+pub fn localhost_certificate(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=madoguchi test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// Up to `count` procedures of an assurance level whose first valid example needs no attachment
+/// and no fixed "today", with that example's answers.
+pub fn samples(assurance: madoguchi::forms::Assurance, count: usize) -> Vec<(String, Value)> {
+    CATALOG
+        .procedures
+        .values()
+        .filter(|p| p.definition.assurance == assurance)
+        .filter_map(|p| {
+            let example = p
+                .definition
+                .examples
+                .iter()
+                .find(|e| e.valid && e.as_of.is_none())?;
+            let uses_files = example.data.to_string().contains("01900000-");
+            (!uses_files).then(|| (p.definition.id.clone(), example.data.clone()))
+        })
+        .take(count)
+        .collect()
+}
+
+/// One procedure anyone signed in may apply for, with valid answers.
+pub fn sample_application() -> (String, Value) {
+    samples(madoguchi::forms::Assurance::None, 1).remove(0)
+}

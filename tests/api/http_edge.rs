@@ -199,72 +199,14 @@ async fn openapi_document_is_3_1_and_lists_the_catalog() {
 #[actix_web::test]
 async fn the_server_speaks_https_through_rustls_when_a_certificate_is_configured() {
     let pki = tempfile::tempdir().expect("tempdir");
-    let openssl = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(pki.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=madoguchi test CA",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        pki.path().join("san.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("ext");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
-
+    let (ca, server_pem, server_key) = crate::helpers::localhost_certificate(pki.path());
     let database = crate::helpers::TestDatabase::new().await;
     let mut settings = crate::helpers::test_settings();
     settings.database.url = database.url.clone();
     settings.server.port = 0;
     settings.server.workers = 1;
-    settings.server.tls_cert_path = pki.path().join("server.pem").display().to_string();
-    settings.server.tls_key_path = pki.path().join("server.key").display().to_string();
+    settings.server.tls_cert_path = server_pem.display().to_string();
+    settings.server.tls_key_path = server_key.display().to_string();
     settings.email.worker_in_serve = false;
     let application = madoguchi::startup::Application::build(settings)
         .await
@@ -272,8 +214,7 @@ async fn the_server_speaks_https_through_rustls_when_a_certificate_is_configured
     let port = application.port();
     let server = actix_web::rt::spawn(application.run_until_stopped());
 
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.path().join("ca.pem")).expect("ca"))
-        .expect("pem");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca).expect("ca")).expect("pem");
     let client = reqwest::Client::builder()
         .add_root_certificate(ca)
         .no_proxy()

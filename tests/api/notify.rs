@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::test::TestRequest;
 use madoguchi::config::{EmailTransport, SmtpTls};
-use madoguchi::forms::Assurance;
 use serde_json::{Value, json};
 
 use crate::helpers::{CATALOG, TestApp, bearer};
@@ -109,24 +108,6 @@ fn smtp_settings(port: u16) -> madoguchi::config::Settings {
     settings
 }
 
-/// A `none` procedure whose example needs no attachments, and the data.
-fn sample() -> (String, Value) {
-    CATALOG
-        .procedures
-        .values()
-        .filter(|p| p.definition.assurance == Assurance::None)
-        .find_map(|p| {
-            let example = p
-                .definition
-                .examples
-                .iter()
-                .find(|e| e.valid && e.as_of.is_none())?;
-            (!example.data.to_string().contains("01900000-"))
-                .then(|| (p.definition.id.clone(), example.data.clone()))
-        })
-        .expect("a sample procedure")
-}
-
 async fn resident_with_email(app: &TestApp, subject: &str) -> String {
     let token = app.resident(subject).await;
     let (status, _) = app
@@ -142,7 +123,7 @@ async fn resident_with_email(app: &TestApp, subject: &str) -> String {
 }
 
 async fn apply(app: &TestApp, token: &str, key: &str) -> Value {
-    let (procedure, data) = sample();
+    let (procedure, data) = crate::helpers::sample_application();
     let (status, created) = app
         .json(
             TestRequest::post()
@@ -190,7 +171,7 @@ async fn the_received_email_arrives_through_real_smtp_without_the_answers() {
     );
     let text = to_resident["text"].as_str().unwrap_or_default();
     assert!(text.contains(&format!("受付番号: {reference}")), "{text}");
-    let (procedure, data) = sample();
+    let (procedure, data) = crate::helpers::sample_application();
     let title = &CATALOG
         .get(&procedure)
         .expect("procedure")
@@ -221,72 +202,8 @@ async fn the_received_email_arrives_through_real_smtp_without_the_answers() {
 #[actix_web::test]
 async fn starttls_through_rustls_verifies_the_server_certificate() {
     let pki = tempfile::tempdir().expect("tempdir");
-    let run = |args: &[&str]| {
-        let status = Command::new("openssl")
-            .args(args)
-            .current_dir(pki.path())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=madoguchi test SMTP CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        pki.path().join("san.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
-
-    let server = SmtpServer::start(
-        0.0,
-        Some((
-            &pki.path().join("server.pem"),
-            &pki.path().join("server.key"),
-        )),
-    );
+    let (ca, server_pem, server_key) = crate::helpers::localhost_certificate(pki.path());
+    let server = SmtpServer::start(0.0, Some((&server_pem, &server_key)));
     let mut settings = smtp_settings(server.port);
     settings.email.smtp_tls = SmtpTls::Starttls;
 
@@ -298,7 +215,7 @@ async fn starttls_through_rustls_verifies_the_server_certificate() {
     assert_eq!(pass.sent, 0);
     assert!(server.messages().is_empty());
 
-    settings.email.smtp_ca_certificate = pki.path().join("ca.pem").display().to_string();
+    settings.email.smtp_ca_certificate = ca.display().to_string();
     let trusting = TestApp::with_settings(settings).await;
     let token = resident_with_email(&trusting, "mail-resident-3").await;
     apply(&trusting, &token, "tls-2").await;
@@ -511,7 +428,7 @@ async fn smtp_down_during_a_load_fails_no_application_and_every_email_is_sent_la
         app.metrics.clone(),
     ))
     .await;
-    let (procedure, data) = sample();
+    let (procedure, data) = crate::helpers::sample_application();
     let requests = (0..30).map(|n| {
         let request = TestRequest::post()
             .uri(&format!("/api/v1/procedures/{procedure}/submissions"))
@@ -587,7 +504,7 @@ async fn divisions_get_one_overdue_digest_a_day_with_reference_numbers_only() {
     let sent = app.run_pending_jobs().await;
     assert_eq!(sent.len(), 1);
     let message = String::from_utf8_lossy(&sent[0].formatted()).into_owned();
-    let (procedure, _) = sample();
+    let (procedure, _) = crate::helpers::sample_application();
     let division = &CATALOG
         .get(&procedure)
         .expect("procedure")

@@ -5,10 +5,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use madoguchi::forms::Assurance;
 use serde_json::{Value, json};
 
-use crate::helpers::{CATALOG, TestDatabase};
+use crate::helpers::TestDatabase;
 
 /// `madoguchi serve` as a child process; killed (SIGKILL) when dropped.
 struct Server {
@@ -98,26 +97,9 @@ async fn sign_in(base: &str, subject: &str) -> String {
     tokens["access_token"].as_str().expect("token").to_owned()
 }
 
-fn sample() -> (String, Value) {
-    CATALOG
-        .procedures
-        .values()
-        .filter(|p| p.definition.assurance == Assurance::None)
-        .find_map(|p| {
-            let example = p
-                .definition
-                .examples
-                .iter()
-                .find(|e| e.valid && e.as_of.is_none())?;
-            (!example.data.to_string().contains("01900000-"))
-                .then(|| (p.definition.id.clone(), example.data.clone()))
-        })
-        .expect("a sample procedure")
-}
-
 /// POSTs one application; `Ok(status)` or `Err` when the connection broke.
 async fn apply(base: &str, token: &str, key: &str) -> Result<(u16, Value), reqwest::Error> {
-    let (procedure, data) = sample();
+    let (procedure, data) = crate::helpers::sample_application();
     let response = client()
         .post(format!("{base}/api/v1/procedures/{procedure}/submissions"))
         .bearer_auth(token)

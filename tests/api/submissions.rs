@@ -8,27 +8,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use madoguchi::forms::Assurance;
 use serde_json::{Value, json};
 
-use crate::helpers::{CATALOG, TestApp, bearer, card_sign, field_errors, settings_with_test_pki};
-
-/// Up to `count` procedures of an assurance level whose first valid example needs no
-/// attachment and no fixed "today", with that example's answers.
-fn samples(assurance: Assurance, count: usize) -> Vec<(String, Value)> {
-    CATALOG
-        .procedures
-        .values()
-        .filter(|p| p.definition.assurance == assurance)
-        .filter_map(|p| {
-            let example = p
-                .definition
-                .examples
-                .iter()
-                .find(|e| e.valid && e.as_of.is_none())?;
-            let uses_files = example.data.to_string().contains("01900000-");
-            (!uses_files).then(|| (p.definition.id.clone(), example.data.clone()))
-        })
-        .take(count)
-        .collect()
-}
+use crate::helpers::{
+    CATALOG, TestApp, bearer, card_sign, field_errors, samples, settings_with_test_pki,
+};
 
 fn submit(procedure: &str, token: &str, key: &str, body: Value) -> TestRequest {
     TestRequest::post()
