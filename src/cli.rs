@@ -41,7 +41,8 @@ pub enum Command {
 pub enum StaffCommand {
     /// Create a staff account. The password is read from MADOGUCHI_STAFF_PASSWORD or, when that
     /// is unset, from the first line of standard input — never from the command line, where
-    /// other users and shell history could see it.
+    /// other users and shell history could see it. With --no-password the account signs in only
+    /// through the city's OpenID Provider.
     Create {
         #[arg(long)]
         login: String,
@@ -56,6 +57,10 @@ pub enum StaffCommand {
         /// clerk, supervisor or admin.
         #[arg(long)]
         role: String,
+        /// No password: the account signs in only through the city's OpenID Provider
+        /// (`staff.sign_in` has "oidc"; the provider's login claim must equal --login).
+        #[arg(long)]
+        no_password: bool,
     },
 }
 
@@ -129,6 +134,7 @@ async fn staff_command(command: StaffCommand) -> anyhow::Result<ExitCode> {
             email,
             division,
             role,
+            no_password,
         } => {
             let settings = Settings::from_env()?;
             crate::telemetry::init_tracing(&settings.log);
@@ -140,7 +146,15 @@ async fn staff_command(command: StaffCommand) -> anyhow::Result<ExitCode> {
                 catalog.organisation.divisions.contains_key(&division),
                 "there is no division `{division}` in forms/catalog.yaml"
             );
-            let password = read_staff_password()?;
+            let password = if no_password {
+                anyhow::ensure!(
+                    settings.staff.allows("oidc"),
+                    "--no-password needs staff.sign_in to include \"oidc\": the account could never sign in"
+                );
+                None
+            } else {
+                Some(read_staff_password()?)
+            };
             let resolved = crate::db::cluster::resolve(&settings.database, "madoguchi").await?;
             let mut connection = diesel_async::AsyncPgConnection::establish(&resolved.url)
                 .await
@@ -150,7 +164,7 @@ async fn staff_command(command: StaffCommand) -> anyhow::Result<ExitCode> {
                 &login,
                 &name,
                 email.as_deref(),
-                &password,
+                password.as_deref(),
                 &[Membership { division, role }],
             )
             .await

@@ -157,13 +157,41 @@ pub struct OidcSettings {
     pub redirect_uri: String,
     pub scopes: Vec<String>,
     pub id_token_algorithm: String,
+    /// Residents only: how strongly this provider proves who someone is. The Digital
+    /// Authentication App signs in with the My Number Card (`card-auth`); a city's own IdP
+    /// without the card is `none`.
+    #[serde(default = "card_auth")]
+    pub assurance: crate::forms::Assurance,
+}
+
+fn card_auth() -> crate::forms::Assurance {
+    crate::forms::Assurance::CardAuth
+}
+
+/// Staff sign-in through the city's own OpenID Provider.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StaffOidcSettings {
+    #[serde(flatten)]
+    pub client: OidcSettings,
+    /// The ID token claim that names a staff account's `login`. It links an account to the
+    /// provider's subject on the first sign-in; afterwards only the subject counts.
+    pub login_claim: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct StaffSettings {
+    /// `password` and/or `oidc` (the city's own OpenID Provider, `[staff.oidc]`).
+    pub sign_in: Vec<String>,
     pub max_failed_logins: i32,
     pub lockout_minutes: i64,
     pub login_attempts_per_minute: u32,
+    pub oidc: StaffOidcSettings,
+}
+
+impl StaffSettings {
+    pub fn allows(&self, method: &str) -> bool {
+        self.sign_in.iter().any(|allowed| allowed == method)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,18 +216,44 @@ pub enum LogFormat {
     Json,
 }
 
+/// Settings that are lists; in the environment they are comma-separated
+/// (`MADOGUCHI__STAFF__SIGN_IN=password,oidc`).
+const LIST_KEYS: [&str; 6] = [
+    "identity.providers",
+    "identity.oidc.scopes",
+    "identity.jpki.trust_anchors",
+    "staff.sign_in",
+    "staff.oidc.scopes",
+    "calendar.holidays",
+];
+
 impl Settings {
     /// Loads the layers for `profile` from `config_dir` and the environment, then validates.
     pub fn load(config_dir: &Path, profile: Profile) -> anyhow::Result<Self> {
+        Self::load_with_environment(config_dir, profile, None)
+    }
+
+    /// As [`Self::load`], with the variables taken from `variables` instead of the process
+    /// environment when given (tests).
+    pub fn load_with_environment(
+        config_dir: &Path,
+        profile: Profile,
+        variables: Option<config::Map<String, String>>,
+    ) -> anyhow::Result<Self> {
+        let mut environment = config::Environment::with_prefix("MADOGUCHI")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .source(variables);
+        // Only these keys are lists, so a comma in any other value (a name, a URL) stays put.
+        for key in LIST_KEYS {
+            environment = environment.with_list_parse_key(key);
+        }
         let layered = config::Config::builder()
             .add_source(config::File::from(config_dir.join("default.toml")))
             .add_source(config::File::from(config_dir.join(profile.file_stem())).required(false))
-            .add_source(
-                config::Environment::with_prefix("MADOGUCHI")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            )
+            .add_source(environment)
             .build()
             .with_context(|| format!("reading configuration from {}", config_dir.display()))?;
         let mut settings: Settings = layered
@@ -222,6 +276,23 @@ impl Settings {
             if !["jpki", "oidc", "dev"].contains(&provider.as_str()) {
                 problems.push(format!("identity.providers: unknown provider `{provider}`"));
             }
+        }
+        for method in &self.staff.sign_in {
+            if !["password", "oidc"].contains(&method.as_str()) {
+                problems.push(format!("staff.sign_in: unknown method `{method}`"));
+            }
+        }
+        if self.staff.sign_in.is_empty() {
+            problems.push("staff.sign_in: staff need at least one way to sign in".to_owned());
+        }
+        if self.staff.allows("oidc") && self.staff.oidc.client.issuer.is_empty() {
+            problems.push("staff.sign_in has `oidc`: set staff.oidc.issuer".to_owned());
+        }
+        if self.identity.oidc.assurance == crate::forms::Assurance::CardSign {
+            problems.push(
+                "identity.oidc.assurance: a sign-in proves at most card-auth; card-sign is per application"
+                    .to_owned(),
+            );
         }
         if self.database.pool_size == 0 {
             problems.push("database.pool_size must be at least 1".to_owned());
@@ -302,6 +373,47 @@ mod tests {
             .unwrap_or_default();
         assert!(error.contains("signing_keys"), "{error}");
         assert!(error.contains("sealing_keys"), "{error}");
+    }
+
+    #[test]
+    fn lists_come_from_the_environment_comma_separated() {
+        let variables = [
+            ("MADOGUCHI__STAFF__SIGN_IN", "password,oidc"),
+            (
+                "MADOGUCHI__STAFF__OIDC__ISSUER",
+                "https://idp.city.example.lg.jp",
+            ),
+            ("MADOGUCHI__IDENTITY__PROVIDERS", "jpki"),
+            (
+                "MADOGUCHI__EMAIL__FROM",
+                "Kaga City, e-applications <noreply@city.example.lg.jp>",
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        let settings =
+            Settings::load_with_environment(Path::new("config"), Profile::Test, Some(variables))
+                .expect("settings load");
+        assert_eq!(settings.staff.sign_in, ["password", "oidc"]);
+        assert_eq!(settings.identity.providers, ["jpki"]);
+        assert_eq!(
+            settings.email.from,
+            "Kaga City, e-applications <noreply@city.example.lg.jp>"
+        );
+    }
+
+    #[test]
+    fn staff_oidc_needs_an_issuer() {
+        let variables = [("MADOGUCHI__STAFF__SIGN_IN".to_owned(), "oidc".to_owned())]
+            .into_iter()
+            .collect();
+        let error =
+            Settings::load_with_environment(Path::new("config"), Profile::Test, Some(variables))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(error.contains("set staff.oidc.issuer"), "{error}");
     }
 
     #[test]

@@ -39,6 +39,17 @@ pub struct FieldError {
     pub message: Localized,
 }
 
+impl FieldError {
+    /// An error with the standard ja/en message for `code`.
+    pub fn new(path: &str, code: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            code: code.to_owned(),
+            message: crate::forms::validate::message(code, None),
+        }
+    }
+}
+
 /// The problem+json body (RFC 9457) every error response carries.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -265,6 +276,12 @@ impl From<crate::identity::AuthError> for ApiError {
                 "staff.login_taken",
                 "このログインIDは既に使われています。",
                 "This login is already taken.",
+            ),
+            A::StaffNotRegistered => Self::client(
+                StatusCode::FORBIDDEN,
+                "auth.staff_not_registered",
+                "この職員アカウントは登録されていないか、無効になっています。所属の管理者に連絡してください。",
+                "There is no active staff account for you here; ask your division's admin.",
             ),
             A::InsufficientAssurance => Self::client(
                 StatusCode::FORBIDDEN,

@@ -35,6 +35,8 @@ pub struct AppState {
     pub jpki: Option<JpkiVerifier>,
     /// Present when the `oidc` provider is enabled and configured.
     pub oidc: Option<OidcClient>,
+    /// Present when staff may sign in through the city's own OpenID Provider.
+    pub staff_oidc: Option<OidcClient>,
     pub sealer: Sealer,
     pub calendar: BusinessCalendar,
     pub storage: Storage,
@@ -63,7 +65,20 @@ impl AppState {
         let oidc = if settings.identity.providers.iter().any(|p| p == "oidc")
             && !settings.identity.oidc.issuer.is_empty()
         {
-            Some(OidcClient::discover(&settings.identity.oidc).await?)
+            Some(
+                OidcClient::discover(&settings.identity.oidc)
+                    .await
+                    .context("identity.oidc")?,
+            )
+        } else {
+            None
+        };
+        let staff_oidc = if settings.staff.allows("oidc") {
+            Some(
+                OidcClient::discover(&settings.staff.oidc.client)
+                    .await
+                    .context("staff.oidc")?,
+            )
         } else {
             None
         };
@@ -83,6 +98,7 @@ impl AppState {
             keyring,
             jpki,
             oidc,
+            staff_oidc,
             sealer,
             calendar,
             storage,

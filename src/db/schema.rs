@@ -121,11 +121,13 @@ diesel::table! {
         login -> Text,
         display_name -> Text,
         email -> Nullable<Text>,
-        password_hash -> Text,
+        password_hash -> Nullable<Text>,
         failed_logins -> Int4,
         locked_until -> Nullable<Timestamptz>,
         active -> Bool,
         created_at -> Timestamptz,
+        oidc_issuer -> Nullable<Text>,
+        oidc_subject -> Nullable<Text>,
     }
 }
 

@@ -791,7 +791,7 @@ async fn load_crl(source: &CrlSource, http: &reqwest::Client) -> anyhow::Result<
         CrlSource::File(path) => tokio::fs::read(path)
             .await
             .with_context(|| format!("reading the JPKI CRL from {}", path.display()))?,
-        CrlSource::Url(url) => fetch(http, url)
+        CrlSource::Url(url) => fetch(http, url, MAX_CRL_BYTES)
             .await
             .with_context(|| format!("fetching the JPKI CRL from {url}"))?,
     };
@@ -802,9 +802,26 @@ async fn load_crl(source: &CrlSource, http: &reqwest::Client) -> anyhow::Result<
     })
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
-    let response = http.get(url).send().await?.error_for_status()?;
-    Ok(response.bytes().await?.to_vec())
+/// The largest CRL downloaded. J-LIS CRLs list many revoked cards and are large, but a server
+/// (or whoever sits between it and us) must not be able to make us buffer without end.
+const MAX_CRL_BYTES: usize = 256 * 1024 * 1024;
+
+async fn fetch(http: &reqwest::Client, url: &str, max_bytes: usize) -> anyhow::Result<Vec<u8>> {
+    let mut response = http.get(url).send().await?.error_for_status()?;
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_bytes as u64)
+    {
+        anyhow::bail!("the CRL is larger than {max_bytes} bytes");
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if bytes.len() + chunk.len() > max_bytes {
+            anyhow::bail!("the CRL is larger than {max_bytes} bytes");
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// DER (one CRL), or PEM (one or more `X509 CRL` blocks).
@@ -1223,6 +1240,39 @@ mod tests {
             matches!(result, Err(AuthError::CertificateRevoked)),
             "{result:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_crl_download_stops_at_the_size_limit() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        // No content-length: the body only ends when the server closes, so only counting the
+        // bytes as they come can stop it.
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = vec![0u8; 4096];
+            let _ = socket.read(&mut request).await.expect("read request");
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/pkix-crl\r\nconnection: close\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.expect("write");
+            for _ in 0..64 {
+                if socket.write_all(&[0u8; 1024]).await.is_err() {
+                    break; // the client gave up, as it should
+                }
+            }
+        });
+        let http = reqwest::Client::new();
+        let url = format!("http://{address}/jpki.crl");
+
+        let error = fetch(&http, &url, 4096).await.err().map(|e| e.to_string());
+
+        assert_eq!(
+            error.as_deref(),
+            Some("the CRL is larger than 4096 bytes"),
+            "{error:?}"
+        );
+        let _ = server.await;
     }
 
     #[tokio::test]

@@ -64,6 +64,9 @@ pub enum AuthError {
     /// Creating a staff account with a login someone already has.
     #[error("this login is taken")]
     LoginTaken,
+    /// The city's OpenID Provider vouched for someone with no active staff account here.
+    #[error("no active staff account for this sign-in")]
+    StaffNotRegistered,
     #[error("insufficient assurance")]
     InsufficientAssurance,
     #[error("malformed request: {0}")]

@@ -8,15 +8,17 @@
 //! ID token are done here with reqwest and jsonwebtoken because `openidconnect` parses every
 //! standard claim strictly while decoding the token response: one claim in an unexpected shape
 //! (an `address` string instead of an object, say) would fail every login, and the Digital
-//! Authentication App's claim formats are not confirmed. Here only `sub`, `nonce`, `aud`, `azp`
-//! and `email` are read; everything else in the token is ignored.
+//! Authentication App's claim formats are not confirmed. Here only `sub`, `nonce`, `aud`, `azp`,
+//! `email` and, for staff, the configured login claim are read; nothing else is interpreted.
 //!
 //! The ID token is verified with exactly one algorithm, the configured one; the token header's
 //! `alg` is only compared with it, never trusted.
 //!
-//! Assurance: the Digital Authentication App signs residents in with the My Number Card, so every
-//! identity from this provider is [`Assurance::CardAuth`]. A city IdP that does not use the card
-//! would need an assurance setting (not in `OidcSettings` yet).
+//! Assurance comes from configuration: the Digital Authentication App signs residents in with the
+//! My Number Card ([`Assurance::CardAuth`]); a city's own IdP without the card proves less.
+//!
+//! The same client signs staff in through the city's own IdP (`[staff.oidc]`); error messages
+//! name the setting without its section, which the caller adds as context.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -68,6 +70,7 @@ pub struct OidcClient {
     jwks_uri: JsonWebKeySetUrl,
     scopes: Vec<String>,
     algorithm: Algorithm,
+    assurance: Assurance,
     authentication: ClientAuthentication,
     keys: Mutex<KeyCache>,
 }
@@ -113,7 +116,7 @@ impl OidcClient {
     pub async fn discover(settings: &OidcSettings) -> anyhow::Result<Self> {
         let algorithm: Algorithm = settings.id_token_algorithm.parse().map_err(|_| {
             anyhow!(
-                "identity.oidc.id_token_algorithm `{}` is not a JWS algorithm",
+                "id_token_algorithm `{}` is not a JWS algorithm",
                 settings.id_token_algorithm
             )
         })?;
@@ -121,10 +124,10 @@ impl OidcClient {
             algorithm,
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
         ) {
-            bail!("identity.oidc.id_token_algorithm: symmetric (HS*) ID tokens are not accepted");
+            bail!("id_token_algorithm: symmetric (HS*) ID tokens are not accepted");
         }
         if settings.client_id.is_empty() {
-            bail!("identity.oidc.client_id is empty");
+            bail!("client_id is empty");
         }
         let authentication = if !settings.client_secret.expose_secret().is_empty() {
             ClientAuthentication::Secret(settings.client_secret.clone())
@@ -132,14 +135,11 @@ impl OidcClient {
             let pem = tokio::fs::read(&settings.private_key_path)
                 .await
                 .with_context(|| {
-                    format!(
-                        "reading identity.oidc.private_key_path {}",
-                        settings.private_key_path
-                    )
+                    format!("reading private_key_path {}", settings.private_key_path)
                 })?;
             let key = EncodingKey::from_rsa_pem(&pem).with_context(|| {
                 format!(
-                    "identity.oidc.private_key_path {} is not an RSA private key in PEM",
+                    "private_key_path {} is not an RSA private key in PEM",
                     settings.private_key_path
                 )
             })?;
@@ -148,7 +148,7 @@ impl OidcClient {
                 key_id: Some(settings.private_key_id.clone()).filter(|kid| !kid.is_empty()),
             }
         } else {
-            bail!("identity.oidc: set client_secret, or private_key_path for private_key_jwt");
+            bail!("set client_secret, or private_key_path for private_key_jwt");
         };
 
         let http = reqwest::Client::builder()
@@ -158,7 +158,7 @@ impl OidcClient {
             .build()
             .context("building the HTTP client for OpenID Connect")?;
         let issuer_url = IssuerUrl::new(settings.issuer.clone())
-            .with_context(|| format!("identity.oidc.issuer `{}` is not a URL", settings.issuer))?;
+            .with_context(|| format!("issuer `{}` is not a URL", settings.issuer))?;
         let metadata = CoreProviderMetadata::discover_async(issuer_url, &http)
             .await
             .with_context(|| format!("OpenID Connect discovery at {}", settings.issuer))?;
@@ -182,12 +182,8 @@ impl OidcClient {
         let keys = jwks_to_jsonwebtoken(metadata.jwks());
         let jwks_uri = metadata.jwks_uri().clone();
         let issuer = metadata.issuer().as_str().to_owned();
-        let redirect = RedirectUrl::new(settings.redirect_uri.clone()).with_context(|| {
-            format!(
-                "identity.oidc.redirect_uri `{}` is not a URL",
-                settings.redirect_uri
-            )
-        })?;
+        let redirect = RedirectUrl::new(settings.redirect_uri.clone())
+            .with_context(|| format!("redirect_uri `{}` is not a URL", settings.redirect_uri))?;
         // The secret is never given to `core`: it only builds authorization URLs.
         let core = CoreClient::from_provider_metadata(
             metadata,
@@ -206,6 +202,7 @@ impl OidcClient {
             jwks_uri,
             scopes: settings.scopes.clone(),
             algorithm,
+            assurance: settings.assurance,
             authentication,
             keys: Mutex::new(KeyCache {
                 keys: Arc::new(keys),
@@ -256,21 +253,46 @@ impl OidcClient {
         pkce_verifier: &str,
         nonce: &str,
     ) -> Result<VerifiedIdentity, AuthError> {
+        Ok(self
+            .complete_with_claim(code, pkce_verifier, nonce, "")
+            .await?
+            .0)
+    }
+
+    /// As [`Self::complete`], also returning the ID token's string claim `claim` (staff sign-in
+    /// reads the login from it). `email` counts only if the provider has verified it.
+    pub async fn complete_with_claim(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+        claim: &str,
+    ) -> Result<(VerifiedIdentity, Option<String>), AuthError> {
         let id_token = self.exchange_code(code, pkce_verifier).await?;
-        let claims = self.verify_id_token(&id_token, nonce).await?;
+        let mut claims = self.verify_id_token(&id_token, nonce).await?;
         let email = match (claims.email, claims.email_verified) {
             // An address the provider says it has not verified is not vouched for.
             (_, Some(verified)) if is_false(&verified) => None,
             (Some(serde_json::Value::String(email)), _) if !email.is_empty() => Some(email),
             _ => None,
         };
-        Ok(VerifiedIdentity {
+        let claimed = match claim {
+            "" => None,
+            "email" => email.clone(),
+            "sub" => Some(claims.sub.clone()),
+            other => match claims.other.remove(other) {
+                Some(serde_json::Value::String(value)) if !value.is_empty() => Some(value),
+                _ => None,
+            },
+        };
+        let identity = VerifiedIdentity {
             provider: "oidc",
             issuer: self.issuer.clone(),
             subject: claims.sub,
-            assurance: Assurance::CardAuth,
+            assurance: self.assurance,
             email,
-        })
+        };
+        Ok((identity, claimed))
     }
 
     /// POSTs the code to the token endpoint; returns the raw ID token.
@@ -537,8 +559,9 @@ struct ClientAssertion<'a> {
     exp: i64,
 }
 
-/// What is read from an ID token; every other claim (the basic facts included) is ignored, in
-/// whatever shape the provider sends it. `iss`, `exp` and `iat` are checked by jsonwebtoken.
+/// What is read from an ID token; other claims (the basic facts included) are kept as raw JSON
+/// and only one configured claim is ever read from them. `iss`, `exp` and `iat` are checked by
+/// jsonwebtoken.
 #[derive(Deserialize)]
 struct IdTokenClaims {
     sub: String,
@@ -548,6 +571,9 @@ struct IdTokenClaims {
     nonce: Option<String>,
     email: Option<serde_json::Value>,
     email_verified: Option<serde_json::Value>,
+    /// Every other claim, in whatever shape the provider sends it.
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

@@ -294,6 +294,22 @@ async fn revoke_family(connection: &mut AsyncPgConnection, family: Uuid) -> Resu
     Ok(())
 }
 
+/// Ends every session of a staff member (a deactivated account).
+pub async fn revoke_all_of_staff(
+    connection: &mut AsyncPgConnection,
+    staff_id: Uuid,
+) -> Result<(), AuthError> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::staff_id.eq(staff_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Utc::now()))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 /// Logout: revokes the family of the given refresh token. Unknown tokens are ignored, so logout
 /// is idempotent.
 pub async fn logout(connection: &mut AsyncPgConnection, token: &str) -> Result<(), AuthError> {

@@ -1,5 +1,5 @@
-//! Staff accounts: password sign-in (argon2id), lockout after repeated failures, and division
-//! memberships with roles.
+//! Staff accounts: password sign-in (argon2id), lockout after repeated failures, sign-in through
+//! the city's own OpenID Provider, and division memberships with roles.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -58,22 +58,26 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
         .map_err(|error| AuthError::Internal(anyhow::anyhow!("hashing: {error}")))
 }
 
-/// Creates a staff account with its memberships (the `staff create` command and admins).
+/// The shortest staff password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Creates a staff account with its memberships (the `staff create` command and admins). Without
+/// a password the account can only sign in through the city's OpenID Provider.
 pub async fn create(
     connection: &mut AsyncPgConnection,
     login: &str,
     display_name: &str,
     email: Option<&str>,
-    password: &str,
+    password: Option<&str>,
     memberships: &[Membership],
 ) -> Result<Uuid, AuthError> {
-    if password.chars().count() < 12 {
-        return Err(AuthError::Malformed(
-            "a staff password needs at least 12 characters".to_owned(),
-        ));
+    if password.is_some_and(|password| password.chars().count() < MIN_PASSWORD_CHARS) {
+        return Err(AuthError::Malformed(format!(
+            "a staff password needs at least {MIN_PASSWORD_CHARS} characters"
+        )));
     }
     let id = Uuid::now_v7();
-    let hash = hash_password(password)?;
+    let hash = password.map(hash_password).transpose()?;
     use diesel_async::AsyncConnection;
     connection
         .transaction::<_, AuthError, _>(|connection| {
@@ -114,7 +118,7 @@ pub async fn create(
 #[derive(Queryable)]
 struct StoredStaff {
     id: Uuid,
-    hash: String,
+    hash: Option<String>,
     failures: i32,
     locked_until: Option<chrono::DateTime<Utc>>,
     active: bool,
@@ -140,9 +144,10 @@ pub async fn sign_in(
         .first(connection)
         .await
         .optional()?;
+    // An account without a password (it signs in through the OpenID Provider) is as unknown.
     let Some(StoredStaff {
         id,
-        hash,
+        hash: Some(hash),
         failures,
         locked_until,
         active,
@@ -189,20 +194,103 @@ pub async fn sign_in(
     Ok(id)
 }
 
-pub async fn memberships(
+/// Signs in the staff member the city's OpenID Provider vouched for as (`issuer`, `subject`).
+///
+/// An account already linked to that subject is the one. Otherwise the active, unlinked account
+/// whose login is `login` (the configured claim) is linked to it now, so the IdP decides who can
+/// sign in and an admin only has to create the account with the person's IdP login. Password
+/// lockout does not apply: the password was not used.
+pub async fn sign_in_with_provider(
+    connection: &mut AsyncPgConnection,
+    issuer: &str,
+    subject: &str,
+    login: Option<&str>,
+) -> Result<Uuid, AuthError> {
+    let linked = || {
+        staff::table
+            .filter(staff::oidc_issuer.eq(issuer))
+            .filter(staff::oidc_subject.eq(subject))
+            .select((staff::id, staff::active))
+    };
+    let found: Option<(Uuid, bool)> = linked().first(connection).await.optional()?;
+    if let Some((id, active)) = found {
+        return if active {
+            Ok(id)
+        } else {
+            Err(AuthError::StaffNotRegistered)
+        };
+    }
+    let Some(login) = login else {
+        return Err(AuthError::StaffNotRegistered);
+    };
+    let claimed: Option<Uuid> = diesel::update(
+        staff::table
+            .filter(staff::login.eq(login))
+            .filter(staff::oidc_subject.is_null())
+            .filter(staff::active.eq(true)),
+    )
+    .set((
+        staff::oidc_issuer.eq(issuer),
+        staff::oidc_subject.eq(subject),
+    ))
+    .returning(staff::id)
+    .get_result(connection)
+    .await
+    .optional()
+    .or_else(|error| match error {
+        // The same person signing in twice at once: the other request linked it.
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => Ok(None),
+        other => Err(other),
+    })?;
+    if let Some(id) = claimed {
+        tracing::info!(staff_id = %id, "staff account linked to the OpenID Provider");
+        return Ok(id);
+    }
+    match linked()
+        .first::<(Uuid, bool)>(connection)
+        .await
+        .optional()?
+    {
+        Some((id, true)) => Ok(id),
+        _ => Err(AuthError::StaffNotRegistered),
+    }
+}
+
+/// The memberships of an active staff member, in one query; `None` when the account is
+/// deactivated (or gone), so its unexpired access tokens stop working at once.
+pub async fn active_memberships(
     connection: &mut AsyncPgConnection,
     staff_id: Uuid,
-) -> Result<Vec<Membership>, AuthError> {
-    let rows: Vec<(String, String)> = staff_memberships::table
-        .filter(staff_memberships::staff_id.eq(staff_id))
-        .select((staff_memberships::division, staff_memberships::role))
+) -> Result<Option<Vec<Membership>>, AuthError> {
+    let rows: Vec<(bool, Option<String>, Option<String>)> = staff::table
+        .left_join(staff_memberships::table)
+        .filter(staff::id.eq(staff_id))
+        .select((
+            staff::active,
+            staff_memberships::division.nullable(),
+            staff_memberships::role.nullable(),
+        ))
         .order(staff_memberships::division)
         .load(connection)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(division, role)| Role::parse(&role).map(|role| Membership { division, role }))
-        .collect())
+    // Every row repeats the account's `active`; no rows: no such account.
+    let [(true, ..), ..] = rows.as_slice() else {
+        return Ok(None);
+    };
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|(_, division, role)| {
+                let role = Role::parse(role.as_deref()?)?;
+                Some(Membership {
+                    division: division?,
+                    role,
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// A staff account as an admin sees it (never the password hash).
@@ -214,8 +302,26 @@ pub struct StaffListing {
     pub email: Option<String>,
     pub active: bool,
     pub locked: bool,
+    /// The account can sign in with a password.
+    pub has_password: bool,
+    /// The account is linked to a person at the city's OpenID Provider.
+    pub linked_to_provider: bool,
     /// Memberships in the divisions asked about only.
     pub memberships: Vec<Membership>,
+}
+
+#[derive(Queryable)]
+struct ListingRow {
+    id: Uuid,
+    login: String,
+    display_name: String,
+    email: Option<String>,
+    active: bool,
+    locked_until: Option<chrono::DateTime<Utc>>,
+    has_password: bool,
+    linked_to_provider: bool,
+    division: String,
+    role: String,
 }
 
 /// The staff of `divisions` with their memberships there, by login: one query.
@@ -223,17 +329,7 @@ pub async fn list_in_divisions(
     connection: &mut AsyncPgConnection,
     divisions: &[String],
 ) -> Result<Vec<StaffListing>, AuthError> {
-    type Row = (
-        Uuid,
-        String,
-        String,
-        Option<String>,
-        bool,
-        Option<chrono::DateTime<Utc>>,
-        String,
-        String,
-    );
-    let rows: Vec<Row> = staff::table
+    let rows: Vec<ListingRow> = staff::table
         .inner_join(staff_memberships::table)
         .filter(staff_memberships::division.eq_any(divisions))
         .order((staff::login, staff_memberships::division))
@@ -244,6 +340,8 @@ pub async fn list_in_divisions(
             staff::email,
             staff::active,
             staff::locked_until,
+            staff::password_hash.is_not_null(),
+            staff::oidc_subject.is_not_null(),
             staff_memberships::division,
             staff_memberships::role,
         ))
@@ -251,23 +349,263 @@ pub async fn list_in_divisions(
         .await?;
     let now = Utc::now();
     let mut listed: Vec<StaffListing> = Vec::new();
-    for (id, login, display_name, email, active, locked_until, division, role) in rows {
-        let Some(role) = Role::parse(&role) else {
+    for row in rows {
+        let Some(role) = Role::parse(&row.role) else {
             continue;
         };
-        let membership = Membership { division, role };
+        let membership = Membership {
+            division: row.division,
+            role,
+        };
         match listed.last_mut() {
-            Some(last) if last.id == id => last.memberships.push(membership),
+            Some(last) if last.id == row.id => last.memberships.push(membership),
             _ => listed.push(StaffListing {
-                id,
-                login,
-                display_name,
-                email,
-                active,
-                locked: locked_until.is_some_and(|until| until > now),
+                id: row.id,
+                login: row.login,
+                display_name: row.display_name,
+                email: row.email,
+                active: row.active,
+                locked: row.locked_until.is_some_and(|until| until > now),
+                has_password: row.has_password,
+                linked_to_provider: row.linked_to_provider,
                 memberships: vec![membership],
             }),
         }
     }
     Ok(listed)
+}
+
+/// Why an admin's change to an account was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no such staff account")]
+    NotFound,
+    #[error("the account also works in divisions the caller does not administer")]
+    OutsideDivisions,
+    #[error("the division would be left without an active admin")]
+    LastAdmin,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<diesel::result::Error> for AdminError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Auth(error.into())
+    }
+}
+
+/// Every membership of an account, in all divisions (`None`: no such account).
+async fn all_memberships(
+    connection: &mut AsyncPgConnection,
+    staff_id: Uuid,
+) -> Result<Option<Vec<Membership>>, AdminError> {
+    let rows: Vec<(Option<String>, Option<String>)> = staff::table
+        .left_join(staff_memberships::table)
+        .filter(staff::id.eq(staff_id))
+        .select((
+            staff_memberships::division.nullable(),
+            staff_memberships::role.nullable(),
+        ))
+        .load(connection)
+        .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|(division, role)| {
+                Some(Membership {
+                    division: division?,
+                    role: Role::parse(role.as_deref()?)?,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Refuses a change that leaves `division` without an active admin (nobody could then manage
+/// its staff). Runs inside the changing transaction, after the change.
+async fn ensure_an_admin_remains(
+    connection: &mut AsyncPgConnection,
+    division: &str,
+) -> Result<(), AdminError> {
+    let admins: i64 = staff_memberships::table
+        .inner_join(staff::table)
+        .filter(staff_memberships::division.eq(division))
+        .filter(staff_memberships::role.eq(Role::Admin.as_str()))
+        .filter(staff::active.eq(true))
+        .count()
+        .get_result(connection)
+        .await?;
+    if admins == 0 {
+        Err(AdminError::LastAdmin)
+    } else {
+        Ok(())
+    }
+}
+
+/// Gives an account `role` in `division`: a new membership, or a changed role.
+pub async fn set_membership(
+    connection: &mut AsyncPgConnection,
+    staff_id: Uuid,
+    division: &str,
+    role: Role,
+) -> Result<(), AdminError> {
+    use diesel::upsert::excluded;
+    use diesel_async::AsyncConnection;
+    connection
+        .transaction::<_, AdminError, _>(|connection| {
+            Box::pin(async move {
+                all_memberships(connection, staff_id)
+                    .await?
+                    .ok_or(AdminError::NotFound)?;
+                diesel::insert_into(staff_memberships::table)
+                    .values((
+                        staff_memberships::staff_id.eq(staff_id),
+                        staff_memberships::division.eq(division),
+                        staff_memberships::role.eq(role.as_str()),
+                    ))
+                    .on_conflict((staff_memberships::staff_id, staff_memberships::division))
+                    .do_update()
+                    .set(staff_memberships::role.eq(excluded(staff_memberships::role)))
+                    .execute(connection)
+                    .await?;
+                ensure_an_admin_remains(connection, division).await
+            })
+        })
+        .await
+}
+
+/// Takes an account out of `division`.
+pub async fn remove_membership(
+    connection: &mut AsyncPgConnection,
+    staff_id: Uuid,
+    division: &str,
+) -> Result<(), AdminError> {
+    use diesel_async::AsyncConnection;
+    connection
+        .transaction::<_, AdminError, _>(|connection| {
+            Box::pin(async move {
+                let removed = diesel::delete(
+                    staff_memberships::table
+                        .filter(staff_memberships::staff_id.eq(staff_id))
+                        .filter(staff_memberships::division.eq(division)),
+                )
+                .execute(connection)
+                .await?;
+                if removed == 0 {
+                    return Err(AdminError::NotFound);
+                }
+                ensure_an_admin_remains(connection, division).await
+            })
+        })
+        .await
+}
+
+/// Deactivates an account (its sessions end at once: refresh tokens revoked, access tokens
+/// refused by the extractor) or reactivates it (unlocked, failures forgotten). Only an admin of
+/// every division the account works in may do it.
+pub async fn set_active(
+    connection: &mut AsyncPgConnection,
+    staff_id: Uuid,
+    active: bool,
+    administered: &[String],
+) -> Result<(), AdminError> {
+    use diesel_async::AsyncConnection;
+    connection
+        .transaction::<_, AdminError, _>(|connection| {
+            Box::pin(async move {
+                let memberships = all_memberships(connection, staff_id)
+                    .await?
+                    .ok_or(AdminError::NotFound)?;
+                if memberships
+                    .iter()
+                    .any(|membership| !administered.contains(&membership.division))
+                {
+                    return Err(AdminError::OutsideDivisions);
+                }
+                diesel::update(staff::table.find(staff_id))
+                    .set((
+                        staff::active.eq(active),
+                        staff::failed_logins.eq(0),
+                        staff::locked_until.eq(None::<chrono::DateTime<Utc>>),
+                    ))
+                    .execute(connection)
+                    .await?;
+                if !active {
+                    super::session::revoke_all_of_staff(connection, staff_id).await?;
+                    for membership in memberships.iter().filter(|m| m.role == Role::Admin) {
+                        ensure_an_admin_remains(connection, &membership.division).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// A staff member's own account.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OwnAccount {
+    pub id: Uuid,
+    pub login: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub has_password: bool,
+    pub memberships: Vec<Membership>,
+}
+
+pub async fn own_account(
+    connection: &mut AsyncPgConnection,
+    staff_id: Uuid,
+    memberships: Vec<Membership>,
+) -> Result<OwnAccount, AuthError> {
+    let (login, display_name, email, has_password): (String, String, Option<String>, bool) =
+        staff::table
+            .find(staff_id)
+            .select((
+                staff::login,
+                staff::display_name,
+                staff::email,
+                staff::password_hash.is_not_null(),
+            ))
+            .first(connection)
+            .await?;
+    Ok(OwnAccount {
+        id: staff_id,
+        login,
+        display_name,
+        email,
+        has_password,
+        memberships,
+    })
+}
+
+/// Changes a staff member's own password after checking the current one (a wrong one counts
+/// towards the lockout, as at sign-in), and ends every session of the account: whoever else
+/// knew the old password is signed out.
+pub async fn change_password(
+    connection: &mut AsyncPgConnection,
+    settings: &StaffSettings,
+    staff_id: Uuid,
+    current: &str,
+    new: &str,
+) -> Result<(), AuthError> {
+    if new.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AuthError::Malformed(format!(
+            "a staff password needs at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    let login: String = staff::table
+        .find(staff_id)
+        .select(staff::login)
+        .first(connection)
+        .await?;
+    sign_in(connection, settings, &login, current).await?;
+    let hash = hash_password(new)?;
+    diesel::update(staff::table.find(staff_id))
+        .set(staff::password_hash.eq(hash))
+        .execute(connection)
+        .await?;
+    super::session::revoke_all_of_staff(connection, staff_id).await
 }

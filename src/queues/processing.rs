@@ -559,11 +559,10 @@ fn check_comments(action: StaffAction, comments: &[FieldComment]) -> Result<(), 
             } else {
                 "too_long"
             };
-            errors.push(crate::error::FieldError {
-                path: format!("/field_comments/{index}/comment"),
-                code: code.to_owned(),
-                message: crate::forms::validate::message(code, None),
-            });
+            errors.push(crate::error::FieldError::new(
+                &format!("/field_comments/{index}/comment"),
+                code,
+            ));
         }
     }
     if errors.is_empty() {

@@ -304,11 +304,7 @@ pub async fn update_me(
         && language != "ja"
         && language != "en"
     {
-        errors.push(crate::error::FieldError {
-            path: "/language".to_owned(),
-            code: "invalid_option".to_owned(),
-            message: crate::forms::validate::message("invalid_option", None),
-        });
+        errors.push(crate::error::FieldError::new("/language", "invalid_option"));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation("request.invalid", errors));

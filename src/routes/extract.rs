@@ -136,7 +136,9 @@ impl FromRequest for StaffAuth {
             let state =
                 state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("state missing")))?;
             let mut connection = crate::db::connection(&state.pool).await?;
-            let memberships = staff::memberships(&mut connection, claims.sub).await?;
+            let memberships = staff::active_memberships(&mut connection, claims.sub)
+                .await?
+                .ok_or(AuthError::InvalidToken)?;
             Ok(Self {
                 id: claims.sub,
                 memberships,

@@ -55,8 +55,16 @@ use utoipa_scalar::{Scalar, Servable};
         outbox::failed,
         outbox::retry,
         staff::login,
+        staff::oidc_start,
+        staff::oidc_complete,
+        staff::oidc_callback,
         staff::create_staff,
         staff::list_staff,
+        staff::put_membership,
+        staff::delete_membership,
+        staff::update_account,
+        staff::me,
+        staff::change_password,
         queues::list_queues,
         queues::queue_page,
         queues::claim,
@@ -130,8 +138,16 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(outbox::failed)
                 .service(outbox::retry)
                 .service(staff::login)
+                .service(staff::oidc_start)
+                .service(staff::oidc_complete)
+                .service(staff::oidc_callback)
                 .service(staff::create_staff)
                 .service(staff::list_staff)
+                .service(staff::put_membership)
+                .service(staff::delete_membership)
+                .service(staff::update_account)
+                .service(staff::me)
+                .service(staff::change_password)
                 .service(queues::list_queues)
                 .service(queues::queue_page)
                 .service(queues::claim)

@@ -1,17 +1,21 @@
-//! Staff accounts at the edge: password sign-in, and admins managing the staff of their division.
+//! Staff accounts at the edge: password sign-in, sign-in through the city's own OpenID Provider,
+//! and admins managing the staff of their division.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::extract::StaffAuth;
-use crate::error::ApiError;
+use super::auth::{CallbackQuery, StartedLogin};
+use super::extract::{Body, StaffAuth};
+use crate::error::{ApiError, FieldError};
 use crate::forms::Assurance;
+use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, Principal, TokenPair};
-use crate::identity::staff::{self, Membership, Role, StaffListing};
+use crate::identity::staff::{self, AdminError, Membership, Role, StaffListing};
+use crate::identity::{AuthError, challenge};
 use crate::startup::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -33,6 +37,9 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<StaffLogin>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
+    if !state.settings.staff.allows("password") {
+        return Err(AuthError::ProviderDisabled.into());
+    }
     // Behind a load balancer, configure it to pass the client address; the peer is used here so
     // a forged X-Forwarded-For cannot buy more attempts.
     if let Some(ip) = request.peer_addr().map(|address| address.ip())
@@ -62,7 +69,145 @@ pub async fn login(
         None,
     )
     .await?;
-    tracing::info!(staff_id = %id, "staff signed in");
+    tracing::info!(staff_id = %id, method = "password", "staff signed in");
+    Ok(web::Json(tokens))
+}
+
+/// Challenges of staff sign-ins are kept apart from residents', so a resident's `state` can never
+/// complete a staff sign-in or the other way round.
+const STAFF_OIDC_CHALLENGE: &str = "staff-oidc";
+
+fn staff_oidc(state: &AppState) -> Result<&OidcClient, ApiError> {
+    Ok(state
+        .staff_oidc
+        .as_ref()
+        .ok_or(AuthError::ProviderDisabled)?)
+}
+
+/// Starts a staff sign-in through the city's own OpenID Provider (`staff.sign_in` has `oidc`):
+/// send the browser to `authorization_url`.
+#[utoipa::path(
+    tag = "staff",
+    responses((status = 200, body = StartedLogin), (status = 404, body = crate::error::Problem))
+)]
+#[post("/staff/auth/oidc/start")]
+pub async fn oidc_start(state: web::Data<AppState>) -> Result<web::Json<StartedLogin>, ApiError> {
+    let client = staff_oidc(&state)?;
+    let ttl = state.settings.identity.challenge_ttl_seconds;
+    let id = Uuid::now_v7();
+    let request = client.authorization_request(&id.to_string());
+    let mut connection = crate::db::connection(&state.pool).await?;
+    challenge::create_with_id(
+        &mut connection,
+        id,
+        STAFF_OIDC_CHALLENGE,
+        ttl,
+        Some(request.nonce),
+        Some(request.pkce_verifier),
+    )
+    .await?;
+    Ok(web::Json(StartedLogin {
+        challenge_id: id,
+        challenge: None,
+        authorization_url: Some(request.url),
+        expires_in: ttl,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CompleteStaffOidc {
+    /// The `state` the provider sent back (the `challenge_id` from `start`).
+    pub challenge_id: Uuid,
+    /// The authorization code from the provider's redirect.
+    pub code: String,
+}
+
+/// Completes a staff sign-in when the staff web app received the provider's redirect itself.
+#[utoipa::path(
+    tag = "staff",
+    request_body = CompleteStaffOidc,
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem))
+)]
+#[post("/staff/auth/oidc/complete")]
+pub async fn oidc_complete(
+    state: web::Data<AppState>,
+    body: Body<CompleteStaffOidc>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let body = body.into_inner();
+    finish_oidc_sign_in(&state, body.challenge_id, &body.code).await
+}
+
+/// Where the city's OpenID Provider sends staff back (`staff.oidc.redirect_uri`).
+#[utoipa::path(
+    tag = "staff",
+    params(CallbackQuery),
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem))
+)]
+#[get("/staff/auth/oidc/callback")]
+pub async fn oidc_callback(
+    state: web::Data<AppState>,
+    query: web::Query<CallbackQuery>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let query = query.into_inner();
+    if let Some(error) = query.error {
+        return Err(AuthError::ProviderRefused(error).into());
+    }
+    let client = staff_oidc(&state)?;
+    // RFC 9207: a response from another issuer (a mix-up attack) is refused.
+    if query
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != client.issuer())
+    {
+        return Err(AuthError::InvalidChallenge.into());
+    }
+    let challenge_id = query
+        .state
+        .as_deref()
+        .and_then(|state| Uuid::parse_str(state).ok())
+        .ok_or(AuthError::InvalidChallenge)?;
+    let code = query
+        .code
+        .ok_or_else(|| AuthError::Malformed("`code` is required".to_owned()))?;
+    finish_oidc_sign_in(&state, challenge_id, &code).await
+}
+
+async fn finish_oidc_sign_in(
+    state: &AppState,
+    challenge_id: Uuid,
+    code: &str,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    let client = staff_oidc(state)?;
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let stored = challenge::consume(&mut connection, STAFF_OIDC_CHALLENGE, challenge_id).await?;
+    let (Some(nonce), Some(verifier)) = (&stored.oidc_nonce, &stored.pkce_verifier) else {
+        return Err(AuthError::InvalidChallenge.into());
+    };
+    let (identity, claimed_login) = client
+        .complete_with_claim(
+            code,
+            verifier,
+            nonce,
+            &state.settings.staff.oidc.login_claim,
+        )
+        .await?;
+    let id = staff::sign_in_with_provider(
+        &mut connection,
+        &identity.issuer,
+        &identity.subject,
+        claimed_login.as_deref(),
+    )
+    .await?;
+    let tokens = session::start_session(
+        &mut connection,
+        &state.keyring,
+        Principal::Staff,
+        id,
+        Assurance::None,
+        None,
+    )
+    .await?;
+    tracing::info!(staff_id = %id, method = "oidc", "staff signed in");
     Ok(web::Json(tokens))
 }
 
@@ -74,8 +219,9 @@ pub struct NewStaff {
     pub display_name: String,
     #[validate(email, length(max = 254))]
     pub email: Option<String>,
-    /// At least 12 characters; the person changes it on first use.
-    pub password: String,
+    /// At least 12 characters. Leave it out for someone who signs in only through the city's
+    /// OpenID Provider (`staff.sign_in` has `oidc`; `login` is then their login there).
+    pub password: Option<String>,
     /// A division the caller is admin of.
     pub division: String,
     pub role: Role,
@@ -105,7 +251,16 @@ pub async fn create_staff(
     body: web::Json<NewStaff>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_role(&body.division, Role::Admin)?;
-    let errors = crate::error::validation_errors(body.validate());
+    let mut errors = crate::error::validation_errors(body.validate());
+    match &body.password {
+        None if !state.settings.staff.allows("oidc") => {
+            errors.push(FieldError::new("/password", "required"));
+        }
+        Some(password) if password.chars().count() < staff::MIN_PASSWORD_CHARS => {
+            errors.push(FieldError::new("/password", "too_short"));
+        }
+        _ => {}
+    }
     if !errors.is_empty() {
         return Err(ApiError::validation("request.invalid", errors));
     }
@@ -115,7 +270,7 @@ pub async fn create_staff(
         &body.login,
         &body.display_name,
         body.email.as_deref(),
-        &body.password,
+        body.password.as_deref(),
         &[Membership {
             division: body.division.clone(),
             role: body.role,
@@ -137,6 +292,117 @@ pub async fn list_staff(
     state: web::Data<AppState>,
     auth: StaffAuth,
 ) -> Result<web::Json<Vec<StaffListing>>, ApiError> {
+    let administered = administered_divisions(&auth)?;
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        staff::list_in_divisions(&mut connection, &administered).await?,
+    ))
+}
+
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::NotFound => Self::not_found(),
+            AdminError::OutsideDivisions => Self::client(
+                StatusCode::FORBIDDEN,
+                "staff.outside_divisions",
+                "この職員は管理権限のない課にも所属しているため、変更できません。",
+                "This person also works in divisions you do not administer, so you cannot change the account.",
+            ),
+            AdminError::LastAdmin => Self::client(
+                StatusCode::CONFLICT,
+                "staff.last_admin",
+                "課の管理者が一人もいなくなるため、変更できません。先に別の管理者を指名してください。",
+                "The division would have no admin left; make someone else admin first.",
+            ),
+            AdminError::Auth(error) => error.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct MembershipChange {
+    pub role: Role,
+}
+
+/// An admin adds a staff member to a division they administer, or changes their role there.
+/// The last admin of a division cannot be demoted (409).
+#[utoipa::path(
+    tag = "staff",
+    params(("id" = Uuid, Path), ("division" = String, Path)),
+    request_body = MembershipChange,
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = []))
+)]
+#[put("/staff/admin/staff/{id}/memberships/{division}")]
+pub async fn put_membership(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+    path: web::Path<(Uuid, String)>,
+    body: Body<MembershipChange>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, division) = path.into_inner();
+    auth.require_role(&division, Role::Admin)?;
+    let mut connection = crate::db::connection(&state.pool).await?;
+    staff::set_membership(&mut connection, id, &division, body.role).await?;
+    tracing::info!(staff_id = %id, %division, role = body.role.as_str(), changed_by = %auth.id, "staff membership set");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// An admin takes a staff member out of a division they administer.
+#[utoipa::path(
+    tag = "staff",
+    params(("id" = Uuid, Path), ("division" = String, Path)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = []))
+)]
+#[delete("/staff/admin/staff/{id}/memberships/{division}")]
+pub async fn delete_membership(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+    path: web::Path<(Uuid, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, division) = path.into_inner();
+    auth.require_role(&division, Role::Admin)?;
+    let mut connection = crate::db::connection(&state.pool).await?;
+    staff::remove_membership(&mut connection, id, &division).await?;
+    tracing::info!(staff_id = %id, %division, changed_by = %auth.id, "staff membership removed");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AccountChange {
+    /// false: the person can no longer sign in and their sessions end now. true: active again,
+    /// and unlocked.
+    pub active: bool,
+}
+
+/// An admin deactivates (someone leaves or changes post) or reactivates a staff account. Only an
+/// admin of every division the account works in may do it.
+#[utoipa::path(
+    tag = "staff",
+    params(("id" = Uuid, Path)),
+    request_body = AccountChange,
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = []))
+)]
+#[patch("/staff/admin/staff/{id}")]
+pub async fn update_account(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+    id: web::Path<Uuid>,
+    body: Body<AccountChange>,
+) -> Result<HttpResponse, ApiError> {
+    let administered = administered_divisions(&auth)?;
+    let id = id.into_inner();
+    let mut connection = crate::db::connection(&state.pool).await?;
+    staff::set_active(&mut connection, id, body.active, &administered).await?;
+    tracing::info!(staff_id = %id, active = body.active, changed_by = %auth.id, "staff account changed");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The divisions the caller administers; 403 when none.
+fn administered_divisions(auth: &StaffAuth) -> Result<Vec<String>, ApiError> {
     let administered: Vec<String> = auth
         .memberships
         .iter()
@@ -144,10 +410,93 @@ pub async fn list_staff(
         .map(|m| m.division.clone())
         .collect();
     if administered.is_empty() {
-        return Err(super::extract::role_required());
+        Err(super::extract::role_required())
+    } else {
+        Ok(administered)
     }
+}
+
+/// The signed-in staff member's account and memberships.
+#[utoipa::path(
+    tag = "staff",
+    responses((status = 200, body = staff::OwnAccount), (status = 401, body = crate::error::Problem)),
+    security(("bearer" = []))
+)]
+#[get("/staff/me")]
+pub async fn me(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+) -> Result<web::Json<staff::OwnAccount>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     Ok(web::Json(
-        staff::list_in_divisions(&mut connection, &administered).await?,
+        staff::own_account(&mut connection, auth.id, auth.memberships).await?,
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 12 characters.
+    pub new_password: String,
+}
+
+/// A staff member changes their own password (for example the first one an admin gave them).
+/// Every session of the account ends; a new token pair for this one is returned.
+#[utoipa::path(
+    tag = "staff",
+    request_body = PasswordChange,
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = []))
+)]
+#[post("/staff/me/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+    body: Body<PasswordChange>,
+) -> Result<web::Json<TokenPair>, ApiError> {
+    if !state.settings.staff.allows("password") {
+        return Err(AuthError::ProviderDisabled.into());
+    }
+    if body.new_password.chars().count() < staff::MIN_PASSWORD_CHARS {
+        return Err(ApiError::validation(
+            "request.invalid",
+            vec![FieldError::new("/new_password", "too_short")],
+        ));
+    }
+    let mut connection = crate::db::connection(&state.pool).await?;
+    match staff::change_password(
+        &mut connection,
+        &state.settings.staff,
+        auth.id,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await
+    {
+        Err(AuthError::BadCredentials) => {
+            return Err(ApiError::validation(
+                "request.invalid",
+                vec![FieldError {
+                    path: "/current_password".to_owned(),
+                    code: "incorrect".to_owned(),
+                    message: crate::error::Localized::new(
+                        "現在のパスワードが違います。",
+                        "The current password is wrong.",
+                    ),
+                }],
+            ));
+        }
+        other => other?,
+    }
+    let tokens = session::start_session(
+        &mut connection,
+        &state.keyring,
+        Principal::Staff,
+        auth.id,
+        Assurance::None,
+        None,
+    )
+    .await?;
+    tracing::info!(staff_id = %auth.id, "staff password changed; other sessions ended");
+    Ok(web::Json(tokens))
 }

@@ -34,7 +34,8 @@ pub struct SubmitRequest {
     pub draft_id: Option<Uuid>,
 }
 
-fn idempotency_key(request: &HttpRequest) -> Result<String, ApiError> {
+/// The `Idempotency-Key` header, when present and usable (1–200 characters).
+fn optional_idempotency_key(request: &HttpRequest) -> Option<String> {
     request
         .headers()
         .get("idempotency-key")
@@ -42,7 +43,10 @@ fn idempotency_key(request: &HttpRequest) -> Result<String, ApiError> {
         .map(str::trim)
         .filter(|key| !key.is_empty() && key.len() <= 200)
         .map(str::to_owned)
-        .ok_or_else(|| {
+}
+
+fn idempotency_key(request: &HttpRequest) -> Result<String, ApiError> {
+    optional_idempotency_key(request).ok_or_else(|| {
             ApiError::client(
                 StatusCode::BAD_REQUEST,
                 "request.idempotency_key_required",
@@ -176,10 +180,14 @@ pub struct ResubmitRequest {
 
 /// Answers a return (差し戻し) with corrected answers: a new revision, back to submitted, the
 /// due date moved by the business days the application was with me. 409 unless returned, or
-/// when the form changed since I applied (`submission.definition_changed`).
+/// when the form changed since I applied (`submission.definition_changed`). With an
+/// `Idempotency-Key`, a retry gets the first answer instead of the 409.
 #[utoipa::path(
     tag = "submissions",
-    params(("id" = Uuid, Path)),
+    params(
+        ("id" = Uuid, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Recommended: a retry with the same key returns the first answer"),
+    ),
     request_body = ResubmitRequest,
     responses(
         (status = 200, body = Object),
@@ -191,6 +199,7 @@ pub struct ResubmitRequest {
 )]
 #[post("/submissions/{id}/resubmit")]
 pub async fn resubmit(
+    request: HttpRequest,
     state: web::Data<AppState>,
     auth: ResidentAuth,
     id: web::Path<Uuid>,
@@ -227,6 +236,7 @@ pub async fn resubmit(
             id: *id,
             data: body.data,
             signature,
+            idempotency_key: optional_idempotency_key(&request),
         },
     )
     .await?;

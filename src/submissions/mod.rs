@@ -156,31 +156,10 @@ pub async fn submit(
     connection
         .transaction::<StoredResponse, SubmissionError, _>(|connection| {
             Box::pin(async move {
-                // Concurrent retries with one key queue up here; the first commits, the others
-                // then find its answer.
-                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind::<Text, _>(format!("{}:{}", request.resident_id, request.idempotency_key))
-                    .execute(connection)
-                    .await?;
-                let previous: Option<(Vec<u8>, i16, Value)> = idempotency_keys::table
-                    .find((request.resident_id, &request.idempotency_key))
-                    .select((
-                        idempotency_keys::request_hash,
-                        idempotency_keys::response_status,
-                        idempotency_keys::response_body,
-                    ))
-                    .first(connection)
-                    .await
-                    .optional()?;
-                if let Some((stored_hash, status, body)) = previous {
-                    return if stored_hash == hash {
-                        Ok(StoredResponse {
-                            status: status as u16,
-                            body,
-                        })
-                    } else {
-                        Err(SubmissionError::IdempotencyKeyReused)
-                    };
+                if let Some(previous) =
+                    earlier_answer(connection, request.resident_id, &request.idempotency_key, &hash).await?
+                {
+                    return Ok(previous);
                 }
 
                 // After the key check: a reused key is reported as such, whatever the answers.
@@ -251,21 +230,68 @@ pub async fn submit(
                     "submitted_at": now,
                     "due_date": due_date,
                 });
-                diesel::insert_into(idempotency_keys::table)
-                    .values((
-                        idempotency_keys::resident_id.eq(request.resident_id),
-                        idempotency_keys::key.eq(&request.idempotency_key),
-                        idempotency_keys::request_hash.eq(&hash),
-                        idempotency_keys::response_status.eq(201i16),
-                        idempotency_keys::response_body.eq(&body),
-                    ))
-                    .execute(connection)
-                    .await?;
+                let answer = StoredResponse { status: 201, body };
+                remember_answer(connection, request.resident_id, &request.idempotency_key, &hash, &answer).await?;
                 tracing::info!(submission_id = %id, procedure = %definition.id, "application received");
-                Ok(StoredResponse { status: 201, body })
+                Ok(answer)
             })
         })
         .await
+}
+
+/// Inside the caller's transaction: waits for any concurrent request with the same key (a
+/// transaction-scoped advisory lock, so retries queue up and the first one's commit decides),
+/// then returns the answer stored for the key, if any. A key first used for another request is
+/// an error rather than a wrong replay.
+async fn earlier_answer(
+    connection: &mut AsyncPgConnection,
+    resident_id: Uuid,
+    key: &str,
+    hash: &[u8],
+) -> Result<Option<StoredResponse>, SubmissionError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<Text, _>(format!("{resident_id}:{key}"))
+        .execute(connection)
+        .await?;
+    let previous: Option<(Vec<u8>, i16, Value)> = idempotency_keys::table
+        .find((resident_id, key))
+        .select((
+            idempotency_keys::request_hash,
+            idempotency_keys::response_status,
+            idempotency_keys::response_body,
+        ))
+        .first(connection)
+        .await
+        .optional()?;
+    match previous {
+        Some((stored_hash, status, body)) if stored_hash == hash => Ok(Some(StoredResponse {
+            status: status as u16,
+            body,
+        })),
+        Some(_) => Err(SubmissionError::IdempotencyKeyReused),
+        None => Ok(None),
+    }
+}
+
+/// Stores the answer under the key, in the same transaction as the change it reports.
+async fn remember_answer(
+    connection: &mut AsyncPgConnection,
+    resident_id: Uuid,
+    key: &str,
+    hash: &[u8],
+    answer: &StoredResponse,
+) -> Result<(), SubmissionError> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::resident_id.eq(resident_id),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_hash.eq(hash),
+            idempotency_keys::response_status.eq(answer.status as i16),
+            idempotency_keys::response_body.eq(&answer.body),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(())
 }
 
 /// Keeps the card signature of one revision with its evidence (certificate, digest, revocation
@@ -908,6 +934,8 @@ pub struct Resubmission {
     pub data: Value,
     /// For card-sign procedures: the verified signature over [`signing_payload`] of `data`.
     pub signature: Option<(Vec<u8>, SignatureEvidence)>,
+    /// When given, a retry with the same key gets the first answer instead of a 409.
+    pub idempotency_key: Option<String>,
 }
 
 /// Answers a return: only while `returned`; validated against the version of the form the
@@ -922,9 +950,19 @@ pub async fn resubmit(
     context: &Context<'_>,
     request: Resubmission,
 ) -> Result<Value, SubmissionError> {
+    let hash = request_hash(
+        &format!("resubmit:{}", request.id),
+        &request.data,
+        request.signature.is_some(),
+    );
     connection
         .transaction::<Value, SubmissionError, _>(|connection| {
             Box::pin(async move {
+                if let Some(key) = &request.idempotency_key
+                    && let Some(previous) = earlier_answer(connection, request.resident_id, key, &hash).await?
+                {
+                    return Ok(previous.body);
+                }
                 type Row = (String, String, String, i32, Option<DateTime<Utc>>, Option<NaiveDate>, String, String);
                 let (status, procedure_id, content_hash, revision, returned_at, due_date, reference, division): Row =
                     submissions::table
@@ -1023,14 +1061,20 @@ pub async fn resubmit(
                 };
                 notify_change(connection, context, &summary, "resubmitted").await?;
                 tracing::info!(submission_id = %request.id, revision, paused_business_days = paused, "return answered");
-                Ok(json!({
+                let body = json!({
                     "id": request.id,
                     "reference": reference,
                     "status": to,
                     "revision": revision,
                     "fee_yen": validated.fee,
                     "due_date": due_date,
-                }))
+                });
+                if let Some(key) = &request.idempotency_key {
+                    let answer = StoredResponse { status: 200, body };
+                    remember_answer(connection, request.resident_id, key, &hash, &answer).await?;
+                    return Ok(answer.body);
+                }
+                Ok(body)
             })
         })
         .await

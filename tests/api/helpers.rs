@@ -352,7 +352,7 @@ impl TestApp {
             &login,
             &format!("職員 {role}"),
             None,
-            STAFF_PASSWORD,
+            Some(STAFF_PASSWORD),
             &[Membership {
                 division: division.to_owned(),
                 role: Role::parse(role).expect("clerk, supervisor or admin"),

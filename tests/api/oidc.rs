@@ -23,6 +23,7 @@ const CLIENT_ID: &str = "madoguchi-test";
 const CLIENT_SECRET: &str = "s3cret for tests";
 // Never called: the login stops at the redirect to it.
 const REDIRECT_URI: &str = "http://127.0.0.1:9/api/v1/auth/oidc/callback";
+const STAFF_REDIRECT_URI: &str = "http://127.0.0.1:9/api/v1/staff/auth/oidc/callback";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -141,6 +142,7 @@ fn settings(issuer: &str) -> OidcSettings {
             .map(str::to_owned)
             .to_vec(),
         id_token_algorithm: "RS256".to_owned(),
+        assurance: Assurance::CardAuth,
     }
 }
 
@@ -155,6 +157,10 @@ struct Callback {
 /// A headless browser: follows the provider's redirects by hand (cookies too, as reqwest's
 /// `cookies` feature is off) until the redirect to our callback, which it does not follow.
 async fn log_in(authorization_url: &str, login_hint: &str) -> Callback {
+    log_in_back_to(authorization_url, login_hint, REDIRECT_URI).await
+}
+
+async fn log_in_back_to(authorization_url: &str, login_hint: &str, redirect_uri: &str) -> Callback {
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(HTTP_TIMEOUT)
@@ -208,7 +214,7 @@ async fn log_in(authorization_url: &str, login_hint: &str) -> Callback {
             .to_str()
             .expect("ASCII Location");
         let next = url.join(location).expect("Location is a URL");
-        if next.as_str().starts_with(REDIRECT_URI) {
+        if next.as_str().starts_with(redirect_uri) {
             let query: BTreeMap<String, String> = next.query_pairs().into_owned().collect();
             assert!(!query.contains_key("error"), "provider refused: {query:?}");
             return Callback {
@@ -519,4 +525,221 @@ async fn a_resident_signs_in_through_the_api_and_forgeries_are_refused() {
         .json(TestRequest::get().uri(&query(&callback.state, &callback.iss)))
         .await;
     assert_eq!(status, 401, "a replayed callback: {problem}");
+}
+
+/// Staff sign in through the city's own IdP: the first sign-in links the account named by the
+/// login claim to the IdP's subject; afterwards another IdP user claiming the same login, an
+/// unknown person, a deactivated account and a resident's sign-in attempt are all refused.
+#[actix_web::test]
+async fn staff_sign_in_through_the_city_idp_and_the_link_is_pinned_to_the_subject() {
+    use actix_web::test::TestRequest;
+    use madoguchi::config::StaffOidcSettings;
+    use madoguchi::identity::staff::{Membership, Role};
+
+    let accounts = serde_json::json!({
+        "entra-7f3a": {"preferred_username": "sato@city.example.lg.jp", "email": "sato@city.example.lg.jp", "email_verified": true},
+        "entra-impostor": {"preferred_username": "sato@city.example.lg.jp"},
+        "entra-stranger": {"preferred_username": "stranger@city.example.lg.jp"},
+    });
+    let provider = Provider::start(&[
+        ("CLIENT_AUTH", "client_secret_basic"),
+        ("CLIENT_SECRET", CLIENT_SECRET),
+        (
+            "REDIRECT_URI",
+            &format!("{REDIRECT_URI},{STAFF_REDIRECT_URI}"),
+        ),
+        ("ACCOUNTS", &accounts.to_string()),
+    ])
+    .await;
+    let mut settings = crate::helpers::test_settings();
+    // Residents sign in at the same provider, so their `state` can be tried on the staff side.
+    settings.identity.providers = vec!["oidc".to_owned()];
+    settings.identity.oidc = provider.settings();
+    settings.staff.sign_in = vec!["oidc".to_owned()];
+    settings.staff.oidc = StaffOidcSettings {
+        client: OidcSettings {
+            redirect_uri: STAFF_REDIRECT_URI.to_owned(),
+            scopes: ["openid", "profile", "email"].map(str::to_owned).to_vec(),
+            ..provider.settings()
+        },
+        login_claim: "preferred_username".to_owned(),
+    };
+    let app = crate::helpers::TestApp::with_settings(settings).await;
+    let division = "kosodate".to_owned();
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let sato = madoguchi::identity::staff::create(
+        &mut connection,
+        "sato@city.example.lg.jp",
+        "佐藤",
+        None,
+        None,
+        &[Membership {
+            division: division.clone(),
+            role: Role::Clerk,
+        }],
+    )
+    .await
+    .expect("an account without a password");
+    drop(connection);
+
+    let sign_in_at_idp = |who: &'static str| {
+        let app = &app;
+        async move {
+            let (status, started) = app
+                .json(TestRequest::post().uri("/api/v1/staff/auth/oidc/start"))
+                .await;
+            assert_eq!(status, 200, "{started}");
+            let url = started["authorization_url"]
+                .as_str()
+                .expect("authorization_url");
+            log_in_back_to(url, who, STAFF_REDIRECT_URI).await
+        }
+    };
+    let callback_uri = |callback: &Callback| {
+        format!(
+            "/api/v1/staff/auth/oidc/callback?code={}&state={}&iss={}",
+            callback.code, callback.state, callback.iss
+        )
+    };
+
+    // The first sign-in links the account; the session opens the division's queues.
+    let callback = sign_in_at_idp("entra-7f3a").await;
+    let (status, tokens) = app
+        .json(TestRequest::get().uri(&callback_uri(&callback)))
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().expect("access token");
+    let (status, queues) = app
+        .json(
+            TestRequest::get()
+                .uri("/api/v1/staff/queues")
+                .insert_header(crate::helpers::bearer(token)),
+        )
+        .await;
+    assert_eq!(status, 200, "{queues}");
+    assert!(
+        queues.as_array().is_some_and(|queues| !queues.is_empty()),
+        "{queues}"
+    );
+    let (status, me_as_resident) = app
+        .json(
+            TestRequest::get()
+                .uri("/api/v1/me")
+                .insert_header(crate::helpers::bearer(token)),
+        )
+        .await;
+    assert_eq!(
+        status, 401,
+        "a staff token is no resident's: {me_as_resident}"
+    );
+
+    // The next sign-in goes through the JSON completion a staff web app would use.
+    let callback = sign_in_at_idp("entra-7f3a").await;
+    let (status, tokens) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/auth/oidc/complete")
+                .set_json(
+                    serde_json::json!({"challenge_id": callback.state, "code": callback.code}),
+                ),
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+
+    // Another IdP user with the same login claim cannot take the linked account.
+    let callback = sign_in_at_idp("entra-impostor").await;
+    let (status, problem) = app
+        .json(TestRequest::get().uri(&callback_uri(&callback)))
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(problem["code"], "auth.staff_not_registered");
+
+    // Someone the IdP knows but the city never gave an account.
+    let callback = sign_in_at_idp("entra-stranger").await;
+    let (status, problem) = app
+        .json(TestRequest::get().uri(&callback_uri(&callback)))
+        .await;
+    assert_eq!(status, 403, "{problem}");
+
+    // A resident's sign-in (its `state` and code) does not complete a staff sign-in.
+    let (status, started) = app
+        .json(TestRequest::post().uri("/api/v1/auth/oidc/start"))
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let resident_callback = log_in(
+        started["authorization_url"]
+            .as_str()
+            .expect("authorization_url"),
+        "entra-7f3a",
+    )
+    .await;
+    let (status, problem) = app
+        .json(TestRequest::get().uri(&callback_uri(&resident_callback)))
+        .await;
+    assert_eq!(status, 401, "{problem}");
+    assert_eq!(problem["code"], "auth.invalid_challenge");
+
+    // Password sign-in is off in this city, and the account has no password anyway.
+    let (status, _) = app
+        .json(TestRequest::post().uri("/api/v1/staff/login").set_json(
+            serde_json::json!({"login": "sato@city.example.lg.jp", "password": "x".repeat(12)}),
+        ))
+        .await;
+    assert_eq!(status, 404);
+
+    // A deactivated account signs in no more, and its live token opens nothing.
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use madoguchi::db::schema::staff;
+        let mut connection = app.state.pool.get().await.expect("connection");
+        let (issuer, subject): (Option<String>, Option<String>) = staff::table
+            .find(sato)
+            .select((staff::oidc_issuer, staff::oidc_subject))
+            .first(&mut connection)
+            .await
+            .expect("the account");
+        assert_eq!(issuer.as_deref(), Some(provider.issuer.as_str()));
+        assert_eq!(subject.as_deref(), Some("entra-7f3a"));
+        diesel::update(staff::table.find(sato))
+            .set(staff::active.eq(false))
+            .execute(&mut connection)
+            .await
+            .expect("deactivate");
+    }
+    let callback = sign_in_at_idp("entra-7f3a").await;
+    let (status, problem) = app
+        .json(TestRequest::get().uri(&callback_uri(&callback)))
+        .await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, problem) = app
+        .json(
+            TestRequest::get()
+                .uri("/api/v1/staff/queues")
+                .insert_header(crate::helpers::bearer(token)),
+        )
+        .await;
+    assert_eq!(
+        status, 401,
+        "a deactivated account's token opens nothing: {problem}"
+    );
+}
+
+#[tokio::test]
+async fn the_assurance_of_an_oidc_sign_in_comes_from_configuration() {
+    // A city's own IdP that does not use the My Number Card.
+    let provider = Provider::with_client_secret().await;
+    let settings = OidcSettings {
+        assurance: Assurance::None,
+        ..provider.settings()
+    };
+    let client = OidcClient::discover(&settings).await.expect("discovery");
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0001").await;
+
+    let identity = client
+        .complete(&callback.code, &verifier, &nonce)
+        .await
+        .expect("login completes");
+
+    assert_eq!(identity.assurance, Assurance::None);
 }

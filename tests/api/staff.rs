@@ -141,7 +141,7 @@ async fn staff_sign_in_and_are_locked_out_after_repeated_failures() {
         "tanaka",
         "田中",
         None,
-        STAFF_PASSWORD,
+        Some(STAFF_PASSWORD),
         &[madoguchi::identity::staff::Membership {
             division: "kosodate".to_owned(),
             role: madoguchi::identity::staff::Role::Clerk,
@@ -968,14 +968,23 @@ async fn an_application_goes_from_submission_through_a_return_to_completion() {
 
     let mut corrected = sample.data.clone();
     corrected["applicant_phone"] = json!("0761-72-9999");
-    let (status, answered) = app
-        .json(staff_post(
+    let resubmit_with_key = |data: &Value| {
+        staff_post(
             &format!("/api/v1/submissions/{id}/resubmit"),
             &resident,
-            json!({"data": corrected}),
-        ))
-        .await;
+            json!({"data": data}),
+        )
+        .insert_header(("Idempotency-Key", "correction-1"))
+    };
+    let (status, answered) = app.json(resubmit_with_key(&corrected)).await;
     assert_eq!(status, 200, "{answered}");
+    // The answer was lost on the way: the retry with the same key gets it again, and nothing
+    // is stored twice.
+    let (status, replayed) = app.json(resubmit_with_key(&corrected)).await;
+    assert_eq!((status, &replayed), (200, &answered));
+    assert_eq!(replayed["revision"], 2);
+    let (status, problem) = app.json(resubmit_with_key(&sample.data)).await;
+    assert_eq!(status, 422, "the key of another request: {problem}");
     let (status, problem) = app
         .json(staff_post(
             &format!("/api/v1/submissions/{id}/resubmit"),
@@ -1139,6 +1148,20 @@ async fn an_admin_manages_the_staff_of_their_own_division_only() {
         ))
         .await;
     assert_eq!(status, 403, "a clerk manages no one");
+    let mut without_password = new_staff(&ours.division, "no-password");
+    without_password["password"] = Value::Null;
+    let (status, problem) = app
+        .json(staff_post(
+            "/api/v1/staff/admin/staff",
+            &admin,
+            without_password,
+        ))
+        .await;
+    assert_eq!(status, 422, "staff sign in with passwords here: {problem}");
+    assert_eq!(
+        field_errors(&problem),
+        vec![("/password".to_owned(), "required".to_owned())]
+    );
 
     let (status, listed) = app
         .json(staff_get("/api/v1/staff/admin/staff", &admin))
@@ -1167,6 +1190,298 @@ async fn an_admin_manages_the_staff_of_their_own_division_only() {
         )
         .await;
     assert_eq!(status, 200);
+}
+
+fn staff_send(
+    method: actix_web::http::Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> TestRequest {
+    TestRequest::default()
+        .method(method)
+        .uri(path)
+        .insert_header(bearer(token))
+        .set_json(body)
+}
+
+/// An admin moves people between roles and out of the division, and deactivates an account,
+/// which ends its sessions at once; nobody can leave a division without an admin, and an admin
+/// cannot deactivate someone who also works for another division.
+#[actix_web::test]
+async fn an_admin_changes_roles_and_deactivates_accounts_of_their_division() {
+    use actix_web::http::Method;
+    let app = TestApp::spawn().await;
+    let (ours, theirs) = two_divisions();
+    let (admin_id, admin) = app.staff_member(&ours.division, "admin").await;
+    let (clerk_id, clerk) = app.staff_member(&ours.division, "clerk").await;
+    let (other_id, _) = app.staff_member(&theirs.division, "clerk").await;
+    let membership =
+        |id: Uuid, division: &str| format!("/api/v1/staff/admin/staff/{id}/memberships/{division}");
+
+    // Promote the clerk to supervisor: their next request carries the new role.
+    let (status, body) = app
+        .json(staff_send(
+            Method::PUT,
+            &membership(clerk_id, &ours.division),
+            &admin,
+            json!({"role": "supervisor"}),
+        ))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, me) = app.json(staff_get("/api/v1/staff/me", &clerk)).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me["memberships"],
+        json!([{"division": ours.division, "role": "supervisor"}])
+    );
+    assert_eq!(me["has_password"], true);
+
+    // A clerk of another division joins ours; deactivating them is then not ours alone to decide.
+    let (status, _) = app
+        .json(staff_send(
+            Method::PUT,
+            &membership(other_id, &ours.division),
+            &admin,
+            json!({"role": "clerk"}),
+        ))
+        .await;
+    assert_eq!(status, 204);
+    let (status, problem) = app
+        .json(staff_send(
+            Method::PATCH,
+            &format!("/api/v1/staff/admin/staff/{other_id}"),
+            &admin,
+            json!({"active": false}),
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("staff.outside_divisions"))
+    );
+    let (status, _) = app
+        .json(staff_send(
+            Method::PUT,
+            &membership(other_id, &theirs.division),
+            &admin,
+            json!({"role": "admin"}),
+        ))
+        .await;
+    assert_eq!(status, 403, "not an admin of the other division");
+    let (status, _) = app
+        .json(staff_send(
+            Method::DELETE,
+            &membership(other_id, &ours.division),
+            &admin,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .json(staff_send(
+            Method::DELETE,
+            &membership(other_id, &ours.division),
+            &admin,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(status, 404, "no longer in the division");
+
+    // The only admin cannot step down or be deactivated.
+    let (status, problem) = app
+        .json(staff_send(
+            Method::PUT,
+            &membership(admin_id, &ours.division),
+            &admin,
+            json!({"role": "clerk"}),
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("staff.last_admin"))
+    );
+    let (status, problem) = app
+        .json(staff_send(
+            Method::PATCH,
+            &format!("/api/v1/staff/admin/staff/{admin_id}"),
+            &admin,
+            json!({"active": false}),
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("staff.last_admin"))
+    );
+
+    // Deactivation: the live access token stops working and so does the refresh token.
+    let (status, tokens) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({
+                    "login": me["login"], "password": STAFF_PASSWORD,
+                })),
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, _) = app
+        .json(staff_send(
+            Method::PATCH,
+            &format!("/api/v1/staff/admin/staff/{clerk_id}"),
+            &clerk,
+            json!({"active": false}),
+        ))
+        .await;
+    assert_eq!(status, 403, "a supervisor manages no accounts");
+    let (status, _) = app
+        .json(staff_send(
+            Method::PATCH,
+            &format!("/api/v1/staff/admin/staff/{clerk_id}"),
+            &admin,
+            json!({"active": false}),
+        ))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app.json(staff_get("/api/v1/staff/queues", &clerk)).await;
+    assert_eq!(status, 401, "the access token of a deactivated account");
+    let (status, _) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/auth/refresh")
+                .set_json(json!({
+                    "refresh_token": tokens["refresh_token"],
+                })),
+        )
+        .await;
+    assert_eq!(status, 401, "the refresh token of a deactivated account");
+    let (status, _) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({
+                    "login": me["login"], "password": STAFF_PASSWORD,
+                })),
+        )
+        .await;
+    assert_eq!(status, 401, "a deactivated account cannot sign in");
+    let (status, listed) = app
+        .json(staff_get("/api/v1/staff/admin/staff", &admin))
+        .await;
+    assert_eq!(status, 200);
+    let listed_clerk = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["id"] == json!(clerk_id)))
+        .expect("the clerk is listed");
+    assert_eq!(listed_clerk["active"], false);
+
+    // Reactivated, they sign in again.
+    let (status, _) = app
+        .json(staff_send(
+            Method::PATCH,
+            &format!("/api/v1/staff/admin/staff/{clerk_id}"),
+            &admin,
+            json!({"active": true}),
+        ))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({
+                    "login": me["login"], "password": STAFF_PASSWORD,
+                })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .json(staff_send(
+            Method::PATCH,
+            &format!("/api/v1/staff/admin/staff/{}", Uuid::now_v7()),
+            &admin,
+            json!({"active": false}),
+        ))
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// A staff member replaces the password an admin gave them; the old one and every other session
+/// stop working.
+#[actix_web::test]
+async fn staff_change_their_own_password_and_other_sessions_end() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.staff_member("kosodate", "clerk").await;
+    let (_, me) = app.json(staff_get("/api/v1/staff/me", &token)).await;
+    let login = me["login"].clone();
+    let (status, other_session) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({
+                    "login": login, "password": STAFF_PASSWORD,
+                })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let new_password = "a much longer passphrase of mine";
+
+    let (status, problem) = app
+        .json(staff_post(
+            "/api/v1/staff/me/password",
+            &token,
+            json!({
+                "current_password": "not my password at all", "new_password": new_password,
+            }),
+        ))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        field_errors(&problem),
+        vec![("/current_password".to_owned(), "incorrect".to_owned())]
+    );
+    let (status, problem) = app
+        .json(staff_post(
+            "/api/v1/staff/me/password",
+            &token,
+            json!({
+                "current_password": STAFF_PASSWORD, "new_password": "short",
+            }),
+        ))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        field_errors(&problem),
+        vec![("/new_password".to_owned(), "too_short".to_owned())]
+    );
+
+    let (status, fresh) = app
+        .json(staff_post(
+            "/api/v1/staff/me/password",
+            &token,
+            json!({
+                "current_password": STAFF_PASSWORD, "new_password": new_password,
+            }),
+        ))
+        .await;
+    assert_eq!(status, 200, "{fresh}");
+    let sign_in = |password: &str| {
+        TestRequest::post()
+            .uri("/api/v1/staff/login")
+            .set_json(json!({"login": login, "password": password}))
+    };
+    assert_eq!(app.json(sign_in(STAFF_PASSWORD)).await.0, 401);
+    assert_eq!(app.json(sign_in(new_password)).await.0, 200);
+    let refresh = |pair: &Value| {
+        TestRequest::post()
+            .uri("/api/v1/auth/refresh")
+            .set_json(json!({"refresh_token": pair["refresh_token"]}))
+    };
+    assert_eq!(
+        app.json(refresh(&other_session)).await.0,
+        401,
+        "the other session ended"
+    );
+    assert_eq!(app.json(refresh(&fresh)).await.0, 200, "this one goes on");
 }
 
 #[actix_web::test]
@@ -1359,4 +1674,83 @@ async fn a_correction_can_bring_a_new_attachment_that_staff_then_read() {
         .await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(actix_web::test::read_body(response).await.as_ref(), file);
+}
+
+/// `madoguchi staff create` as a city's IT team runs it: a first admin with a password from the
+/// environment, and an account without one, which only a city using its own IdP may create.
+#[actix_web::test]
+async fn the_staff_create_command_makes_accounts_with_or_without_a_password() {
+    let app = TestApp::spawn().await;
+    let create = |login: &str, extra: &[&str], environment: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"));
+        command
+            .args(["staff", "create", "--login", login, "--name", "加賀 一郎"])
+            .args(["--division", "kosodate", "--role", "admin"])
+            .args(extra)
+            .env("MADOGUCHI_PROFILE", "test")
+            .env("DATABASE_URL", &app.database.url)
+            .env("MADOGUCHI_STAFF_PASSWORD", STAFF_PASSWORD)
+            .stdin(std::process::Stdio::null());
+        for (name, value) in environment {
+            command.env(name, value);
+        }
+        command.output().expect("madoguchi runs")
+    };
+
+    let output = create("first-admin", &[], &[]);
+    assert!(output.status.success(), "{output:?}");
+    let (status, _) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({"login": "first-admin", "password": STAFF_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let output = create("idp-only", &["--no-password"], &[]);
+    assert!(!output.status.success(), "password sign-in only: refused");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("staff.sign_in"),
+        "{output:?}"
+    );
+    let output = create(
+        "idp-only",
+        &["--no-password"],
+        &[
+            ("MADOGUCHI__STAFF__SIGN_IN", "password,oidc"),
+            (
+                "MADOGUCHI__STAFF__OIDC__ISSUER",
+                "https://idp.city.example.lg.jp",
+            ),
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let (status, listed) = app
+        .json(staff_get(
+            "/api/v1/staff/admin/staff",
+            &sign_in(&app, "first-admin").await,
+        ))
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let idp_only = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["login"] == "idp-only"))
+        .expect("listed");
+    assert_eq!(
+        (&idp_only["has_password"], &idp_only["linked_to_provider"]),
+        (&json!(false), &json!(false))
+    );
+}
+
+async fn sign_in(app: &TestApp, login: &str) -> String {
+    let (status, tokens) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({"login": login, "password": STAFF_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens["access_token"].as_str().expect("token").to_owned()
 }
