@@ -116,6 +116,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    session_facts (family_id) {
+        family_id -> Uuid,
+        resident_id -> Uuid,
+        issuer -> Text,
+        facts -> Jsonb,
+        verified_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     staff (id) {
         id -> Uuid,
         login -> Text,
@@ -160,6 +171,17 @@ diesel::table! {
         reason -> Nullable<Text>,
         created_at -> Timestamptz,
         comments -> Nullable<Jsonb>,
+    }
+}
+
+diesel::table! {
+    submission_identity_facts (submission_id, revision) {
+        submission_id -> Uuid,
+        revision -> Int4,
+        source -> Text,
+        issuer -> Text,
+        facts -> Jsonb,
+        verified_at -> Timestamptz,
     }
 }
 
@@ -216,10 +238,12 @@ diesel::joinable!(idempotency_keys -> residents (resident_id));
 diesel::joinable!(outbox -> submissions (submission_id));
 diesel::joinable!(refresh_tokens -> residents (resident_id));
 diesel::joinable!(refresh_tokens -> staff (staff_id));
+diesel::joinable!(session_facts -> residents (resident_id));
 diesel::joinable!(staff_memberships -> staff (staff_id));
 diesel::joinable!(staff_notes -> staff (staff_id));
 diesel::joinable!(staff_notes -> submissions (submission_id));
 diesel::joinable!(submission_events -> submissions (submission_id));
+diesel::joinable!(submission_identity_facts -> submissions (submission_id));
 diesel::joinable!(submission_revisions -> submissions (submission_id));
 diesel::joinable!(submission_signatures -> submissions (submission_id));
 diesel::joinable!(submissions -> procedure_versions (content_hash));
@@ -236,10 +260,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     procedure_versions,
     refresh_tokens,
     residents,
+    session_facts,
     staff,
     staff_memberships,
     staff_notes,
     submission_events,
+    submission_identity_facts,
     submission_revisions,
     submission_signatures,
     submissions,

@@ -37,7 +37,7 @@ use webpki::{
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
-use super::{AuthError, VerifiedIdentity};
+use super::{AuthError, BasicFacts, VerifiedIdentity};
 use crate::config::JpkiSettings;
 use crate::forms::Assurance;
 
@@ -77,19 +77,6 @@ const EKU_ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
 
 /// The basic facts on the signature certificate: subjectAltName otherName `1.2.392.200149.8.5.5.N`.
 const BASIC_FACT_OID_PREFIX: &str = "1.2.392.200149.8.5.5.";
-
-/// The four basic facts (基本4情報) and their substitute-character fields, as the signature
-/// certificate states them. Kept verbatim: the date of birth is an era digit then the Gregorian
-/// `YYYYMMDD`, the name separates surname and given name with U+3000.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct BasicFacts {
-    pub name: Option<String>,
-    pub name_substitute: Option<String>,
-    pub gender: Option<String>,
-    pub birth_date: Option<String>,
-    pub address: Option<String>,
-    pub address_substitute: Option<String>,
-}
 
 /// What is kept with a signed submission to show later who signed what, and what we knew when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,6 +304,8 @@ impl JpkiVerifier {
             subject: card.serial_hex,
             assurance: Assurance::CardAuth,
             email: None,
+            // The authentication certificate carries no personal data.
+            facts: None,
         })
     }
 
@@ -382,6 +371,8 @@ impl JpkiVerifier {
                 subject: card.serial_hex,
                 assurance: Assurance::CardSign,
                 email: None,
+                // They are in the evidence itself (`facts`).
+                facts: None,
             },
         })
     }

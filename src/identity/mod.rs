@@ -10,6 +10,7 @@
 
 pub mod challenge;
 pub mod dev;
+pub mod facts;
 pub mod jpki;
 pub mod oidc;
 pub mod residents;
@@ -31,6 +32,33 @@ pub struct VerifiedIdentity {
     pub assurance: Assurance,
     /// An email address the provider vouched for, if any (OIDC).
     pub email: Option<String>,
+    /// The basic facts the provider vouched for, if any (the Digital Authentication App's
+    /// `name address birthdate gender`; the fake card's fictional ones).
+    pub facts: Option<BasicFacts>,
+}
+
+/// The four basic facts (基本4情報), and on a signature certificate their substitute-character
+/// fields, kept verbatim as the source states them: a signature certificate writes the date of
+/// birth as an era digit then the Gregorian `YYYYMMDD` and separates surname and given name with
+/// U+3000; an OpenID Provider uses `YYYY-MM-DD` and its own `gender` words.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct BasicFacts {
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_substitute: Option<String>,
+    pub gender: Option<String>,
+    pub birth_date: Option<String>,
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_substitute: Option<String>,
+}
+
+impl BasicFacts {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -37,7 +37,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{AuthError, VerifiedIdentity};
+use super::{AuthError, BasicFacts, VerifiedIdentity};
 use crate::config::OidcSettings;
 use crate::forms::Assurance;
 
@@ -67,6 +67,7 @@ pub struct OidcClient {
     client_id: String,
     redirect_uri: String,
     token_endpoint: String,
+    userinfo_endpoint: Option<String>,
     jwks_uri: JsonWebKeySetUrl,
     scopes: Vec<String>,
     algorithm: Algorithm,
@@ -179,6 +180,9 @@ impl OidcClient {
                 "the provider does not advertise the configured ID token algorithm; logins will fail"
             );
         }
+        let userinfo_endpoint = metadata
+            .userinfo_endpoint()
+            .map(|url| url.as_str().to_owned());
         let keys = jwks_to_jsonwebtoken(metadata.jwks());
         let jwks_uri = metadata.jwks_uri().clone();
         let issuer = metadata.issuer().as_str().to_owned();
@@ -199,6 +203,7 @@ impl OidcClient {
             client_id: settings.client_id.clone(),
             redirect_uri: settings.redirect_uri.clone(),
             token_endpoint,
+            userinfo_endpoint,
             jwks_uri,
             scopes: settings.scopes.clone(),
             algorithm,
@@ -253,14 +258,11 @@ impl OidcClient {
         pkce_verifier: &str,
         nonce: &str,
     ) -> Result<VerifiedIdentity, AuthError> {
-        Ok(self
-            .complete_with_claim(code, pkce_verifier, nonce, "")
-            .await?
-            .0)
+        Ok(self.finish(code, pkce_verifier, nonce, "", true).await?.0)
     }
 
-    /// As [`Self::complete`], also returning the ID token's string claim `claim` (staff sign-in
-    /// reads the login from it). `email` counts only if the provider has verified it.
+    /// As [`Self::complete`] for staff: no basic facts, and the ID token's string claim `claim`
+    /// (the login) too. `email` counts only if the provider has verified it.
     pub async fn complete_with_claim(
         &self,
         code: &str,
@@ -268,8 +270,35 @@ impl OidcClient {
         nonce: &str,
         claim: &str,
     ) -> Result<(VerifiedIdentity, Option<String>), AuthError> {
-        let id_token = self.exchange_code(code, pkce_verifier).await?;
+        self.finish(code, pkce_verifier, nonce, claim, false).await
+    }
+
+    async fn finish(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+        claim: &str,
+        read_facts: bool,
+    ) -> Result<(VerifiedIdentity, Option<String>), AuthError> {
+        let tokens = self.exchange_code(code, pkce_verifier).await?;
+        let id_token = tokens.id_token.ok_or_else(|| {
+            tracing::warn!(issuer = %self.issuer, "token response without an id_token");
+            AuthError::InvalidToken
+        })?;
         let mut claims = self.verify_id_token(&id_token, nonce).await?;
+        let mut facts = if read_facts {
+            basic_facts(&claims.other)
+        } else {
+            BasicFacts::default()
+        };
+        if read_facts
+            && facts.is_empty()
+            && self.asks_for_basic_facts()
+            && let Some(access_token) = &tokens.access_token
+        {
+            facts = self.userinfo_facts(access_token, &claims.sub).await;
+        }
         let email = match (claims.email, claims.email_verified) {
             // An address the provider says it has not verified is not vouched for.
             (_, Some(verified)) if is_false(&verified) => None,
@@ -291,12 +320,63 @@ impl OidcClient {
             subject: claims.sub,
             assurance: self.assurance,
             email,
+            facts: Some(facts).filter(|facts| !facts.is_empty()),
         };
         Ok((identity, claimed))
     }
 
-    /// POSTs the code to the token endpoint; returns the raw ID token.
-    async fn exchange_code(&self, code: &str, pkce_verifier: &str) -> Result<String, AuthError> {
+    /// Whether the configured scopes ask for any of the basic facts.
+    fn asks_for_basic_facts(&self) -> bool {
+        self.scopes
+            .iter()
+            .any(|scope| ["name", "address", "birthdate", "gender"].contains(&scope.as_str()))
+    }
+
+    /// The basic facts from the UserInfo endpoint, for providers that put them there rather than
+    /// in the ID token. The sign-in is already proven, so a failure here only means no facts.
+    async fn userinfo_facts(&self, access_token: &str, subject: &str) -> BasicFacts {
+        let Some(endpoint) = &self.userinfo_endpoint else {
+            return BasicFacts::default();
+        };
+        let response = self
+            .http
+            .get(endpoint)
+            .bearer_auth(access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        let claims = match response {
+            Ok(response) => {
+                response
+                    .json::<serde_json::Map<String, serde_json::Value>>()
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match claims {
+            // OIDC Core 5.3.2: the UserInfo `sub` must be the ID token's, or the answer is not
+            // about this person.
+            Ok(claims) if claims.get("sub").and_then(|sub| sub.as_str()) == Some(subject) => {
+                basic_facts(&claims)
+            }
+            Ok(_) => {
+                tracing::warn!(issuer = %self.issuer, "UserInfo answered for another subject; its facts are ignored");
+                BasicFacts::default()
+            }
+            Err(error) => {
+                tracing::warn!(issuer = %self.issuer, error = %error, "UserInfo failed (a signed UserInfo is not supported); signed in without basic facts");
+                BasicFacts::default()
+            }
+        }
+    }
+
+    /// POSTs the code to the token endpoint.
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+    ) -> Result<TokenResponse, AuthError> {
         let mut form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", code.to_owned()),
@@ -335,12 +415,8 @@ impl OidcClient {
             .await
             .map_err(|error| AuthError::Internal(anyhow!(error).context("token response")))?;
         if status.is_success() {
-            let tokens: TokenResponse = serde_json::from_slice(&body).map_err(|error| {
+            return serde_json::from_slice(&body).map_err(|error| {
                 AuthError::Internal(anyhow!(error).context("token response is not JSON"))
-            })?;
-            return tokens.id_token.ok_or_else(|| {
-                tracing::warn!(issuer = %self.issuer, "token response without an id_token");
-                AuthError::InvalidToken
             });
         }
         match serde_json::from_slice::<TokenErrorResponse>(&body) {
@@ -541,6 +617,53 @@ fn is_false(value: &serde_json::Value) -> bool {
 #[derive(Deserialize)]
 struct TokenResponse {
     id_token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// The basic facts among standard OIDC claims, read leniently: the Digital Authentication App's
+/// formats are not confirmed, so a claim in an unexpected shape is skipped, never an error.
+/// `address` may be an object (its `formatted`, else its parts joined) or a string; `name` may be
+/// missing when `family_name` and `given_name` are there.
+fn basic_facts(claims: &serde_json::Map<String, serde_json::Value>) -> BasicFacts {
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(|value| value.as_str())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    let name = text("name").or_else(|| match (text("family_name"), text("given_name")) {
+        (Some(family), Some(given)) => Some(format!("{family}\u{3000}{given}")),
+        (family, given) => family.or(given),
+    });
+    let address = match claims.get("address") {
+        Some(serde_json::Value::String(address)) => Some(address.trim().to_owned()),
+        Some(serde_json::Value::Object(parts)) => {
+            let part = |name: &str| parts.get(name).and_then(|v| v.as_str()).unwrap_or("");
+            let formatted = part("formatted").trim();
+            if formatted.is_empty() {
+                Some(
+                    ["region", "locality", "street_address"]
+                        .map(part)
+                        .concat()
+                        .trim()
+                        .to_owned(),
+                )
+            } else {
+                Some(formatted.to_owned())
+            }
+        }
+        _ => None,
+    }
+    .filter(|address| !address.is_empty());
+    BasicFacts {
+        name,
+        gender: text("gender"),
+        birth_date: text("birthdate"),
+        address,
+        ..BasicFacts::default()
+    }
 }
 
 #[derive(Deserialize)]
@@ -626,6 +749,40 @@ mod tests {
             Vec::<String>::new()
         );
         assert!(select_keys(&keys, None, Algorithm::ES256).is_empty());
+    }
+
+    #[test]
+    fn basic_facts_are_read_leniently() {
+        let claims = |value: serde_json::Value| value.as_object().cloned().unwrap_or_default();
+        let standard = basic_facts(&claims(serde_json::json!({
+            "name": "加賀 花子",
+            "address": {"formatted": "石川県加賀市大聖寺南町ニ４１", "country": "JP"},
+            "birthdate": "1985-04-01",
+            "gender": "female",
+        })));
+        assert_eq!(
+            standard,
+            BasicFacts {
+                name: Some("加賀 花子".to_owned()),
+                gender: Some("female".to_owned()),
+                birth_date: Some("1985-04-01".to_owned()),
+                address: Some("石川県加賀市大聖寺南町ニ４１".to_owned()),
+                ..BasicFacts::default()
+            }
+        );
+        let other_shapes = basic_facts(&claims(serde_json::json!({
+            "family_name": "加賀",
+            "given_name": "花子",
+            "address": {"region": "石川県", "locality": "加賀市", "street_address": "大聖寺南町ニ４１"},
+            "birthdate": 19850401,
+        })));
+        assert_eq!(other_shapes.name.as_deref(), Some("加賀\u{3000}花子"));
+        assert_eq!(
+            other_shapes.address.as_deref(),
+            Some("石川県加賀市大聖寺南町ニ４１")
+        );
+        assert_eq!(other_shapes.birth_date, None, "a number is not a date here");
+        assert!(basic_facts(&claims(serde_json::json!({"address": ""}))).is_empty());
     }
 
     #[test]

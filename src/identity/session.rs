@@ -40,6 +40,9 @@ pub struct Claims {
     pub kind: Principal,
     /// For residents: how they proved who they are.
     pub assurance: Assurance,
+    /// The session (refresh-token family) this token belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// Signing keys by id; the first signs.
@@ -106,6 +109,7 @@ impl Keyring {
         principal: Principal,
         subject: Uuid,
         assurance: Assurance,
+        session: Uuid,
     ) -> Result<String, AuthError> {
         let now = Utc::now().timestamp();
         let claims = Claims {
@@ -116,6 +120,7 @@ impl Keyring {
             iat: now,
             kind: principal,
             assurance,
+            sid: Some(session),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.signing_kid.clone());
@@ -180,6 +185,7 @@ pub async fn start_session(
     family: Option<Uuid>,
 ) -> Result<TokenPair, AuthError> {
     let refresh = new_refresh_secret();
+    let family = family.unwrap_or_else(Uuid::now_v7);
     let (resident_id, staff_id) = match principal {
         Principal::Resident => (Some(subject), None),
         Principal::Staff => (None, Some(subject)),
@@ -188,7 +194,7 @@ pub async fn start_session(
         .values((
             refresh_tokens::id.eq(Uuid::now_v7()),
             refresh_tokens::token_hash.eq(hash(&refresh)),
-            refresh_tokens::family_id.eq(family.unwrap_or_else(Uuid::now_v7)),
+            refresh_tokens::family_id.eq(family),
             refresh_tokens::resident_id.eq(resident_id),
             refresh_tokens::staff_id.eq(staff_id),
             refresh_tokens::assurance.eq(assurance.as_str()),
@@ -197,11 +203,42 @@ pub async fn start_session(
         .execute(connection)
         .await?;
     Ok(TokenPair {
-        access_token: keyring.issue(principal, subject, assurance)?,
+        access_token: keyring.issue(principal, subject, assurance, family)?,
         token_type: "Bearer",
         expires_in: keyring.access_ttl_seconds(),
         refresh_token: refresh,
     })
+}
+
+/// Starts a resident's session; the basic facts the provider vouched for (if any) are kept with
+/// it, for the applications made in it.
+pub async fn start_resident_session(
+    connection: &mut AsyncPgConnection,
+    keyring: &Keyring,
+    resident: Uuid,
+    identity: &super::VerifiedIdentity,
+) -> Result<TokenPair, AuthError> {
+    let family = Uuid::now_v7();
+    if let Some(facts) = identity.facts.as_ref().filter(|facts| !facts.is_empty()) {
+        super::facts::remember_for_session(
+            connection,
+            family,
+            resident,
+            &identity.issuer,
+            facts,
+            Utc::now() + keyring.refresh_ttl(),
+        )
+        .await?;
+    }
+    start_session(
+        connection,
+        keyring,
+        Principal::Resident,
+        resident,
+        identity.assurance,
+        Some(family),
+    )
+    .await
 }
 
 #[derive(Queryable)]
@@ -291,6 +328,7 @@ async fn revoke_family(connection: &mut AsyncPgConnection, family: Uuid) -> Resu
     .set(refresh_tokens::revoked_at.eq(Utc::now()))
     .execute(connection)
     .await?;
+    super::facts::forget_session(connection, family).await?;
     Ok(())
 }
 
@@ -349,7 +387,12 @@ mod tests {
         let keyring = Keyring::from_settings(&settings(NEW)).unwrap();
         let subject = Uuid::now_v7();
         let token = keyring
-            .issue(Principal::Resident, subject, Assurance::CardAuth)
+            .issue(
+                Principal::Resident,
+                subject,
+                Assurance::CardAuth,
+                Uuid::now_v7(),
+            )
             .unwrap();
         let claims = keyring.verify(&token).unwrap();
         assert_eq!(claims.sub, subject);
@@ -361,7 +404,12 @@ mod tests {
         let old = Keyring::from_settings(&settings(OLD)).unwrap();
         let rotated = Keyring::from_settings(&settings(&format!("{NEW},{OLD}"))).unwrap();
         let token = old
-            .issue(Principal::Staff, Uuid::now_v7(), Assurance::None)
+            .issue(
+                Principal::Staff,
+                Uuid::now_v7(),
+                Assurance::None,
+                Uuid::now_v7(),
+            )
             .unwrap();
         assert!(rotated.verify(&token).is_ok());
         let retired = Keyring::from_settings(&settings(NEW)).unwrap();
@@ -378,7 +426,12 @@ mod tests {
         other.audience = "someone-else".to_owned();
         let foreign = Keyring::from_settings(&other).unwrap();
         let token = foreign
-            .issue(Principal::Resident, Uuid::now_v7(), Assurance::CardAuth)
+            .issue(
+                Principal::Resident,
+                Uuid::now_v7(),
+                Assurance::CardAuth,
+                Uuid::now_v7(),
+            )
             .unwrap();
         assert!(matches!(
             keyring.verify(&token),
@@ -400,7 +453,12 @@ mod tests {
         expired.access_ttl_seconds = -60;
         let stale = Keyring::from_settings(&expired).unwrap();
         let token = stale
-            .issue(Principal::Resident, Uuid::now_v7(), Assurance::CardAuth)
+            .issue(
+                Principal::Resident,
+                Uuid::now_v7(),
+                Assurance::CardAuth,
+                Uuid::now_v7(),
+            )
             .unwrap();
         assert!(matches!(
             keyring.verify(&token),

@@ -127,8 +127,9 @@ async fn deliver(mailer: &Mailer, row: &Due) -> Result<(), SendError> {
     mailer.send(row.id, message).await
 }
 
-/// Housekeeping the worker does now and then: expired drafts and login challenges.
-async fn purge_expired(pool: &DbPool) -> Result<(usize, usize), DbError> {
+/// Housekeeping the worker does now and then: expired drafts, login challenges and the basic
+/// facts of expired sessions.
+async fn purge_expired(pool: &DbPool) -> Result<(usize, usize, usize), DbError> {
     let mut connection = crate::db::connection(pool).await?;
     let drafts = crate::submissions::drafts::purge_expired(&mut connection)
         .await
@@ -136,7 +137,10 @@ async fn purge_expired(pool: &DbPool) -> Result<(usize, usize), DbError> {
     let challenges = crate::identity::challenge::purge_expired(&mut connection)
         .await
         .map_err(DbError::classify)?;
-    Ok((drafts, challenges))
+    let session_facts = crate::identity::facts::purge_expired(&mut connection)
+        .await
+        .map_err(DbError::classify)?;
+    Ok((drafts, challenges, session_facts))
 }
 
 /// What the worker needs to write the daily overdue digests.
@@ -171,9 +175,9 @@ pub async fn run(pool: DbPool, mailer: Mailer, settings: EmailSettings, digests:
         }
         if last_purge.elapsed() >= Duration::from_secs(600) {
             match purge_expired(&pool).await {
-                Ok((drafts, challenges)) => {
+                Ok((drafts, challenges, session_facts)) => {
                     last_purge = std::time::Instant::now();
-                    tracing::debug!(drafts, challenges, "purged expired drafts and challenges");
+                    tracing::debug!(drafts, challenges, session_facts, "purged expired rows");
                 }
                 Err(error) => tracing::warn!(error = %error, "purging expired rows failed"),
             }

@@ -202,6 +202,9 @@ pub struct StaffSubmission {
     pub revisions: Vec<RevisionInfo>,
     pub notes: Vec<Note>,
     pub attachments: Vec<AttachmentInfo>,
+    /// Who the card says the applicant is (procedures that need an identity): compare it with
+    /// the answers instead of asking for a copy of an ID.
+    pub verified_identity: Option<crate::identity::facts::VouchedFacts>,
 }
 
 type DetailRow = (
@@ -318,6 +321,8 @@ pub async fn open(
                 let notes = notes(connection, id).await?;
                 let attachments =
                     crate::submissions::attachments::for_submission(connection, id).await?;
+                let verified_identity =
+                    crate::identity::facts::of_submission(connection, id).await?;
                 let status = Status::parse(&status).ok_or(QueueError::NotFound)?;
                 tracing::info!(submission_id = %id, staff_id = %viewer.id, "opened by staff");
                 Ok(StaffSubmission {
@@ -344,6 +349,7 @@ pub async fn open(
                     revisions,
                     notes,
                     attachments,
+                    verified_identity,
                 })
             })
         })

@@ -10,7 +10,8 @@ use validator::Validate;
 
 use super::extract::{Body, ResidentAuth};
 use crate::error::ApiError;
-use crate::identity::session::{self, Principal, TokenPair};
+use crate::identity::facts::VouchedFacts;
+use crate::identity::session::{self, TokenPair};
 use crate::identity::{AuthError, challenge, dev, residents};
 use crate::startup::AppState;
 
@@ -171,15 +172,9 @@ async fn finish_login(
         _ => return Err(AuthError::ProviderDisabled.into()),
     };
     let resident = residents::sign_in(&mut connection, &identity).await?;
-    let tokens = session::start_session(
-        &mut connection,
-        &state.keyring,
-        Principal::Resident,
-        resident,
-        identity.assurance,
-        None,
-    )
-    .await?;
+    let tokens =
+        session::start_resident_session(&mut connection, &state.keyring, resident, &identity)
+            .await?;
     tracing::info!(provider = identity.provider, "resident signed in");
     Ok(web::Json(tokens))
 }
@@ -280,6 +275,24 @@ pub async fn me(state: web::Data<AppState>, auth: ResidentAuth) -> Result<web::J
         resident,
         assurance: auth.assurance,
     }))
+}
+
+/// The basic facts the sign-in provider vouched for in this session (for example to fill in a
+/// form's applicant fields); 404 when it vouched for none (a JPKI sign-in: the authentication
+/// certificate carries no personal data).
+#[utoipa::path(tag = "identity", responses((status = 200, body = VouchedFacts), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+#[get("/me/facts")]
+pub async fn my_facts(
+    state: web::Data<AppState>,
+    auth: ResidentAuth,
+) -> Result<web::Json<VouchedFacts>, ApiError> {
+    let session = auth.session.ok_or_else(ApiError::not_found)?;
+    let mut connection = crate::db::connection(&state.pool).await?;
+    crate::identity::facts::of_session(&mut connection, session, auth.id)
+        .await
+        .map_err(crate::identity::AuthError::from)?
+        .map(web::Json)
+        .ok_or_else(ApiError::not_found)
 }
 
 #[derive(Deserialize, Validate, ToSchema)]

@@ -36,6 +36,8 @@ fn bearer_claims(request: &HttpRequest) -> Result<Claims, ApiError> {
 pub struct ResidentAuth {
     pub id: Uuid,
     pub assurance: Assurance,
+    /// The session the token belongs to (absent only in tokens issued before sessions had ids).
+    pub session: Option<Uuid>,
 }
 
 impl ResidentAuth {
@@ -59,6 +61,7 @@ impl FromRequest for ResidentAuth {
                 Ok(Self {
                     id: claims.sub,
                     assurance: claims.assurance,
+                    session: claims.sid,
                 })
             } else {
                 Err(AuthError::InvalidToken.into())

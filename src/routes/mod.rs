@@ -38,6 +38,7 @@ use utoipa_scalar::{Scalar, Servable};
         auth::logout,
         auth::me,
         auth::update_me,
+        auth::my_facts,
         submissions::submit,
         submissions::list,
         submissions::detail,
@@ -121,6 +122,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(auth::logout)
                 .service(auth::me)
                 .service(auth::update_me)
+                .service(auth::my_facts)
                 .service(submissions::submit)
                 .service(submissions::list)
                 .service(submissions::detail)

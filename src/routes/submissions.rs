@@ -16,6 +16,8 @@ use super::extract::{Body, ResidentAuth};
 use crate::error::ApiError;
 use crate::forms::Assurance;
 use crate::identity::AuthError;
+use crate::identity::facts::{self, FactsSource, VouchedFacts};
+use crate::identity::jpki::SignatureEvidence;
 use crate::startup::AppState;
 use crate::submissions::{
     self, AccessEntry, NewSubmission, SubmissionDetail, SubmissionError, SubmissionSummary,
@@ -54,6 +56,34 @@ fn idempotency_key(request: &HttpRequest) -> Result<String, ApiError> {
                 "Send an Idempotency-Key header, so that a retry never creates a second application.",
             )
         })
+}
+
+/// The basic facts to keep with an application, only for a procedure that needs an identity
+/// (card-auth, card-sign): the signature certificate's when the application is signed, else
+/// those the provider vouched for when this session began (none for a JPKI sign-in).
+async fn vouched_facts(
+    connection: &mut diesel_async::AsyncPgConnection,
+    auth: &ResidentAuth,
+    needed: Assurance,
+    signature: Option<&SignatureEvidence>,
+) -> Result<Option<VouchedFacts>, ApiError> {
+    if needed < Assurance::CardAuth {
+        return Ok(None);
+    }
+    if let Some(evidence) = signature.filter(|evidence| !evidence.facts.is_empty()) {
+        return Ok(Some(VouchedFacts {
+            source: FactsSource::Signature,
+            issuer: evidence.signer.issuer.clone(),
+            facts: evidence.facts.clone(),
+            verified_at: evidence.verified_at,
+        }));
+    }
+    let Some(session) = auth.session else {
+        return Ok(None);
+    };
+    Ok(facts::of_session(connection, session, auth.id)
+        .await
+        .map_err(AuthError::from)?)
 }
 
 /// Applies. 201 with the reference number; a retry with the same Idempotency-Key returns the same
@@ -99,6 +129,13 @@ pub async fn submit(
         _ => None,
     };
     let mut connection = crate::db::connection(&state.pool).await?;
+    let vouched = vouched_facts(
+        &mut connection,
+        &auth,
+        procedure.definition.assurance,
+        signature.as_ref().map(|(_, evidence)| evidence),
+    )
+    .await?;
     let stored = submissions::submit(
         &mut connection,
         &state.submissions(),
@@ -110,6 +147,7 @@ pub async fn submit(
             idempotency_key: key,
             signature,
             draft_id: body.draft_id,
+            vouched,
         },
     )
     .await?;
@@ -207,15 +245,15 @@ pub async fn resubmit(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
+    // The procedure is only known from the application itself; the owner check is repeated in
+    // the domain under a row lock.
+    let procedure_id = submissions::procedure_of(&mut connection, auth.id, *id).await?;
+    let procedure = state
+        .catalog
+        .get(&procedure_id)
+        .ok_or(SubmissionError::DefinitionChanged)?;
     let signature = match &body.signature {
         Some(encoded) => {
-            // The procedure is only known from the application itself; the owner check is
-            // repeated in the domain under a row lock.
-            let procedure_id = submissions::procedure_of(&mut connection, auth.id, *id).await?;
-            let procedure = state
-                .catalog
-                .get(&procedure_id)
-                .ok_or(SubmissionError::DefinitionChanged)?;
             let cms = BASE64
                 .decode(encoded)
                 .map_err(|_| AuthError::Malformed("`signature` must be base64".to_owned()))?;
@@ -227,6 +265,13 @@ pub async fn resubmit(
         }
         None => None,
     };
+    let vouched = vouched_facts(
+        &mut connection,
+        &auth,
+        procedure.definition.assurance,
+        signature.as_ref().map(|(_, evidence)| evidence),
+    )
+    .await?;
     let answer = submissions::resubmit(
         &mut connection,
         &state.submissions(),
@@ -237,6 +282,7 @@ pub async fn resubmit(
             data: body.data,
             signature,
             idempotency_key: optional_idempotency_key(&request),
+            vouched,
         },
     )
     .await?;

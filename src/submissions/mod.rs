@@ -34,6 +34,7 @@ use crate::forms::lint::city_today;
 use crate::forms::model::{Field, FieldType};
 use crate::forms::validate::{self, CheckOptions, Validated};
 use crate::forms::{Assurance, Catalog, Procedure};
+use crate::identity::facts::VouchedFacts;
 use crate::identity::jpki::SignatureEvidence;
 use crate::notify::{self, Notice, NoticeData};
 
@@ -95,6 +96,8 @@ pub struct NewSubmission {
     pub signature: Option<(Vec<u8>, SignatureEvidence)>,
     /// The draft this comes from, deleted on success.
     pub draft_id: Option<Uuid>,
+    /// Who the card says the applicant is, for procedures that need an identity.
+    pub vouched: Option<VouchedFacts>,
 }
 
 /// The answer to a submission request, stored with the idempotency key and replayed verbatim.
@@ -207,6 +210,9 @@ pub async fn submit(
                     .await?;
                 if let Some((cms, evidence)) = &request.signature {
                     store_signature(connection, id, 1, cms, evidence).await?;
+                }
+                if let Some(vouched) = &request.vouched {
+                    crate::identity::facts::attach(connection, id, 1, vouched).await?;
                 }
                 bind_attachments(connection, &procedure.definition.pages, &validated.data, id).await?;
                 if let Some(draft) = request.draft_id {
@@ -729,6 +735,8 @@ pub struct SubmissionDetail {
     pub content_hash: String,
     pub history: Vec<Event>,
     pub attachments: Vec<attachments::AttachmentInfo>,
+    /// Who the card said I am when I applied (procedures that need an identity).
+    pub verified_identity: Option<VouchedFacts>,
 }
 
 /// One of the resident's applications; `NotFound` for anyone else's.
@@ -763,6 +771,7 @@ pub async fn get_for_resident(
     let procedure_id = summary_row.2.clone();
     let history = history(connection, id).await?;
     let attachments = attachments::for_submission(connection, id).await?;
+    let verified_identity = crate::identity::facts::of_submission(connection, id).await?;
     Ok(SubmissionDetail {
         summary: summary(context.catalog, summary_row),
         data: mask_sealed(context.sealer, &data, &procedure_id, ""),
@@ -770,6 +779,7 @@ pub async fn get_for_resident(
         content_hash,
         history,
         attachments,
+        verified_identity,
     })
 }
 
@@ -936,6 +946,8 @@ pub struct Resubmission {
     pub signature: Option<(Vec<u8>, SignatureEvidence)>,
     /// When given, a retry with the same key gets the first answer instead of a 409.
     pub idempotency_key: Option<String>,
+    /// Who the card says the applicant is, for procedures that need an identity.
+    pub vouched: Option<VouchedFacts>,
 }
 
 /// Answers a return: only while `returned`; validated against the version of the form the
@@ -1049,6 +1061,9 @@ pub async fn resubmit(
                     .await?;
                 if let Some((cms, evidence)) = &request.signature {
                     store_signature(connection, request.id, revision, cms, evidence).await?;
+                }
+                if let Some(vouched) = &request.vouched {
+                    crate::identity::facts::attach(connection, request.id, revision, vouched).await?;
                 }
                 bind_attachments(connection, &definition.pages, &validated.data, request.id).await?;
                 let summary = SubmissionRef {

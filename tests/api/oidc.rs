@@ -520,6 +520,30 @@ async fn a_resident_signs_in_through_the_api_and_forgeries_are_refused() {
     assert_eq!(status, 200);
     assert_eq!(me["provider"], "oidc");
     assert_eq!(me["assurance"], "card-auth");
+    assert!(
+        me.get("name").is_none() && !me.to_string().contains("試験"),
+        "the account keeps no basic facts: {me}"
+    );
+    // The session does, from the ID token (the fixture's generic fictional resident).
+    let (status, facts) = app
+        .json(
+            TestRequest::get()
+                .uri("/api/v1/me/facts")
+                .insert_header(crate::helpers::bearer(token)),
+        )
+        .await;
+    assert_eq!(status, 200, "{facts}");
+    assert_eq!(facts["source"], "sign_in");
+    assert_eq!(facts["issuer"], provider.issuer);
+    assert_eq!(
+        facts["facts"],
+        serde_json::json!({
+            "name": "試験 太郎",
+            "address": "石川県加賀市テスト町２－２",
+            "birth_date": "1990-01-01",
+            "gender": "male",
+        })
+    );
 
     let (status, problem) = app
         .json(TestRequest::get().uri(&query(&callback.state, &callback.iss)))
@@ -742,4 +766,32 @@ async fn the_assurance_of_an_oidc_sign_in_comes_from_configuration() {
         .expect("login completes");
 
     assert_eq!(identity.assurance, Assurance::None);
+}
+
+#[tokio::test]
+async fn basic_facts_come_from_userinfo_when_the_id_token_lacks_them() {
+    let provider = Provider::start(&[
+        ("CLIENT_AUTH", "client_secret_basic"),
+        ("CLIENT_SECRET", CLIENT_SECRET),
+        ("CONFORM_ID_TOKEN_CLAIMS", "1"),
+    ])
+    .await;
+    let client = OidcClient::discover(&provider.settings())
+        .await
+        .expect("discovery");
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0001").await;
+
+    let identity = client
+        .complete(&callback.code, &verifier, &nonce)
+        .await
+        .expect("login completes");
+
+    let facts = identity.facts.expect("facts from userinfo");
+    assert_eq!(facts.name.as_deref(), Some("加賀 花子"));
+    assert_eq!(
+        facts.address.as_deref(),
+        Some("石川県加賀市大聖寺南町ニ４１")
+    );
+    assert_eq!(facts.birth_date.as_deref(), Some("1985-04-01"));
+    assert_eq!(facts.gender.as_deref(), Some("female"));
 }

@@ -55,6 +55,92 @@ async fn valid_applications_of_none_and_card_auth_procedures_are_stored() {
     assert!(mine[0].get("data").is_none(), "lists carry no answers");
 }
 
+/// The basic facts the sign-in vouched for (here the fake card's) are kept with applications to
+/// procedures that need an identity, shown to the resident and to staff, and never with the
+/// others; they last only as long as the session.
+#[actix_web::test]
+async fn the_facts_of_the_sign_in_travel_with_card_auth_applications_only() {
+    let app = TestApp::spawn().await;
+    let tokens = app.resident_tokens("card-1003").await;
+    let token = tokens["access_token"].as_str().expect("token").to_owned();
+    let (status, facts) = app
+        .json(
+            TestRequest::get()
+                .uri("/api/v1/me/facts")
+                .insert_header(bearer(&token)),
+        )
+        .await;
+    assert_eq!(status, 200, "{facts}");
+    assert_eq!(facts["source"], "sign_in");
+    assert_eq!(facts["issuer"], "dev");
+    let expected_name = facts["facts"]["name"].clone();
+    assert!(expected_name.is_string(), "{facts}");
+
+    let mut applied = Vec::new();
+    for assurance in [Assurance::None, Assurance::CardAuth] {
+        let (procedure, data) = samples(assurance, 1).remove(0);
+        let (status, created) = app
+            .json(submit(
+                &procedure,
+                &token,
+                &format!("facts-{procedure}"),
+                json!({"data": data}),
+            ))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        applied.push((
+            assurance,
+            procedure,
+            created["id"].as_str().expect("id").to_owned(),
+        ));
+    }
+    for (assurance, procedure, id) in &applied {
+        let (status, mine) = app
+            .json(
+                TestRequest::get()
+                    .uri(&format!("/api/v1/submissions/{id}"))
+                    .insert_header(bearer(&token)),
+            )
+            .await;
+        assert_eq!(status, 200, "{mine}");
+        if *assurance == Assurance::None {
+            assert!(mine["verified_identity"].is_null(), "{procedure}: {mine}");
+        } else {
+            assert_eq!(mine["verified_identity"]["facts"]["name"], expected_name);
+            assert_eq!(mine["verified_identity"]["source"], "sign_in");
+            let division = division_of(&app, id).await;
+            let clerk = app.staff(&division, "clerk").await;
+            let (status, opened) = app
+                .json(
+                    TestRequest::get()
+                        .uri(&format!("/api/v1/staff/submissions/{id}"))
+                        .insert_header(bearer(&clerk)),
+                )
+                .await;
+            assert_eq!(status, 200, "{opened}");
+            assert_eq!(opened["verified_identity"]["facts"]["name"], expected_name);
+        }
+    }
+
+    // Logging out forgets the session's facts (the application keeps its own copy).
+    let (status, _) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/auth/logout")
+                .set_json(json!({"refresh_token": tokens["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .json(
+            TestRequest::get()
+                .uri("/api/v1/me/facts")
+                .insert_header(bearer(&token)),
+        )
+        .await;
+    assert_eq!(status, 404, "the session's facts are gone");
+}
+
 #[actix_web::test]
 async fn a_card_sign_procedure_needs_a_valid_card_signature_over_the_exact_answers() {
     let app = TestApp::with_settings(settings_with_test_pki()).await;
@@ -127,6 +213,24 @@ async fn a_card_sign_procedure_needs_a_valid_card_signature_over_the_exact_answe
         .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["fee_yen"], 600);
+
+    // Who the signature certificate says the applicant is travels with the application.
+    let (status, mine) = app
+        .json(
+            TestRequest::get()
+                .uri(&format!(
+                    "/api/v1/submissions/{}",
+                    created["id"].as_str().unwrap_or_default()
+                ))
+                .insert_header(bearer(&token)),
+        )
+        .await;
+    assert_eq!(status, 200, "{mine}");
+    let verified = &mine["verified_identity"];
+    assert_eq!(verified["source"], "signature", "{mine}");
+    assert_eq!(verified["facts"]["name"], "加賀\u{3000}花子");
+    assert_eq!(verified["facts"]["birth_date"], "319850401");
+    assert_eq!(verified["facts"]["address"], "石川県加賀市大聖寺南町ニ４１");
 
     // The evidence is kept with the application.
     let mut connection = AsyncPgConnection::establish(&app.database.url)
@@ -604,4 +708,20 @@ async fn expired_drafts_are_gone_and_purged() {
         .await
         .expect("purge");
     assert_eq!(purged, 1);
+}
+
+/// The division an application was routed to.
+async fn division_of(app: &TestApp, id: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Routed {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        division: String,
+    }
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let routed: Routed = diesel::sql_query("SELECT division FROM submissions WHERE id = $1::uuid")
+        .bind::<diesel::sql_types::Text, _>(id)
+        .get_result(&mut connection)
+        .await
+        .expect("the application");
+    routed.division
 }

@@ -1,0 +1,2 @@
+DROP TABLE submission_identity_facts;
+DROP TABLE session_facts;
