@@ -128,9 +128,10 @@ sample_sql="SELECT s.procedure_id, s.content_hash, s.fee_yen, s.queue, s.divisio
        (SELECT count(*) FROM outbox o WHERE o.submission_id = s.id),
        (SELECT o.recipient FROM outbox o WHERE o.submission_id = s.id AND o.template = 'division_status'),
        (SELECT o.payload::text FROM outbox o WHERE o.submission_id = s.id AND o.template = 'division_status'),
-       (SELECT k.response_body::text FROM idempotency_keys k WHERE k.response_body->>'id' = s.id::text)
+       (SELECT k.response_body::text FROM idempotency_keys k WHERE k.response_body->>'id' = s.id::text),
+       coalesce((SELECT f.facts::text FROM submission_identity_facts f WHERE f.submission_id = s.id), 'none')
 FROM submissions s ORDER BY s.submitted_at DESC LIMIT 1"
-IFS=$'\x1f' read -r procedure content_hash fee queue division due_date data notices recipient notice response \
+IFS=$'\x1f' read -r procedure content_hash fee queue division due_date data notices recipient notice response facts \
     < <(psql -qAtX -F $'\x1f' "$bench_url" -c "$sample_sql")
 if [[ "$notices" != 1 || -z "$notice" ]]; then
     echo "run.sh: expected one division notice per application, found $notices; submission.pgbench no longer matches the server" >&2
@@ -146,7 +147,8 @@ pgbench_run() { # seconds
         -D residents="$residents" -D procedure="$procedure" -D content_hash="$content_hash" \
         -D data="$data" -D fee="$fee" -D queue="$queue" -D division="$division" \
         -D due_date="$due_date" -D recipient="$recipient" -D notice="$notice" \
-        -D response="$response" "$bench_url" 2>&1
+        -D response="$response" -D facts="$facts" -D has_facts="$([[ $facts == none ]] && echo 0 || echo 1)" \
+        "$bench_url" 2>&1
 }
 say "(b) pgbench, the same writes: $concurrency clients, ${duration}s (after ${warmup}s warm-up)"
 pgbench_run "$warmup" >/dev/null

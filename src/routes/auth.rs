@@ -11,6 +11,7 @@ use validator::Validate;
 use super::extract::{Body, ResidentAuth};
 use crate::error::ApiError;
 use crate::identity::facts::VouchedFacts;
+use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, TokenPair};
 use crate::identity::{AuthError, challenge, dev, residents};
 use crate::startup::AppState;
@@ -70,27 +71,63 @@ pub async fn start(
         }
         "oidc" => {
             let client = state.oidc.as_ref().ok_or(AuthError::ProviderDisabled)?;
-            // The challenge id is the OAuth `state`; nonce and PKCE verifier stay server-side.
-            let id = Uuid::now_v7();
-            let request = client.authorization_request(&id.to_string());
-            let created = challenge::create_with_id(
-                &mut connection,
-                id,
-                "oidc",
-                ttl,
-                Some(request.nonce),
-                Some(request.pkce_verifier),
-            )
-            .await?;
-            Ok(web::Json(StartedLogin {
-                challenge_id: created.id,
-                challenge: None,
-                authorization_url: Some(request.url),
-                expires_in: ttl,
-            }))
+            Ok(web::Json(
+                start_oidc(&mut connection, client, "oidc", ttl).await?,
+            ))
         }
         _ => Err(AuthError::ProviderDisabled.into()),
     }
+}
+
+/// Starts a sign-in at an OpenID Provider: the challenge id is the OAuth `state`; the nonce and
+/// PKCE verifier stay server-side in a challenge of kind `kind` (residents' and staff's apart).
+pub(super) async fn start_oidc(
+    connection: &mut diesel_async::AsyncPgConnection,
+    client: &OidcClient,
+    kind: &str,
+    ttl: i64,
+) -> Result<StartedLogin, ApiError> {
+    let id = Uuid::now_v7();
+    let request = client.authorization_request(&id.to_string());
+    challenge::create_with_id(
+        connection,
+        id,
+        kind,
+        ttl,
+        Some(request.nonce),
+        Some(request.pkce_verifier),
+    )
+    .await?;
+    Ok(StartedLogin {
+        challenge_id: id,
+        challenge: None,
+        authorization_url: Some(request.url),
+        expires_in: ttl,
+    })
+}
+
+/// The challenge id (`state`) and code of a redirect back from `client`'s provider, after
+/// refusing the provider's own error and (RFC 9207) a response from another issuer: a mix-up.
+pub(super) fn read_callback(
+    query: CallbackQuery,
+    client: &OidcClient,
+) -> Result<(Uuid, Option<String>), ApiError> {
+    if let Some(error) = query.error {
+        return Err(AuthError::ProviderRefused(error).into());
+    }
+    if query
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != client.issuer())
+    {
+        return Err(AuthError::InvalidChallenge.into());
+    }
+    let challenge_id = query
+        .state
+        .as_deref()
+        .and_then(|state| Uuid::parse_str(state).ok())
+        .ok_or(AuthError::InvalidChallenge)?;
+    Ok((challenge_id, query.code))
 }
 
 /// The provider-specific proof.
@@ -195,29 +232,14 @@ pub async fn oidc_callback(
     state: web::Data<AppState>,
     query: web::Query<CallbackQuery>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
-    let query = query.into_inner();
-    if let Some(error) = query.error {
-        return Err(AuthError::ProviderRefused(error).into());
-    }
     let client = state.oidc.as_ref().ok_or(AuthError::ProviderDisabled)?;
-    if query
-        .iss
-        .as_deref()
-        .is_some_and(|iss| iss != client.issuer())
-    {
-        return Err(AuthError::InvalidChallenge.into());
-    }
-    let challenge_id = query
-        .state
-        .as_deref()
-        .and_then(|state| Uuid::parse_str(state).ok())
-        .ok_or(AuthError::InvalidChallenge)?;
+    let (challenge_id, code) = read_callback(query.into_inner(), client)?;
     finish_login(
         &state,
         "oidc".to_owned(),
         CompleteLogin {
             challenge_id,
-            code: query.code,
+            code,
             subject: None,
             certificate: None,
             signature: None,

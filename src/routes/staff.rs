@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use super::auth::{CallbackQuery, StartedLogin};
+use super::auth::{CallbackQuery, StartedLogin, read_callback, start_oidc};
 use super::extract::{Body, StaffAuth};
 use crate::error::{ApiError, FieldError};
 use crate::forms::Assurance;
@@ -93,25 +93,16 @@ fn staff_oidc(state: &AppState) -> Result<&OidcClient, ApiError> {
 #[post("/staff/auth/oidc/start")]
 pub async fn oidc_start(state: web::Data<AppState>) -> Result<web::Json<StartedLogin>, ApiError> {
     let client = staff_oidc(&state)?;
-    let ttl = state.settings.identity.challenge_ttl_seconds;
-    let id = Uuid::now_v7();
-    let request = client.authorization_request(&id.to_string());
     let mut connection = crate::db::connection(&state.pool).await?;
-    challenge::create_with_id(
-        &mut connection,
-        id,
-        STAFF_OIDC_CHALLENGE,
-        ttl,
-        Some(request.nonce),
-        Some(request.pkce_verifier),
-    )
-    .await?;
-    Ok(web::Json(StartedLogin {
-        challenge_id: id,
-        challenge: None,
-        authorization_url: Some(request.url),
-        expires_in: ttl,
-    }))
+    Ok(web::Json(
+        start_oidc(
+            &mut connection,
+            client,
+            STAFF_OIDC_CHALLENGE,
+            state.settings.identity.challenge_ttl_seconds,
+        )
+        .await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -148,27 +139,8 @@ pub async fn oidc_callback(
     state: web::Data<AppState>,
     query: web::Query<CallbackQuery>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
-    let query = query.into_inner();
-    if let Some(error) = query.error {
-        return Err(AuthError::ProviderRefused(error).into());
-    }
-    let client = staff_oidc(&state)?;
-    // RFC 9207: a response from another issuer (a mix-up attack) is refused.
-    if query
-        .iss
-        .as_deref()
-        .is_some_and(|iss| iss != client.issuer())
-    {
-        return Err(AuthError::InvalidChallenge.into());
-    }
-    let challenge_id = query
-        .state
-        .as_deref()
-        .and_then(|state| Uuid::parse_str(state).ok())
-        .ok_or(AuthError::InvalidChallenge)?;
-    let code = query
-        .code
-        .ok_or_else(|| AuthError::Malformed("`code` is required".to_owned()))?;
+    let (challenge_id, code) = read_callback(query.into_inner(), staff_oidc(&state)?)?;
+    let code = code.ok_or_else(|| AuthError::Malformed("`code` is required".to_owned()))?;
     finish_oidc_sign_in(&state, challenge_id, &code).await
 }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::extract::{Body, ResidentAuth};
 use crate::error::ApiError;
-use crate::forms::Assurance;
+use crate::forms::{Assurance, Procedure};
 use crate::identity::AuthError;
 use crate::identity::facts::{self, FactsSource, VouchedFacts};
 use crate::identity::jpki::SignatureEvidence;
@@ -58,19 +58,45 @@ fn idempotency_key(request: &HttpRequest) -> Result<String, ApiError> {
         })
 }
 
+/// A card signature and the evidence of its verification.
+type VerifiedSignature = (Vec<u8>, SignatureEvidence);
+
+/// The card signature (base64 CMS) of an application to a card-sign procedure, verified over
+/// the exact answers. A signature sent for another procedure proves nothing it asks for and is
+/// ignored. Needs no database connection, so none is held while a stale CRL is fetched.
+async fn verify_card_signature(
+    state: &AppState,
+    procedure: &Procedure,
+    signature: Option<&str>,
+    data: &Value,
+) -> Result<Option<VerifiedSignature>, ApiError> {
+    let Some(encoded) = signature.filter(|_| procedure.definition.assurance == Assurance::CardSign)
+    else {
+        return Ok(None);
+    };
+    let cms = BASE64
+        .decode(encoded)
+        .map_err(|_| AuthError::Malformed("`signature` must be base64".to_owned()))?;
+    let verifier = state.jpki.as_ref().ok_or(AuthError::ProviderDisabled)?;
+    verifier.refresh_crl_if_stale().await;
+    let payload = submissions::signing_payload(procedure, data);
+    let evidence = verifier.verify_signature(&cms, &payload, chrono::Utc::now())?;
+    Ok(Some((cms, evidence)))
+}
+
 /// The basic facts to keep with an application, only for a procedure that needs an identity
 /// (card-auth, card-sign): the signature certificate's when the application is signed, else
 /// those the provider vouched for when this session began (none for a JPKI sign-in).
 async fn vouched_facts(
     connection: &mut diesel_async::AsyncPgConnection,
     auth: &ResidentAuth,
-    needed: Assurance,
-    signature: Option<&SignatureEvidence>,
+    procedure: &Procedure,
+    signature: Option<&VerifiedSignature>,
 ) -> Result<Option<VouchedFacts>, ApiError> {
-    if needed < Assurance::CardAuth {
+    if procedure.definition.assurance < Assurance::CardAuth {
         return Ok(None);
     }
-    if let Some(evidence) = signature.filter(|evidence| !evidence.facts.is_empty()) {
+    if let Some((_, evidence)) = signature.filter(|(_, evidence)| !evidence.facts.is_empty()) {
         return Ok(Some(VouchedFacts {
             source: FactsSource::Signature,
             issuer: evidence.signer.issuer.clone(),
@@ -115,27 +141,10 @@ pub async fn submit(
     let key = idempotency_key(&request)?;
     let body = body.into_inner();
     let procedure = state.catalog.get(&id).ok_or_else(ApiError::not_found)?;
-    let signature = match (&body.signature, procedure.definition.assurance) {
-        (Some(encoded), Assurance::CardSign) => {
-            let cms = BASE64
-                .decode(encoded)
-                .map_err(|_| AuthError::Malformed("`signature` must be base64".to_owned()))?;
-            let verifier = state.jpki.as_ref().ok_or(AuthError::ProviderDisabled)?;
-            verifier.refresh_crl_if_stale().await;
-            let payload = submissions::signing_payload(procedure, &body.data);
-            let evidence = verifier.verify_signature(&cms, &payload, chrono::Utc::now())?;
-            Some((cms, evidence))
-        }
-        _ => None,
-    };
+    let signature =
+        verify_card_signature(&state, procedure, body.signature.as_deref(), &body.data).await?;
     let mut connection = crate::db::connection(&state.pool).await?;
-    let vouched = vouched_facts(
-        &mut connection,
-        &auth,
-        procedure.definition.assurance,
-        signature.as_ref().map(|(_, evidence)| evidence),
-    )
-    .await?;
+    let vouched = vouched_facts(&mut connection, &auth, procedure, signature.as_ref()).await?;
     let stored = submissions::submit(
         &mut connection,
         &state.submissions(),
@@ -252,26 +261,9 @@ pub async fn resubmit(
         .catalog
         .get(&procedure_id)
         .ok_or(SubmissionError::DefinitionChanged)?;
-    let signature = match &body.signature {
-        Some(encoded) => {
-            let cms = BASE64
-                .decode(encoded)
-                .map_err(|_| AuthError::Malformed("`signature` must be base64".to_owned()))?;
-            let verifier = state.jpki.as_ref().ok_or(AuthError::ProviderDisabled)?;
-            verifier.refresh_crl_if_stale().await;
-            let payload = submissions::signing_payload(procedure, &body.data);
-            let evidence = verifier.verify_signature(&cms, &payload, chrono::Utc::now())?;
-            Some((cms, evidence))
-        }
-        None => None,
-    };
-    let vouched = vouched_facts(
-        &mut connection,
-        &auth,
-        procedure.definition.assurance,
-        signature.as_ref().map(|(_, evidence)| evidence),
-    )
-    .await?;
+    let signature =
+        verify_card_signature(&state, procedure, body.signature.as_deref(), &body.data).await?;
+    let vouched = vouched_facts(&mut connection, &auth, procedure, signature.as_ref()).await?;
     let answer = submissions::resubmit(
         &mut connection,
         &state.submissions(),

@@ -206,6 +206,12 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.json(TestRequest::get().uri(path)).await
     }
+
+    /// GET with a bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> (u16, Value) {
+        self.json(TestRequest::get().uri(path).insert_header(bearer(token)))
+            .await
+    }
 }
 
 /// The field errors of a problem response as sorted `(path, code)` pairs.

@@ -510,13 +510,7 @@ async fn a_resident_signs_in_through_the_api_and_forgeries_are_refused() {
         .await;
     assert_eq!(status, 200, "{tokens}");
     let token = tokens["access_token"].as_str().expect("access token");
-    let (status, me) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/me")
-                .insert_header(crate::helpers::bearer(token)),
-        )
-        .await;
+    let (status, me) = app.get_as("/api/v1/me", token).await;
     assert_eq!(status, 200);
     assert_eq!(me["provider"], "oidc");
     assert_eq!(me["assurance"], "card-auth");
@@ -525,13 +519,7 @@ async fn a_resident_signs_in_through_the_api_and_forgeries_are_refused() {
         "the account keeps no basic facts: {me}"
     );
     // The session does, from the ID token (the fixture's generic fictional resident).
-    let (status, facts) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/me/facts")
-                .insert_header(crate::helpers::bearer(token)),
-        )
-        .await;
+    let (status, facts) = app.get_as("/api/v1/me/facts", token).await;
     assert_eq!(status, 200, "{facts}");
     assert_eq!(facts["source"], "sign_in");
     assert_eq!(facts["issuer"], provider.issuer);
@@ -633,25 +621,13 @@ async fn staff_sign_in_through_the_city_idp_and_the_link_is_pinned_to_the_subjec
         .await;
     assert_eq!(status, 200, "{tokens}");
     let token = tokens["access_token"].as_str().expect("access token");
-    let (status, queues) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/staff/queues")
-                .insert_header(crate::helpers::bearer(token)),
-        )
-        .await;
+    let (status, queues) = app.get_as("/api/v1/staff/queues", token).await;
     assert_eq!(status, 200, "{queues}");
     assert!(
         queues.as_array().is_some_and(|queues| !queues.is_empty()),
         "{queues}"
     );
-    let (status, me_as_resident) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/me")
-                .insert_header(crate::helpers::bearer(token)),
-        )
-        .await;
+    let (status, me_as_resident) = app.get_as("/api/v1/me", token).await;
     assert_eq!(
         status, 401,
         "a staff token is no resident's: {me_as_resident}"
@@ -736,13 +712,7 @@ async fn staff_sign_in_through_the_city_idp_and_the_link_is_pinned_to_the_subjec
         .json(TestRequest::get().uri(&callback_uri(&callback)))
         .await;
     assert_eq!(status, 403, "{problem}");
-    let (status, problem) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/staff/queues")
-                .insert_header(crate::helpers::bearer(token)),
-        )
-        .await;
+    let (status, problem) = app.get_as("/api/v1/staff/queues", token).await;
     assert_eq!(
         status, 401,
         "a deactivated account's token opens nothing: {problem}"

@@ -1216,19 +1216,34 @@ async fn an_admin_changes_roles_and_deactivates_accounts_of_their_division() {
     let (admin_id, admin) = app.staff_member(&ours.division, "admin").await;
     let (clerk_id, clerk) = app.staff_member(&ours.division, "clerk").await;
     let (other_id, _) = app.staff_member(&theirs.division, "clerk").await;
+    // Each change as (status, problem code).
+    let change = |method: Method, path: String, token: &str, body: Value| {
+        let request = staff_send(method, &path, token, body);
+        let app = &app;
+        async move {
+            let (status, problem) = app.json(request).await;
+            (status, problem["code"].as_str().map(str::to_owned))
+        }
+    };
     let membership =
         |id: Uuid, division: &str| format!("/api/v1/staff/admin/staff/{id}/memberships/{division}");
+    let account = |id: Uuid| format!("/api/v1/staff/admin/staff/{id}");
+    let sign_in = |login: Value| {
+        TestRequest::post()
+            .uri("/api/v1/staff/login")
+            .set_json(json!({"login": login, "password": STAFF_PASSWORD}))
+    };
 
     // Promote the clerk to supervisor: their next request carries the new role.
-    let (status, body) = app
-        .json(staff_send(
-            Method::PUT,
-            &membership(clerk_id, &ours.division),
-            &admin,
-            json!({"role": "supervisor"}),
-        ))
-        .await;
-    assert_eq!(status, 204, "{body}");
+    let promote = json!({"role": "supervisor"});
+    let done = change(
+        Method::PUT,
+        membership(clerk_id, &ours.division),
+        &admin,
+        promote,
+    )
+    .await;
+    assert_eq!(done, (204, None));
     let (status, me) = app.json(staff_get("/api/v1/staff/me", &clerk)).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(
@@ -1238,131 +1253,72 @@ async fn an_admin_changes_roles_and_deactivates_accounts_of_their_division() {
     assert_eq!(me["has_password"], true);
 
     // A clerk of another division joins ours; deactivating them is then not ours alone to decide.
-    let (status, _) = app
-        .json(staff_send(
-            Method::PUT,
-            &membership(other_id, &ours.division),
-            &admin,
-            json!({"role": "clerk"}),
-        ))
-        .await;
-    assert_eq!(status, 204);
-    let (status, problem) = app
-        .json(staff_send(
-            Method::PATCH,
-            &format!("/api/v1/staff/admin/staff/{other_id}"),
-            &admin,
-            json!({"active": false}),
-        ))
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (403, Some("staff.outside_divisions"))
-    );
-    let (status, _) = app
-        .json(staff_send(
-            Method::PUT,
-            &membership(other_id, &theirs.division),
-            &admin,
-            json!({"role": "admin"}),
-        ))
-        .await;
-    assert_eq!(status, 403, "not an admin of the other division");
-    let (status, _) = app
-        .json(staff_send(
-            Method::DELETE,
-            &membership(other_id, &ours.division),
-            &admin,
-            json!({}),
-        ))
-        .await;
-    assert_eq!(status, 204);
-    let (status, _) = app
-        .json(staff_send(
-            Method::DELETE,
-            &membership(other_id, &ours.division),
-            &admin,
-            json!({}),
-        ))
-        .await;
-    assert_eq!(status, 404, "no longer in the division");
+    let join = json!({"role": "clerk"});
+    let done = change(
+        Method::PUT,
+        membership(other_id, &ours.division),
+        &admin,
+        join,
+    )
+    .await;
+    assert_eq!(done, (204, None));
+    let off = json!({"active": false});
+    let refused = change(Method::PATCH, account(other_id), &admin, off.clone()).await;
+    assert_eq!(refused, (403, Some("staff.outside_divisions".to_owned())));
+    let elsewhere = json!({"role": "admin"});
+    let refused = change(
+        Method::PUT,
+        membership(other_id, &theirs.division),
+        &admin,
+        elsewhere,
+    )
+    .await;
+    assert_eq!(refused.0, 403, "not an admin of the other division");
+    let done = change(
+        Method::DELETE,
+        membership(other_id, &ours.division),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(done, (204, None));
+    let again = change(
+        Method::DELETE,
+        membership(other_id, &ours.division),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(again.0, 404, "no longer in the division");
 
     // The only admin cannot step down or be deactivated.
-    let (status, problem) = app
-        .json(staff_send(
-            Method::PUT,
-            &membership(admin_id, &ours.division),
-            &admin,
-            json!({"role": "clerk"}),
-        ))
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("staff.last_admin"))
-    );
-    let (status, problem) = app
-        .json(staff_send(
-            Method::PATCH,
-            &format!("/api/v1/staff/admin/staff/{admin_id}"),
-            &admin,
-            json!({"active": false}),
-        ))
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (409, Some("staff.last_admin"))
-    );
+    let step_down = json!({"role": "clerk"});
+    let refused = change(
+        Method::PUT,
+        membership(admin_id, &ours.division),
+        &admin,
+        step_down,
+    )
+    .await;
+    assert_eq!(refused, (409, Some("staff.last_admin".to_owned())));
+    let refused = change(Method::PATCH, account(admin_id), &admin, off.clone()).await;
+    assert_eq!(refused, (409, Some("staff.last_admin".to_owned())));
 
     // Deactivation: the live access token stops working and so does the refresh token.
-    let (status, tokens) = app
-        .json(
-            TestRequest::post()
-                .uri("/api/v1/staff/login")
-                .set_json(json!({
-                    "login": me["login"], "password": STAFF_PASSWORD,
-                })),
-        )
-        .await;
+    let (status, tokens) = app.json(sign_in(me["login"].clone())).await;
     assert_eq!(status, 200, "{tokens}");
-    let (status, _) = app
-        .json(staff_send(
-            Method::PATCH,
-            &format!("/api/v1/staff/admin/staff/{clerk_id}"),
-            &clerk,
-            json!({"active": false}),
-        ))
-        .await;
-    assert_eq!(status, 403, "a supervisor manages no accounts");
-    let (status, _) = app
-        .json(staff_send(
-            Method::PATCH,
-            &format!("/api/v1/staff/admin/staff/{clerk_id}"),
-            &admin,
-            json!({"active": false}),
-        ))
-        .await;
-    assert_eq!(status, 204);
+    let refused = change(Method::PATCH, account(clerk_id), &clerk, off.clone()).await;
+    assert_eq!(refused.0, 403, "a supervisor manages no accounts");
+    let done = change(Method::PATCH, account(clerk_id), &admin, off.clone()).await;
+    assert_eq!(done, (204, None));
     let (status, _) = app.json(staff_get("/api/v1/staff/queues", &clerk)).await;
     assert_eq!(status, 401, "the access token of a deactivated account");
-    let (status, _) = app
-        .json(
-            TestRequest::post()
-                .uri("/api/v1/auth/refresh")
-                .set_json(json!({
-                    "refresh_token": tokens["refresh_token"],
-                })),
-        )
-        .await;
+    let refresh = TestRequest::post()
+        .uri("/api/v1/auth/refresh")
+        .set_json(json!({"refresh_token": tokens["refresh_token"]}));
+    let (status, _) = app.json(refresh).await;
     assert_eq!(status, 401, "the refresh token of a deactivated account");
-    let (status, _) = app
-        .json(
-            TestRequest::post()
-                .uri("/api/v1/staff/login")
-                .set_json(json!({
-                    "login": me["login"], "password": STAFF_PASSWORD,
-                })),
-        )
-        .await;
+    let (status, _) = app.json(sign_in(me["login"].clone())).await;
     assert_eq!(status, 401, "a deactivated account cannot sign in");
     let (status, listed) = app
         .json(staff_get("/api/v1/staff/admin/staff", &admin))
@@ -1375,34 +1331,13 @@ async fn an_admin_changes_roles_and_deactivates_accounts_of_their_division() {
     assert_eq!(listed_clerk["active"], false);
 
     // Reactivated, they sign in again.
-    let (status, _) = app
-        .json(staff_send(
-            Method::PATCH,
-            &format!("/api/v1/staff/admin/staff/{clerk_id}"),
-            &admin,
-            json!({"active": true}),
-        ))
-        .await;
-    assert_eq!(status, 204);
-    let (status, _) = app
-        .json(
-            TestRequest::post()
-                .uri("/api/v1/staff/login")
-                .set_json(json!({
-                    "login": me["login"], "password": STAFF_PASSWORD,
-                })),
-        )
-        .await;
+    let on = json!({"active": true});
+    let done = change(Method::PATCH, account(clerk_id), &admin, on).await;
+    assert_eq!(done, (204, None));
+    let (status, _) = app.json(sign_in(me["login"].clone())).await;
     assert_eq!(status, 200);
-    let (status, _) = app
-        .json(staff_send(
-            Method::PATCH,
-            &format!("/api/v1/staff/admin/staff/{}", Uuid::now_v7()),
-            &admin,
-            json!({"active": false}),
-        ))
-        .await;
-    assert_eq!(status, 404);
+    let unknown = change(Method::PATCH, account(Uuid::now_v7()), &admin, off).await;
+    assert_eq!(unknown.0, 404);
 }
 
 /// A staff member replaces the password an admin gave them; the old one and every other session

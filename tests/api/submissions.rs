@@ -44,13 +44,7 @@ async fn valid_applications_of_none_and_card_auth_procedures_are_stored() {
             stored += 1;
         }
     }
-    let (_, mine) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/submissions")
-                .insert_header(bearer(&token)),
-        )
-        .await;
+    let (_, mine) = app.get_as("/api/v1/submissions", &token).await;
     assert_eq!(mine.as_array().map(Vec::len), Some(stored));
     assert!(mine[0].get("data").is_none(), "lists carry no answers");
 }
@@ -63,13 +57,7 @@ async fn the_facts_of_the_sign_in_travel_with_card_auth_applications_only() {
     let app = TestApp::spawn().await;
     let tokens = app.resident_tokens("card-1003").await;
     let token = tokens["access_token"].as_str().expect("token").to_owned();
-    let (status, facts) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/me/facts")
-                .insert_header(bearer(&token)),
-        )
-        .await;
+    let (status, facts) = app.get_as("/api/v1/me/facts", &token).await;
     assert_eq!(status, 200, "{facts}");
     assert_eq!(facts["source"], "sign_in");
     assert_eq!(facts["issuer"], "dev");
@@ -96,11 +84,7 @@ async fn the_facts_of_the_sign_in_travel_with_card_auth_applications_only() {
     }
     for (assurance, procedure, id) in &applied {
         let (status, mine) = app
-            .json(
-                TestRequest::get()
-                    .uri(&format!("/api/v1/submissions/{id}"))
-                    .insert_header(bearer(&token)),
-            )
+            .get_as(&format!("/api/v1/submissions/{id}"), &token)
             .await;
         assert_eq!(status, 200, "{mine}");
         if *assurance == Assurance::None {
@@ -111,11 +95,7 @@ async fn the_facts_of_the_sign_in_travel_with_card_auth_applications_only() {
             let division = division_of(&app, id).await;
             let clerk = app.staff(&division, "clerk").await;
             let (status, opened) = app
-                .json(
-                    TestRequest::get()
-                        .uri(&format!("/api/v1/staff/submissions/{id}"))
-                        .insert_header(bearer(&clerk)),
-                )
+                .get_as(&format!("/api/v1/staff/submissions/{id}"), &clerk)
                 .await;
             assert_eq!(status, 200, "{opened}");
             assert_eq!(opened["verified_identity"]["facts"]["name"], expected_name);
@@ -131,13 +111,7 @@ async fn the_facts_of_the_sign_in_travel_with_card_auth_applications_only() {
         )
         .await;
     assert_eq!(status, 204);
-    let (status, _) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/me/facts")
-                .insert_header(bearer(&token)),
-        )
-        .await;
+    let (status, _) = app.get_as("/api/v1/me/facts", &token).await;
     assert_eq!(status, 404, "the session's facts are gone");
 }
 
@@ -267,13 +241,7 @@ async fn an_invalid_application_gets_every_field_error_and_stores_nothing() {
         "{errors:?}"
     );
     assert!(errors.len() >= 2, "every error at once: {errors:?}");
-    let (_, mine) = app
-        .json(
-            TestRequest::get()
-                .uri("/api/v1/submissions")
-                .insert_header(bearer(&token)),
-        )
-        .await;
+    let (_, mine) = app.get_as("/api/v1/submissions", &token).await;
     assert_eq!(mine, json!([]));
 }
 
@@ -391,17 +359,9 @@ async fn residents_cannot_see_each_others_applications_drafts_or_attachments() {
         format!("/api/v1/drafts/{draft_id}"),
         format!("/api/v1/attachments/{attachment_id}"),
     ] {
-        let (status, _) = app
-            .json(TestRequest::get().uri(&path).insert_header(bearer(&alice)))
-            .await;
+        let (status, _) = app.get_as(&path, &alice).await;
         assert_eq!(status, 200, "the owner reads {path}");
-        let (status, problem) = app
-            .json(
-                TestRequest::get()
-                    .uri(&path)
-                    .insert_header(bearer(&mallory)),
-            )
-            .await;
+        let (status, problem) = app.get_as(&path, &mallory).await;
         assert_eq!(status, 404, "another resident gets 404 for {path}");
         assert_eq!(problem["code"], "not_found");
     }
@@ -487,13 +447,7 @@ async fn drafts_resume_on_another_device_and_are_checked_only_for_what_is_filled
         .await;
     assert_eq!(status, 201, "{draft}");
     let id = draft["id"].as_str().unwrap_or_default().to_owned();
-    let (status, resumed) = app
-        .json(
-            TestRequest::get()
-                .uri(&format!("/api/v1/drafts/{id}"))
-                .insert_header(bearer(&laptop)),
-        )
-        .await;
+    let (status, resumed) = app.get_as(&format!("/api/v1/drafts/{id}"), &laptop).await;
     assert_eq!(status, 200);
     assert_eq!(resumed["data"]["copies"], 2);
 
@@ -519,13 +473,7 @@ async fn drafts_resume_on_another_device_and_are_checked_only_for_what_is_filled
         )
         .await;
     assert_eq!(status, 204);
-    let (status, _) = app
-        .json(
-            TestRequest::get()
-                .uri(&format!("/api/v1/drafts/{id}"))
-                .insert_header(bearer(&phone)),
-        )
-        .await;
+    let (status, _) = app.get_as(&format!("/api/v1/drafts/{id}"), &phone).await;
     assert_eq!(status, 404);
 }
 
@@ -550,11 +498,7 @@ async fn withdrawal_is_possible_before_a_decision_and_refused_after() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "withdrawn");
     let (_, detail) = app
-        .json(
-            TestRequest::get()
-                .uri(&format!("/api/v1/submissions/{id}"))
-                .insert_header(bearer(&token)),
-        )
+        .get_as(&format!("/api/v1/submissions/{id}"), &token)
         .await;
     let history: Vec<&str> = detail["history"]
         .as_array()
@@ -667,11 +611,7 @@ async fn my_numbers_are_sealed_in_the_database_and_masked_for_the_resident() {
     }
     let id = created["id"].as_str().unwrap_or_default();
     let (_, detail) = app
-        .json(
-            TestRequest::get()
-                .uri(&format!("/api/v1/submissions/{id}"))
-                .insert_header(bearer(&token)),
-        )
+        .get_as(&format!("/api/v1/submissions/{id}"), &token)
         .await;
     let shown = detail["data"].to_string();
     assert!(!shown.contains("123456789018"));
@@ -696,13 +636,7 @@ async fn expired_drafts_are_gone_and_purged() {
         .execute(&mut connection)
         .await
         .expect("expire");
-    let (status, _) = app
-        .json(
-            TestRequest::get()
-                .uri(&format!("/api/v1/drafts/{id}"))
-                .insert_header(bearer(&token)),
-        )
-        .await;
+    let (status, _) = app.get_as(&format!("/api/v1/drafts/{id}"), &token).await;
     assert_eq!(status, 404, "an expired draft is not offered");
     let purged = madoguchi::submissions::drafts::purge_expired(&mut connection)
         .await
