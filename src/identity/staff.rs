@@ -196,10 +196,10 @@ pub async fn sign_in(
 
 /// Signs in the staff member the city's OpenID Provider vouched for as (`issuer`, `subject`).
 ///
-/// An account already linked to that subject is the one. Otherwise the active, unlinked account
-/// whose login is `login` (the configured claim) is linked to it now, so the IdP decides who can
-/// sign in and an admin only has to create the account with the person's IdP login. Password
-/// lockout does not apply: the password was not used.
+/// An account already linked to that subject is the one. Otherwise the active account whose
+/// login is `login` (the configured claim), if not yet linked at this issuer, is linked to it
+/// now, so the IdP decides who can sign in and an admin only has to create the account with the
+/// person's IdP login. Password lockout does not apply: the password was not used.
 pub async fn sign_in_with_provider(
     connection: &mut AsyncPgConnection,
     issuer: &str,
@@ -226,7 +226,12 @@ pub async fn sign_in_with_provider(
     let claimed: Option<Uuid> = diesel::update(
         staff::table
             .filter(staff::login.eq(login))
-            .filter(staff::oidc_subject.is_null())
+            // Unlinked, or linked at a provider the city no longer uses (it moved to another).
+            .filter(
+                staff::oidc_subject
+                    .is_null()
+                    .or(staff::oidc_issuer.ne(issuer)),
+            )
             .filter(staff::active.eq(true)),
     )
     .set((

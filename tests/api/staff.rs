@@ -1689,3 +1689,36 @@ async fn sign_in(app: &TestApp, login: &str) -> String {
     assert_eq!(status, 200, "{tokens}");
     tokens["access_token"].as_str().expect("token").to_owned()
 }
+
+/// Linking to the city's IdP: once by login, then only by subject; a city that moves to another
+/// IdP gets its accounts linked again there.
+#[actix_web::test]
+async fn an_idp_account_is_linked_once_per_issuer() {
+    use madoguchi::identity::AuthError;
+    use madoguchi::identity::staff::{Membership, Role, create, sign_in_with_provider};
+    let app = TestApp::spawn().await;
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let membership = Membership {
+        division: "kosodate".to_owned(),
+        role: Role::Clerk,
+    };
+    let suzuki = create(&mut connection, "suzuki", "鈴木", None, None, &[membership])
+        .await
+        .expect("account");
+    let (old_idp, new_idp) = ("https://idp-old.city.example", "https://idp.city.example");
+
+    let first = sign_in_with_provider(&mut connection, old_idp, "sub-1", Some("suzuki")).await;
+    assert_eq!(first.ok(), Some(suzuki));
+    let by_subject = sign_in_with_provider(&mut connection, old_idp, "sub-1", None).await;
+    assert_eq!(by_subject.ok(), Some(suzuki), "the subject alone suffices");
+    let impostor = sign_in_with_provider(&mut connection, old_idp, "sub-2", Some("suzuki")).await;
+    assert!(matches!(impostor, Err(AuthError::StaffNotRegistered)));
+
+    let moved = sign_in_with_provider(&mut connection, new_idp, "sub-9", Some("suzuki")).await;
+    assert_eq!(moved.ok(), Some(suzuki), "linked again at the new issuer");
+    let stale = sign_in_with_provider(&mut connection, old_idp, "sub-1", None).await;
+    assert!(
+        matches!(stale, Err(AuthError::StaffNotRegistered)),
+        "the old link is gone"
+    );
+}
