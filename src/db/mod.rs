@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use diesel::ConnectionError;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -52,9 +54,17 @@ impl DbError {
 }
 
 /// Builds the pool. Every connection gets the configured `statement_timeout`.
+///
+/// A connection is handed out again without a test query (`RecyclingMethod::Fast`): one round
+/// trip less on every request. A connection PostgreSQL closed (a restart, a terminated backend)
+/// is still never reused, because the client sees the socket close and the pool drops connections
+/// that are closed or mid-transaction; a failure in between surfaces as a 503 (tested by stopping
+/// PostgreSQL under load).
 pub fn build_pool(url: &str, settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
     let url = with_statement_timeout(url, settings.statement_timeout_ms);
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     let wait = Duration::from_secs(settings.pool_timeout_seconds);
     Pool::builder(manager)
         .max_size(settings.pool_size)

@@ -43,26 +43,21 @@ pub async fn enqueue(
     connection: &mut AsyncPgConnection,
     notices: &[Notice],
 ) -> Result<(), diesel::result::Error> {
-    if notices.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<_> = notices
-        .iter()
-        .map(|notice| {
-            (
+    // One single-row INSERT per notice (there are one or two): its statement is prepared once
+    // per connection, where a multi-row INSERT would be parsed and planned again every time.
+    for notice in notices {
+        diesel::insert_into(outbox::table)
+            .values((
                 outbox::id.eq(Uuid::now_v7()),
                 outbox::template.eq(notice.template),
                 outbox::language.eq(&notice.language),
                 outbox::recipient.eq(&notice.recipient),
                 outbox::payload.eq(serde_json::to_value(&notice.data).unwrap_or_default()),
                 outbox::submission_id.eq(notice.submission_id),
-            )
-        })
-        .collect();
-    diesel::insert_into(outbox::table)
-        .values(rows)
-        .execute(connection)
-        .await?;
+            ))
+            .execute(connection)
+            .await?;
+    }
     Ok(())
 }
 

@@ -255,10 +255,11 @@ async fn earlier_answer(
     key: &str,
     hash: &[u8],
 ) -> Result<Option<StoredResponse>, SubmissionError> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<Text, _>(format!("{resident_id}:{key}"))
-        .execute(connection)
-        .await?;
+    AdvisoryXactLock {
+        key: format!("{resident_id}:{key}"),
+    }
+    .execute(connection)
+    .await?;
     let previous: Option<(Vec<u8>, i16, Value)> = idempotency_keys::table
         .find((resident_id, key))
         .select((
@@ -276,6 +277,27 @@ async fn earlier_answer(
         })),
         Some(_) => Err(SubmissionError::IdempotencyKeyReused),
         None => Ok(None),
+    }
+}
+
+/// `SELECT pg_advisory_xact_lock(hashtextextended(key, 0))`: waits for, then holds until the
+/// transaction ends, the lock named by `key`. A query type of its own rather than `sql_query`,
+/// because diesel prepares it once per connection where a `sql_query` is parsed again on every
+/// submission (one round trip more each time).
+#[derive(diesel::query_builder::QueryId)]
+struct AdvisoryXactLock {
+    key: String,
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AdvisoryXactLock {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("SELECT pg_advisory_xact_lock(hashtextextended(");
+        out.push_bind_param::<Text, _>(&self.key)?;
+        out.push_sql(", 0))");
+        Ok(())
     }
 }
 

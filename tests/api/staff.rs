@@ -564,6 +564,9 @@ async fn due_dates_skip_closed_days_and_pause_while_returned() {
 /// it was opened with, so parallel tests do not see each other's queries.
 static QUERIES: LazyLock<Mutex<HashMap<String, Vec<String>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
+/// The statements each test database's connections prepared once and cached.
+static CACHED: LazyLock<Mutex<HashMap<String, Vec<String>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 struct QueryLog {
     database: Option<String>,
@@ -578,14 +581,20 @@ impl Instrumentation for QueryLog {
             }
             InstrumentationEvent::StartQuery { query, .. } => {
                 let text = query.to_string();
-                // Not work done for the request: the pool's liveness check when it hands out a
-                // connection again, and the session settings of a newly opened connection.
-                let ping = text == "SELECT $1 -- binds: [1]" || text.starts_with("SELECT 1");
-                if ping || text.starts_with("SET ") {
+                // Not work done for the request: the session settings of a new connection.
+                if text.starts_with("SET ") {
                     return;
                 }
                 if let (Some(database), Ok(mut log)) = (&self.database, QUERIES.lock()) {
                     log.entry(database.clone()).or_default().push(text);
+                }
+            }
+            InstrumentationEvent::CacheQuery { sql, .. } => {
+                if let (Some(database), Ok(mut cached)) = (&self.database, CACHED.lock()) {
+                    cached
+                        .entry(database.clone())
+                        .or_default()
+                        .push(sql.to_owned());
                 }
             }
             _ => {}
@@ -608,6 +617,42 @@ fn take_queries(database: &str) -> Vec<String> {
         .lock()
         .map(|mut log| log.remove(database).unwrap_or_default())
         .unwrap_or_default()
+}
+
+/// Every statement of an application is prepared once per connection and then reused: a
+/// statement diesel cannot cache (a `sql_query`, a multi-row INSERT) would be parsed and planned
+/// again for every application, a round trip more each time (the throughput benchmark found two).
+#[actix_web::test]
+async fn an_application_reuses_prepared_statements() {
+    count_queries();
+    let mut settings = crate::helpers::test_settings();
+    settings.database.pool_size = 1;
+    let app = TestApp::with_settings(settings).await;
+    let sample = sample();
+    let resident = app.resident("card-9402").await;
+    apply(&app, &resident, &sample, "warm-up").await;
+
+    take_queries(&app.database.name);
+    apply(&app, &resident, &sample, "measured").await;
+    let ran = take_queries(&app.database.name);
+    let cached = CACHED
+        .lock()
+        .map(|cached| cached.get(&app.database.name).cloned().unwrap_or_default())
+        .unwrap_or_default();
+    let statements: Vec<&str> = ran
+        .iter()
+        .map(|text| text.split(" -- binds:").next().unwrap_or_default())
+        .filter(|sql| !["BEGIN", "COMMIT"].contains(sql))
+        .collect();
+    assert!(statements.len() >= 8, "{ran:#?}");
+    let unprepared: Vec<&&str> = statements
+        .iter()
+        .filter(|sql| !cached.iter().any(|c| c == **sql))
+        .collect();
+    assert!(
+        unprepared.is_empty(),
+        "prepared again each time: {unprepared:#?}"
+    );
 }
 
 #[actix_web::test]
