@@ -9,7 +9,8 @@
 //! standard claim strictly while decoding the token response: one claim in an unexpected shape
 //! (an `address` string instead of an object, say) would fail every login, and the Digital
 //! Authentication App's claim formats are not confirmed. Here only `sub`, `nonce`, `aud`, `azp`,
-//! `email` and, for staff, the configured login claim are read; nothing else is interpreted.
+//! `email`, for residents the basic facts (leniently, see [`basic_facts`]) and for staff the
+//! configured login claim are read; nothing else is interpreted.
 //!
 //! The ID token is verified with exactly one algorithm, the configured one; the token header's
 //! `alg` is only compared with it, never trusted.
@@ -682,9 +683,9 @@ struct ClientAssertion<'a> {
     exp: i64,
 }
 
-/// What is read from an ID token; other claims (the basic facts included) are kept as raw JSON
-/// and only one configured claim is ever read from them. `iss`, `exp` and `iat` are checked by
-/// jsonwebtoken.
+/// What is read from an ID token. Other claims (the basic facts included) are kept as raw JSON,
+/// so a claim in an unexpected shape can never fail a sign-in. `iss`, `exp` and `iat` are checked
+/// by jsonwebtoken.
 #[derive(Deserialize)]
 struct IdTokenClaims {
     sub: String,
