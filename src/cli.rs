@@ -166,6 +166,7 @@ async fn staff_command(command: StaffCommand) -> anyhow::Result<ExitCode> {
                 email.as_deref(),
                 password.as_deref(),
                 &[Membership { division, role }],
+                None,
             )
             .await
             .map_err(|error| anyhow::anyhow!("creating the account: {error}"))?;

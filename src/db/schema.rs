@@ -143,6 +143,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    staff_account_events (id) {
+        id -> Int8,
+        staff_id -> Uuid,
+        actor_id -> Nullable<Uuid>,
+        action -> Text,
+        division -> Nullable<Text>,
+        role -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     staff_memberships (staff_id, division) {
         staff_id -> Uuid,
         division -> Text,
@@ -262,6 +274,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     residents,
     session_facts,
     staff,
+    staff_account_events,
     staff_memberships,
     staff_notes,
     submission_events,

@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod residents;
 pub mod session;
 pub mod staff;
+pub mod staff_admin;
 
 use crate::db::DbError;
 use crate::forms::Assurance;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::AuthError;
+use super::staff_admin::{AccountAction, record};
 use crate::config::StaffSettings;
 use crate::db::schema::{staff, staff_memberships};
 
@@ -61,8 +62,9 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 /// The shortest staff password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
-/// Creates a staff account with its memberships (the `staff create` command and admins). Without
-/// a password the account can only sign in through the city's OpenID Provider.
+/// Creates a staff account with its memberships (the `staff create` command, `created_by`
+/// `None`, and admins). Without a password the account can only sign in through the city's
+/// OpenID Provider.
 pub async fn create(
     connection: &mut AsyncPgConnection,
     login: &str,
@@ -70,6 +72,7 @@ pub async fn create(
     email: Option<&str>,
     password: Option<&str>,
     memberships: &[Membership],
+    created_by: Option<Uuid>,
 ) -> Result<Uuid, AuthError> {
     if password.is_some_and(|password| password.chars().count() < MIN_PASSWORD_CHARS) {
         return Err(AuthError::Malformed(format!(
@@ -99,6 +102,15 @@ pub async fn create(
                         ) => AuthError::LoginTaken,
                         other => other.into(),
                     })?;
+                record(
+                    connection,
+                    id,
+                    created_by,
+                    AccountAction::Created,
+                    None,
+                    None,
+                )
+                .await?;
                 for membership in memberships {
                     diesel::insert_into(staff_memberships::table)
                         .values((
@@ -108,6 +120,17 @@ pub async fn create(
                         ))
                         .execute(connection)
                         .await?;
+                    let (division, role) =
+                        (Some(membership.division.as_str()), Some(membership.role));
+                    record(
+                        connection,
+                        id,
+                        created_by,
+                        AccountAction::RoleSet,
+                        division,
+                        role,
+                    )
+                    .await?;
                 }
                 Ok(id)
             })
@@ -251,6 +274,15 @@ pub async fn sign_in_with_provider(
         other => Err(other),
     })?;
     if let Some(id) = claimed {
+        record(
+            connection,
+            id,
+            Some(id),
+            AccountAction::LinkedToProvider,
+            None,
+            None,
+        )
+        .await?;
         tracing::info!(staff_id = %id, "staff account linked to the OpenID Provider");
         return Ok(id);
     }
@@ -380,175 +412,6 @@ pub async fn list_in_divisions(
     Ok(listed)
 }
 
-/// Why an admin's change to an account was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("no such staff account")]
-    NotFound,
-    #[error("the account also works in divisions the caller does not administer")]
-    OutsideDivisions,
-    #[error("the division would be left without an active admin")]
-    LastAdmin,
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-}
-
-impl From<diesel::result::Error> for AdminError {
-    fn from(error: diesel::result::Error) -> Self {
-        Self::Auth(error.into())
-    }
-}
-
-/// Every membership of an account, in all divisions (`None`: no such account).
-async fn all_memberships(
-    connection: &mut AsyncPgConnection,
-    staff_id: Uuid,
-) -> Result<Option<Vec<Membership>>, AdminError> {
-    let rows: Vec<(Option<String>, Option<String>)> = staff::table
-        .left_join(staff_memberships::table)
-        .filter(staff::id.eq(staff_id))
-        .select((
-            staff_memberships::division.nullable(),
-            staff_memberships::role.nullable(),
-        ))
-        .load(connection)
-        .await?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(
-        rows.into_iter()
-            .filter_map(|(division, role)| {
-                Some(Membership {
-                    division: division?,
-                    role: Role::parse(role.as_deref()?)?,
-                })
-            })
-            .collect(),
-    ))
-}
-
-/// Refuses a change that leaves `division` without an active admin (nobody could then manage
-/// its staff). Runs inside the changing transaction, after the change.
-async fn ensure_an_admin_remains(
-    connection: &mut AsyncPgConnection,
-    division: &str,
-) -> Result<(), AdminError> {
-    let admins: i64 = staff_memberships::table
-        .inner_join(staff::table)
-        .filter(staff_memberships::division.eq(division))
-        .filter(staff_memberships::role.eq(Role::Admin.as_str()))
-        .filter(staff::active.eq(true))
-        .count()
-        .get_result(connection)
-        .await?;
-    if admins == 0 {
-        Err(AdminError::LastAdmin)
-    } else {
-        Ok(())
-    }
-}
-
-/// Gives an account `role` in `division`: a new membership, or a changed role.
-pub async fn set_membership(
-    connection: &mut AsyncPgConnection,
-    staff_id: Uuid,
-    division: &str,
-    role: Role,
-) -> Result<(), AdminError> {
-    use diesel::upsert::excluded;
-    use diesel_async::AsyncConnection;
-    connection
-        .transaction::<_, AdminError, _>(|connection| {
-            Box::pin(async move {
-                all_memberships(connection, staff_id)
-                    .await?
-                    .ok_or(AdminError::NotFound)?;
-                diesel::insert_into(staff_memberships::table)
-                    .values((
-                        staff_memberships::staff_id.eq(staff_id),
-                        staff_memberships::division.eq(division),
-                        staff_memberships::role.eq(role.as_str()),
-                    ))
-                    .on_conflict((staff_memberships::staff_id, staff_memberships::division))
-                    .do_update()
-                    .set(staff_memberships::role.eq(excluded(staff_memberships::role)))
-                    .execute(connection)
-                    .await?;
-                ensure_an_admin_remains(connection, division).await
-            })
-        })
-        .await
-}
-
-/// Takes an account out of `division`.
-pub async fn remove_membership(
-    connection: &mut AsyncPgConnection,
-    staff_id: Uuid,
-    division: &str,
-) -> Result<(), AdminError> {
-    use diesel_async::AsyncConnection;
-    connection
-        .transaction::<_, AdminError, _>(|connection| {
-            Box::pin(async move {
-                let removed = diesel::delete(
-                    staff_memberships::table
-                        .filter(staff_memberships::staff_id.eq(staff_id))
-                        .filter(staff_memberships::division.eq(division)),
-                )
-                .execute(connection)
-                .await?;
-                if removed == 0 {
-                    return Err(AdminError::NotFound);
-                }
-                ensure_an_admin_remains(connection, division).await
-            })
-        })
-        .await
-}
-
-/// Deactivates an account (its sessions end at once: refresh tokens revoked, access tokens
-/// refused by the extractor) or reactivates it (unlocked, failures forgotten). Only an admin of
-/// every division the account works in may do it.
-pub async fn set_active(
-    connection: &mut AsyncPgConnection,
-    staff_id: Uuid,
-    active: bool,
-    administered: &[String],
-) -> Result<(), AdminError> {
-    use diesel_async::AsyncConnection;
-    connection
-        .transaction::<_, AdminError, _>(|connection| {
-            Box::pin(async move {
-                let memberships = all_memberships(connection, staff_id)
-                    .await?
-                    .ok_or(AdminError::NotFound)?;
-                if memberships
-                    .iter()
-                    .any(|membership| !administered.contains(&membership.division))
-                {
-                    return Err(AdminError::OutsideDivisions);
-                }
-                diesel::update(staff::table.find(staff_id))
-                    .set((
-                        staff::active.eq(active),
-                        staff::failed_logins.eq(0),
-                        staff::locked_until.eq(None::<chrono::DateTime<Utc>>),
-                    ))
-                    .execute(connection)
-                    .await?;
-                if !active {
-                    super::session::revoke_all_of_staff(connection, staff_id).await?;
-                    for membership in memberships.iter().filter(|m| m.role == Role::Admin) {
-                        ensure_an_admin_remains(connection, &membership.division).await?;
-                    }
-                }
-                Ok(())
-            })
-        })
-        .await
-}
-
 /// A staff member's own account.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OwnAccount {
@@ -608,9 +471,18 @@ pub async fn change_password(
         .await?;
     sign_in(connection, settings, &login, current).await?;
     let hash = hash_password(new)?;
-    diesel::update(staff::table.find(staff_id))
-        .set(staff::password_hash.eq(hash))
-        .execute(connection)
-        .await?;
-    super::session::revoke_all_of_staff(connection, staff_id).await
+    use diesel_async::AsyncConnection;
+    connection
+        .transaction::<_, AuthError, _>(|connection| {
+            Box::pin(async move {
+                diesel::update(staff::table.find(staff_id))
+                    .set(staff::password_hash.eq(hash))
+                    .execute(connection)
+                    .await?;
+                let action = AccountAction::PasswordChanged;
+                record(connection, staff_id, Some(staff_id), action, None, None).await?;
+                super::session::revoke_all_of_staff(connection, staff_id).await
+            })
+        })
+        .await
 }

@@ -64,6 +64,7 @@ use utoipa_scalar::{Scalar, Servable};
         staff::put_membership,
         staff::delete_membership,
         staff::update_account,
+        staff::account_history,
         staff::me,
         staff::change_password,
         queues::list_queues,
@@ -148,6 +149,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(staff::put_membership)
                 .service(staff::delete_membership)
                 .service(staff::update_account)
+                .service(staff::account_history)
                 .service(staff::me)
                 .service(staff::change_password)
                 .service(queues::list_queues)

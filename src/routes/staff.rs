@@ -14,7 +14,8 @@ use crate::error::{ApiError, FieldError};
 use crate::forms::Assurance;
 use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, Principal, TokenPair};
-use crate::identity::staff::{self, AdminError, Membership, Role, StaffListing};
+use crate::identity::staff::{self, Membership, Role, StaffListing};
+use crate::identity::staff_admin::{self, AccountEvent, AdminError};
 use crate::identity::{AuthError, challenge};
 use crate::startup::AppState;
 
@@ -247,6 +248,7 @@ pub async fn create_staff(
             division: body.division.clone(),
             role: body.role,
         }],
+        Some(auth.id),
     )
     .await?;
     tracing::info!(staff_id = %id, created_by = %auth.id, "staff account created");
@@ -316,7 +318,7 @@ pub async fn put_membership(
     let (id, division) = path.into_inner();
     auth.require_role(&division, Role::Admin)?;
     let mut connection = crate::db::connection(&state.pool).await?;
-    staff::set_membership(&mut connection, id, &division, body.role).await?;
+    staff_admin::set_membership(&mut connection, auth.id, id, &division, body.role).await?;
     tracing::info!(staff_id = %id, %division, role = body.role.as_str(), changed_by = %auth.id, "staff membership set");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -337,7 +339,7 @@ pub async fn delete_membership(
     let (id, division) = path.into_inner();
     auth.require_role(&division, Role::Admin)?;
     let mut connection = crate::db::connection(&state.pool).await?;
-    staff::remove_membership(&mut connection, id, &division).await?;
+    staff_admin::remove_membership(&mut connection, auth.id, id, &division).await?;
     tracing::info!(staff_id = %id, %division, changed_by = %auth.id, "staff membership removed");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -368,9 +370,31 @@ pub async fn update_account(
     let administered = administered_divisions(&auth)?;
     let id = id.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
-    staff::set_active(&mut connection, id, body.active, &administered).await?;
+    staff_admin::set_active(&mut connection, auth.id, id, body.active, &administered).await?;
     tracing::info!(staff_id = %id, active = body.active, changed_by = %auth.id, "staff account changed");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The audit trail of a staff account of a division the caller administers: who created it,
+/// gave roles, took it out of a division, deactivated or reactivated it, when its password
+/// changed and when it was linked to the city's IdP.
+#[utoipa::path(
+    tag = "staff",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = [AccountEvent]), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = []))
+)]
+#[get("/staff/admin/staff/{id}/history")]
+pub async fn account_history(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<Vec<AccountEvent>>, ApiError> {
+    let administered = administered_divisions(&auth)?;
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        staff_admin::history(&mut connection, id.into_inner(), &administered).await?,
+    ))
 }
 
 /// The divisions the caller administers; 403 when none.

@@ -363,6 +363,7 @@ impl TestApp {
                 division: division.to_owned(),
                 role: Role::parse(role).expect("clerk, supervisor or admin"),
             }],
+            None,
         )
         .await
         .expect("staff account");

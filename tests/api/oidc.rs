@@ -589,6 +589,7 @@ async fn staff_sign_in_through_the_city_idp_and_the_link_is_pinned_to_the_subjec
             division: division.clone(),
             role: Role::Clerk,
         }],
+        None,
     )
     .await
     .expect("an account without a password");

@@ -146,6 +146,7 @@ async fn staff_sign_in_and_are_locked_out_after_repeated_failures() {
             division: "kosodate".to_owned(),
             role: madoguchi::identity::staff::Role::Clerk,
         }],
+        None,
     )
     .await
     .expect("account");
@@ -1383,6 +1384,40 @@ async fn an_admin_changes_roles_and_deactivates_accounts_of_their_division() {
     assert_eq!(status, 200);
     let unknown = change(Method::PATCH, account(Uuid::now_v7()), &admin, off).await;
     assert_eq!(unknown.0, 404);
+
+    // Every change is on the account's audit trail, with who made it.
+    let history = |id: Uuid, token: &str| staff_get(&format!("{}/history", account(id)), token);
+    let (status, trail) = app.json(history(clerk_id, &admin)).await;
+    assert_eq!(status, 200, "{trail}");
+    let entries: Vec<(&str, Option<&str>, Option<&str>)> = trail
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str();
+            (
+                text("action").unwrap_or_default(),
+                text("role"),
+                text("actor_name"),
+            )
+        })
+        .collect();
+    let by_admin = Some("職員 admin");
+    assert_eq!(
+        entries,
+        [
+            ("created", None, None),
+            ("role_set", Some("clerk"), None),
+            ("role_set", Some("supervisor"), by_admin),
+            ("deactivated", None, by_admin),
+            ("reactivated", None, by_admin),
+        ],
+        "{trail}"
+    );
+    let (status, _) = app.json(history(other_id, &admin)).await;
+    assert_eq!(status, 404, "no longer in a division the admin runs");
+    let (status, _) = app.json(history(clerk_id, &clerk)).await;
+    assert_eq!(status, 403, "a supervisor reads no trails");
 }
 
 /// A staff member replaces the password an admin gave them; the old one and every other session
@@ -1451,6 +1486,26 @@ async fn staff_change_their_own_password_and_other_sessions_end() {
     };
     assert_eq!(app.json(sign_in(STAFF_PASSWORD)).await.0, 401);
     assert_eq!(app.json(sign_in(new_password)).await.0, 200);
+    let (_, admin) = app.staff_member("kosodate", "admin").await;
+    let (_, trail) = app
+        .json(staff_get(
+            &format!(
+                "/api/v1/staff/admin/staff/{}/history",
+                me["id"].as_str().unwrap_or_default()
+            ),
+            &admin,
+        ))
+        .await;
+    let last = trail
+        .as_array()
+        .and_then(|t| t.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["action"], "password_changed", "{trail}");
+    assert_eq!(
+        last["actor_id"], me["id"],
+        "changed by the person themselves"
+    );
     let refresh = |pair: &Value| {
         TestRequest::post()
             .uri("/api/v1/auth/refresh")
@@ -1747,9 +1802,17 @@ async fn an_idp_account_is_linked_once_per_issuer() {
         division: "kosodate".to_owned(),
         role: Role::Clerk,
     };
-    let suzuki = create(&mut connection, "suzuki", "鈴木", None, None, &[membership])
-        .await
-        .expect("account");
+    let suzuki = create(
+        &mut connection,
+        "suzuki",
+        "鈴木",
+        None,
+        None,
+        &[membership],
+        None,
+    )
+    .await
+    .expect("account");
     let (old_idp, new_idp) = ("https://idp-old.city.example", "https://idp.city.example");
 
     let first = sign_in_with_provider(&mut connection, old_idp, "sub-1", Some("suzuki")).await;
@@ -1765,5 +1828,22 @@ async fn an_idp_account_is_linked_once_per_issuer() {
     assert!(
         matches!(stale, Err(AuthError::StaffNotRegistered)),
         "the old link is gone"
+    );
+    let trail = madoguchi::identity::staff_admin::history(
+        &mut connection,
+        suzuki,
+        &["kosodate".to_owned()],
+    )
+    .await
+    .expect("trail");
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "created",
+            "role_set",
+            "linked_to_provider",
+            "linked_to_provider"
+        ]
     );
 }
