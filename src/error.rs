@@ -277,6 +277,12 @@ impl From<crate::identity::AuthError> for ApiError {
                 "このログインIDは既に使われています。",
                 "This login is already taken.",
             ),
+            A::PasswordChangeRequired => Self::client(
+                StatusCode::FORBIDDEN,
+                "auth.password_change_required",
+                "管理者が設定したパスワードを、まずご自身のパスワードに変更してください（POST /api/v1/staff/me/password）。",
+                "Replace the password your admin gave you first (POST /api/v1/staff/me/password).",
+            ),
             A::StaffNotRegistered => Self::client(
                 StatusCode::FORBIDDEN,
                 "auth.staff_not_registered",

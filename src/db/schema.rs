@@ -139,6 +139,7 @@ diesel::table! {
         created_at -> Timestamptz,
         oidc_issuer -> Nullable<Text>,
         oidc_subject -> Nullable<Text>,
+        password_change_required -> Bool,
     }
 }
 

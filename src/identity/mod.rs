@@ -93,6 +93,9 @@ pub enum AuthError {
     /// Creating a staff account with a login someone already has.
     #[error("this login is taken")]
     LoginTaken,
+    /// The staff member must replace the password an admin gave them before anything else.
+    #[error("the password must be changed first")]
+    PasswordChangeRequired,
     /// The city's OpenID Provider vouched for someone with no active staff account here.
     #[error("no active staff account for this sign-in")]
     StaffNotRegistered,

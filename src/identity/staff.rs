@@ -92,6 +92,9 @@ pub async fn create(
                         staff::display_name.eq(display_name),
                         staff::email.eq(email),
                         staff::password_hash.eq(hash),
+                        // A password an admin chose is replaced at first use.
+                        staff::password_change_required
+                            .eq(created_by.is_some() && password.is_some()),
                     ))
                     .execute(connection)
                     .await
@@ -296,30 +299,41 @@ pub async fn sign_in_with_provider(
     }
 }
 
-/// The memberships of an active staff member, in one query; `None` when the account is
-/// deactivated (or gone), so its unexpired access tokens stop working at once.
-pub async fn active_memberships(
+/// Where a signed-in staff member stands: their memberships, and whether they must first
+/// replace a password an admin gave them.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub memberships: Vec<Membership>,
+    pub password_change_required: bool,
+}
+
+/// The standing of an active staff member, in one query; `None` when the account is deactivated
+/// (or gone), so its unexpired access tokens stop working at once.
+pub async fn standing(
     connection: &mut AsyncPgConnection,
     staff_id: Uuid,
-) -> Result<Option<Vec<Membership>>, AuthError> {
-    let rows: Vec<(bool, Option<String>, Option<String>)> = staff::table
+) -> Result<Option<Standing>, AuthError> {
+    let rows: Vec<(bool, bool, Option<String>, Option<String>)> = staff::table
         .left_join(staff_memberships::table)
         .filter(staff::id.eq(staff_id))
         .select((
             staff::active,
+            staff::password_change_required,
             staff_memberships::division.nullable(),
             staff_memberships::role.nullable(),
         ))
         .order(staff_memberships::division)
         .load(connection)
         .await?;
-    // Every row repeats the account's `active`; no rows: no such account.
-    let [(true, ..), ..] = rows.as_slice() else {
+    // Every row repeats the account's columns; no rows: no such account.
+    let [(true, password_change_required, ..), ..] = rows.as_slice() else {
         return Ok(None);
     };
-    Ok(Some(
-        rows.into_iter()
-            .filter_map(|(_, division, role)| {
+    let password_change_required = *password_change_required;
+    Ok(Some(Standing {
+        memberships: rows
+            .into_iter()
+            .filter_map(|(_, _, division, role)| {
                 let role = Role::parse(role.as_deref()?)?;
                 Some(Membership {
                     division: division?,
@@ -327,7 +341,8 @@ pub async fn active_memberships(
                 })
             })
             .collect(),
-    ))
+        password_change_required,
+    }))
 }
 
 /// A staff account as an admin sees it (never the password hash).
@@ -420,6 +435,8 @@ pub struct OwnAccount {
     pub display_name: String,
     pub email: Option<String>,
     pub has_password: bool,
+    /// The password an admin gave must be replaced (`POST /staff/me/password`) first.
+    pub password_change_required: bool,
     pub memberships: Vec<Membership>,
 }
 
@@ -428,23 +445,25 @@ pub async fn own_account(
     staff_id: Uuid,
     memberships: Vec<Membership>,
 ) -> Result<OwnAccount, AuthError> {
-    let (login, display_name, email, has_password): (String, String, Option<String>, bool) =
-        staff::table
-            .find(staff_id)
-            .select((
-                staff::login,
-                staff::display_name,
-                staff::email,
-                staff::password_hash.is_not_null(),
-            ))
-            .first(connection)
-            .await?;
+    type Row = (String, String, Option<String>, bool, bool);
+    let (login, display_name, email, has_password, password_change_required): Row = staff::table
+        .find(staff_id)
+        .select((
+            staff::login,
+            staff::display_name,
+            staff::email,
+            staff::password_hash.is_not_null(),
+            staff::password_change_required,
+        ))
+        .first(connection)
+        .await?;
     Ok(OwnAccount {
         id: staff_id,
         login,
         display_name,
         email,
         has_password,
+        password_change_required,
         memberships,
     })
 }
@@ -476,7 +495,10 @@ pub async fn change_password(
         .transaction::<_, AuthError, _>(|connection| {
             Box::pin(async move {
                 diesel::update(staff::table.find(staff_id))
-                    .set(staff::password_hash.eq(hash))
+                    .set((
+                        staff::password_hash.eq(hash),
+                        staff::password_change_required.eq(false),
+                    ))
                     .execute(connection)
                     .await?;
                 let action = AccountAction::PasswordChanged;

@@ -128,6 +128,36 @@ impl FromRequest for StaffAuth {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let signed_in = StaffSelf::from_request(request, payload);
+        Box::pin(async move {
+            let StaffSelf {
+                id,
+                memberships,
+                password_change_required,
+            } = signed_in.await?;
+            if password_change_required {
+                return Err(AuthError::PasswordChangeRequired.into());
+            }
+            Ok(Self { id, memberships })
+        })
+    }
+}
+
+/// A signed-in staff member who may still owe the change of a password an admin gave them: for
+/// their own account only (`/staff/me`, `/staff/me/password`). Everything else takes
+/// [`StaffAuth`], which refuses such a member with 403 `auth.password_change_required`.
+#[derive(Debug, Clone)]
+pub struct StaffSelf {
+    pub id: Uuid,
+    pub memberships: Vec<Membership>,
+    pub password_change_required: bool,
+}
+
+impl FromRequest for StaffSelf {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let claims = bearer_claims(request);
         let state = request.app_data::<web::Data<AppState>>().cloned();
@@ -139,12 +169,13 @@ impl FromRequest for StaffAuth {
             let state =
                 state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("state missing")))?;
             let mut connection = crate::db::connection(&state.pool).await?;
-            let memberships = staff::active_memberships(&mut connection, claims.sub)
+            let standing = staff::standing(&mut connection, claims.sub)
                 .await?
                 .ok_or(AuthError::InvalidToken)?;
             Ok(Self {
                 id: claims.sub,
-                memberships,
+                memberships: standing.memberships,
+                password_change_required: standing.password_change_required,
             })
         })
     }

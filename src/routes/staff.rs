@@ -9,7 +9,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::auth::{CallbackQuery, StartedLogin, read_callback, start_oidc};
-use super::extract::{Body, StaffAuth};
+use super::extract::{Body, StaffAuth, StaffSelf};
 use crate::error::{ApiError, FieldError};
 use crate::forms::Assurance;
 use crate::identity::oidc::OidcClient;
@@ -421,7 +421,7 @@ fn administered_divisions(auth: &StaffAuth) -> Result<Vec<String>, ApiError> {
 #[get("/staff/me")]
 pub async fn me(
     state: web::Data<AppState>,
-    auth: StaffAuth,
+    auth: StaffSelf,
 ) -> Result<web::Json<staff::OwnAccount>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     Ok(web::Json(
@@ -436,7 +436,8 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// A staff member changes their own password (for example the first one an admin gave them).
+/// A staff member changes their own password; the first one an admin gave them must be changed
+/// before anything else (403 `auth.password_change_required` everywhere else until then).
 /// Every session of the account ends; a new token pair for this one is returned.
 #[utoipa::path(
     tag = "staff",
@@ -447,7 +448,7 @@ pub struct PasswordChange {
 #[post("/staff/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
-    auth: StaffAuth,
+    auth: StaffSelf,
     body: Body<PasswordChange>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
     if !state.settings.staff.allows("password") {

@@ -1227,8 +1227,9 @@ async fn an_admin_manages_the_staff_of_their_own_division_only() {
         .await;
     assert_eq!(status, 403);
 
-    // The new account signs in.
-    let (status, _) = app
+    // The new account signs in, but must replace the password the admin chose before anything
+    // else.
+    let (status, tokens) = app
         .json(
             TestRequest::post()
                 .uri("/api/v1/staff/login")
@@ -1236,6 +1237,26 @@ async fn an_admin_manages_the_staff_of_their_own_division_only() {
         )
         .await;
     assert_eq!(status, 200);
+    let token = tokens["access_token"].as_str().expect("token");
+    let (status, problem) = app.json(staff_get("/api/v1/staff/queues", token)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("auth.password_change_required"))
+    );
+    let (status, me) = app.json(staff_get("/api/v1/staff/me", token)).await;
+    assert_eq!(
+        (status, &me["password_change_required"]),
+        (200, &json!(true))
+    );
+    let change =
+        json!({"current_password": STAFF_PASSWORD, "new_password": "my own passphrase now"});
+    let (status, fresh) = app
+        .json(staff_post("/api/v1/staff/me/password", token, change))
+        .await;
+    assert_eq!(status, 200, "{fresh}");
+    let token = fresh["access_token"].as_str().expect("token");
+    let (status, _) = app.json(staff_get("/api/v1/staff/queues", token)).await;
+    assert_eq!(status, 200, "free to work once the password is their own");
 }
 
 fn staff_send(
