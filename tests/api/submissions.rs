@@ -659,3 +659,23 @@ async fn division_of(app: &TestApp, id: &str) -> String {
         .expect("the application");
     routed.division
 }
+
+/// A session's facts stop counting when the session would have expired, and the worker's
+/// housekeeping deletes them.
+#[actix_web::test]
+async fn expired_session_facts_are_not_used_and_are_purged() {
+    let app = TestApp::spawn().await;
+    let token = app.resident("card-1004").await;
+    assert_eq!(app.get_as("/api/v1/me/facts", &token).await.0, 200);
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query("UPDATE session_facts SET expires_at = now() - interval '1 second'")
+        .execute(&mut connection)
+        .await
+        .expect("expire");
+
+    assert_eq!(app.get_as("/api/v1/me/facts", &token).await.0, 404);
+    let purged = madoguchi::identity::facts::purge_expired(&mut connection)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+}
