@@ -21,6 +21,7 @@ pub enum AccountAction {
     Deactivated,
     Reactivated,
     PasswordChanged,
+    PasswordReset,
     LinkedToProvider,
 }
 
@@ -33,6 +34,7 @@ impl AccountAction {
             Self::Deactivated => "deactivated",
             Self::Reactivated => "reactivated",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
             Self::LinkedToProvider => "linked_to_provider",
         }
     }
@@ -214,6 +216,59 @@ pub async fn remove_membership(
         .await
 }
 
+/// The memberships of an account whose every division the caller administers: an account
+/// that also works elsewhere is not one division's alone to switch off or to reset.
+async fn memberships_all_administered(
+    connection: &mut AsyncPgConnection,
+    staff_id: Uuid,
+    administered: &[String],
+) -> Result<Vec<Membership>, AdminError> {
+    let memberships = all_memberships(connection, staff_id)
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    if memberships
+        .iter()
+        .any(|membership| !administered.contains(&membership.division))
+    {
+        return Err(AdminError::OutsideDivisions);
+    }
+    Ok(memberships)
+}
+
+/// An admin gives someone who forgot their password a new one: it must be replaced at first use,
+/// the account is unlocked, and every session of the account ends. Only an admin of every
+/// division the account works in may do it.
+pub async fn reset_password(
+    connection: &mut AsyncPgConnection,
+    actor: Uuid,
+    staff_id: Uuid,
+    password: &str,
+    administered: &[String],
+) -> Result<(), AdminError> {
+    let hash = super::staff::hash_password(password)?;
+    use diesel_async::AsyncConnection;
+    connection
+        .transaction::<_, AdminError, _>(|connection| {
+            Box::pin(async move {
+                memberships_all_administered(connection, staff_id, administered).await?;
+                diesel::update(staff::table.find(staff_id))
+                    .set((
+                        staff::password_hash.eq(hash),
+                        staff::password_change_required.eq(true),
+                        staff::failed_logins.eq(0),
+                        staff::locked_until.eq(None::<chrono::DateTime<Utc>>),
+                    ))
+                    .execute(connection)
+                    .await?;
+                super::session::revoke_all_of_staff(connection, staff_id).await?;
+                let action = AccountAction::PasswordReset;
+                record(connection, staff_id, Some(actor), action, None, None).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
 /// Deactivates an account (its sessions end at once: refresh tokens revoked, access tokens
 /// refused by the extractor) or reactivates it (unlocked, failures forgotten). Only an admin of
 /// every division the account works in may do it.
@@ -228,15 +283,8 @@ pub async fn set_active(
     connection
         .transaction::<_, AdminError, _>(|connection| {
             Box::pin(async move {
-                let memberships = all_memberships(connection, staff_id)
-                    .await?
-                    .ok_or(AdminError::NotFound)?;
-                if memberships
-                    .iter()
-                    .any(|membership| !administered.contains(&membership.division))
-                {
-                    return Err(AdminError::OutsideDivisions);
-                }
+                let memberships =
+                    memberships_all_administered(connection, staff_id, administered).await?;
                 diesel::update(staff::table.find(staff_id))
                     .set((
                         staff::active.eq(active),
@@ -266,8 +314,8 @@ pub async fn set_active(
 /// One entry of an account's audit trail.
 #[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
 pub struct AccountEvent {
-    /// created, role_set, removed_from_division, deactivated, reactivated, password_changed or
-    /// linked_to_provider.
+    /// created, role_set, removed_from_division, deactivated, reactivated, password_changed,
+    /// password_reset or linked_to_provider.
     pub action: String,
     pub division: Option<String>,
     pub role: Option<String>,

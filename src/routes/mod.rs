@@ -65,6 +65,7 @@ use utoipa_scalar::{Scalar, Servable};
         staff::delete_membership,
         staff::update_account,
         staff::account_history,
+        staff::reset_password,
         staff::me,
         staff::change_password,
         queues::list_queues,
@@ -150,6 +151,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(staff::delete_membership)
                 .service(staff::update_account)
                 .service(staff::account_history)
+                .service(staff::reset_password)
                 .service(staff::me)
                 .service(staff::change_password)
                 .service(queues::list_queues)

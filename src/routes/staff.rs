@@ -375,6 +375,44 @@ pub async fn update_account(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordReset {
+    /// At least 12 characters; the person must replace it at first use.
+    pub password: String,
+}
+
+/// An admin gives someone who forgot their password a new one (to be replaced at first use);
+/// the account is unlocked and every session of it ends. Only an admin of every division the
+/// person works in may do it.
+#[utoipa::path(
+    tag = "staff",
+    params(("id" = Uuid, Path)),
+    request_body = PasswordReset,
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = []))
+)]
+#[put("/staff/admin/staff/{id}/password")]
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+    id: web::Path<Uuid>,
+    body: Body<PasswordReset>,
+) -> Result<HttpResponse, ApiError> {
+    let administered = administered_divisions(&auth)?;
+    if body.password.chars().count() < staff::MIN_PASSWORD_CHARS {
+        return Err(ApiError::validation(
+            "request.invalid",
+            vec![FieldError::new("/password", "too_short")],
+        ));
+    }
+    let id = id.into_inner();
+    let mut connection = crate::db::connection(&state.pool).await?;
+    staff_admin::reset_password(&mut connection, auth.id, id, &body.password, &administered)
+        .await?;
+    tracing::info!(staff_id = %id, changed_by = %auth.id, "staff password reset");
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// The audit trail of a staff account of a division the caller administers: who created it,
 /// gave roles, took it out of a division, deactivated or reactivated it, when its password
 /// changed and when it was linked to the city's IdP.

@@ -1437,8 +1437,48 @@ async fn an_admin_changes_roles_and_deactivates_accounts_of_their_division() {
     );
     let (status, _) = app.json(history(other_id, &admin)).await;
     assert_eq!(status, 404, "no longer in a division the admin runs");
-    let (status, _) = app.json(history(clerk_id, &clerk)).await;
-    assert_eq!(status, 403, "a supervisor reads no trails");
+    let (status, problem) = app.json(history(clerk_id, &clerk)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("auth.role_required")),
+        "a supervisor reads no trails"
+    );
+
+    // The clerk forgot their password: the admin sets a new one, which must be replaced at once.
+    let reset = |password: &str| json!({"password": password});
+    let password_of = |id: Uuid| format!("{}/password", account(id));
+    let refused = change(Method::PUT, password_of(clerk_id), &admin, reset("short")).await;
+    assert_eq!(refused.0, 422);
+    let temporary = "temporary passphrase 2026";
+    let done = change(Method::PUT, password_of(clerk_id), &admin, reset(temporary)).await;
+    assert_eq!(done, (204, None));
+    let (status, _) = app.json(sign_in(me["login"].clone())).await;
+    assert_eq!(status, 401, "the old password is gone");
+    let (status, tokens) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/staff/login")
+                .set_json(json!({"login": me["login"], "password": temporary})),
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().expect("token");
+    let (status, problem) = app.json(staff_get("/api/v1/staff/queues", token)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("auth.password_change_required"))
+    );
+
+    let (_, trail) = app.json(history(clerk_id, &admin)).await;
+    let last = trail
+        .as_array()
+        .and_then(|t| t.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&last["action"], &last["actor_name"]),
+        (&json!("password_reset"), &json!("職員 admin"))
+    );
 }
 
 /// A staff member replaces the password an admin gave them; the old one and every other session
