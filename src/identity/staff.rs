@@ -62,6 +62,22 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 /// The shortest staff password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
+/// Whether `password` is long enough for a staff account.
+pub fn long_enough(password: &str) -> bool {
+    password.chars().count() >= MIN_PASSWORD_CHARS
+}
+
+/// The domain's guard of [`long_enough`]; the routes report a field error before it is reached.
+pub(super) fn require_long_enough(password: &str) -> Result<(), AuthError> {
+    if long_enough(password) {
+        Ok(())
+    } else {
+        Err(AuthError::Malformed(format!(
+            "a staff password needs at least {MIN_PASSWORD_CHARS} characters"
+        )))
+    }
+}
+
 /// Creates a staff account with its memberships (the `staff create` command, `created_by`
 /// `None`, and admins). Without a password the account can only sign in through the city's
 /// OpenID Provider.
@@ -74,11 +90,7 @@ pub async fn create(
     memberships: &[Membership],
     created_by: Option<Uuid>,
 ) -> Result<Uuid, AuthError> {
-    if password.is_some_and(|password| password.chars().count() < MIN_PASSWORD_CHARS) {
-        return Err(AuthError::Malformed(format!(
-            "a staff password needs at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
+    password.map(require_long_enough).transpose()?;
     let id = Uuid::now_v7();
     let hash = password.map(hash_password).transpose()?;
     use diesel_async::AsyncConnection;
@@ -478,11 +490,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<(), AuthError> {
-    if new.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(AuthError::Malformed(format!(
-            "a staff password needs at least {MIN_PASSWORD_CHARS} characters"
-        )));
-    }
+    require_long_enough(new)?;
     let login: String = staff::table
         .find(staff_id)
         .select(staff::login)

@@ -245,6 +245,7 @@ pub async fn reset_password(
     password: &str,
     administered: &[String],
 ) -> Result<(), AdminError> {
+    super::staff::require_long_enough(password)?;
     let hash = super::staff::hash_password(password)?;
     use diesel_async::AsyncConnection;
     connection

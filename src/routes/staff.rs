@@ -229,10 +229,8 @@ pub async fn create_staff(
         None if !state.settings.staff.allows("oidc") => {
             errors.push(FieldError::new("/password", "required"));
         }
-        Some(password) if password.chars().count() < staff::MIN_PASSWORD_CHARS => {
-            errors.push(FieldError::new("/password", "too_short"));
-        }
-        _ => {}
+        Some(password) => errors.extend(short_password("/password", password)),
+        None => {}
     }
     if !errors.is_empty() {
         return Err(ApiError::validation("request.invalid", errors));
@@ -399,11 +397,8 @@ pub async fn reset_password(
     body: Body<PasswordReset>,
 ) -> Result<HttpResponse, ApiError> {
     let administered = administered_divisions(&auth)?;
-    if body.password.chars().count() < staff::MIN_PASSWORD_CHARS {
-        return Err(ApiError::validation(
-            "request.invalid",
-            vec![FieldError::new("/password", "too_short")],
-        ));
+    if let Some(error) = short_password("/password", &body.password) {
+        return Err(ApiError::validation("request.invalid", vec![error]));
     }
     let id = id.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
@@ -433,6 +428,11 @@ pub async fn account_history(
     Ok(web::Json(
         staff_admin::history(&mut connection, id.into_inner(), &administered).await?,
     ))
+}
+
+/// A field error when a new staff password at `path` is too short.
+fn short_password(path: &str, password: &str) -> Option<FieldError> {
+    (!staff::long_enough(password)).then(|| FieldError::new(path, "too_short"))
 }
 
 /// The divisions the caller administers; 403 when none.
@@ -492,11 +492,8 @@ pub async fn change_password(
     if !state.settings.staff.allows("password") {
         return Err(AuthError::ProviderDisabled.into());
     }
-    if body.new_password.chars().count() < staff::MIN_PASSWORD_CHARS {
-        return Err(ApiError::validation(
-            "request.invalid",
-            vec![FieldError::new("/new_password", "too_short")],
-        ));
+    if let Some(error) = short_password("/new_password", &body.new_password) {
+        return Err(ApiError::validation("request.invalid", vec![error]));
     }
     let mut connection = crate::db::connection(&state.pool).await?;
     match staff::change_password(
