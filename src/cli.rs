@@ -105,7 +105,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             tracing::info!("email worker started");
             tokio::select! {
-                () = crate::notify::worker::run(pool, mailer, settings.email.clone(), digests) => {}
+                () = crate::notify::worker::run(
+                    pool,
+                    mailer,
+                    settings.email.clone(),
+                    digests,
+                    crate::notify::worker::Attachments::from_settings(&settings.submissions),
+                ) => {}
                 _ = tokio::signal::ctrl_c() => tracing::info!("email worker stopping"),
             }
             Ok(ExitCode::SUCCESS)
@@ -116,6 +122,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let resolved = crate::db::cluster::resolve(&settings.database, "madoguchi").await?;
             let applied = crate::db::run_migrations(&resolved.url).await?;
             println!("applied {} migration(s)", applied.len());
+            let catalog = crate::forms::Catalog::load(&settings.forms.dir).map_err(|report| {
+                anyhow::anyhow!("the procedure catalog has mistakes:\n{report}")
+            })?;
+            let sealer = crate::submissions::sealing::Sealer::from_config(
+                &settings.submissions.sealing_keys,
+            )?;
+            let pool = crate::db::build_pool(&resolved.url, &settings.database)?;
+            crate::startup::run_data_migrations(&pool, &sealer, &catalog).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Forms { command } => Ok(forms_command(command)),

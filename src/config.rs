@@ -105,6 +105,10 @@ pub struct ServerSettings {
     pub tls_cert_path: String,
     pub tls_key_path: String,
     pub workers: usize,
+    /// `/metrics` without a token: open in development and test, closed in production.
+    pub metrics_open: bool,
+    /// A bearer token that opens `/metrics` (a secret: set it in the environment).
+    pub metrics_token: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +204,8 @@ pub struct SubmissionSettings {
     pub attachments_dir: PathBuf,
     pub max_attachment_mb: usize,
     pub max_attachments_per_draft: i64,
+    pub max_drafts_per_resident: i64,
+    pub max_pending_upload_mb_per_resident: i64,
     pub sealing_keys: SecretString,
 }
 
@@ -333,6 +339,20 @@ impl Settings {
             }
             if self.email.transport != EmailTransport::Smtp {
                 problems.push("production: email.transport must be smtp".to_owned());
+            }
+            if self.email.smtp_tls == SmtpTls::None {
+                problems.push(
+                    "production: email.smtp_tls must be starttls or implicit (mail would cross the network in clear)"
+                        .to_owned(),
+                );
+            }
+            for (key, issuer) in [
+                ("identity.oidc.issuer", &self.identity.oidc.issuer),
+                ("staff.oidc.issuer", &self.staff.oidc.client.issuer),
+            ] {
+                if issuer.starts_with("http://") {
+                    problems.push(format!("production: {key} must be https"));
+                }
             }
             if self.database.url.is_empty() && std::env::var_os("DATABASE_URL").is_none() {
                 problems.push(

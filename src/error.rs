@@ -172,7 +172,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
-            Self::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "unavailable: a dependency did not answer")
+            }
             Self::Client { .. } => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -302,6 +304,7 @@ impl From<crate::identity::AuthError> for ApiError {
                 "The authentication request is malformed.",
             ),
             A::Database(error) => error.into(),
+            A::RevocationUnavailable(error) => Self::Unavailable(error),
             A::Internal(error) => Self::Internal(error),
         }
     }
@@ -462,6 +465,36 @@ impl From<crate::submissions::SubmissionError> for ApiError {
                 "申請後にこの手続の様式が変更されたため、差し戻しに回答できません。申請を取り下げて、新しい様式で申請し直してください。",
                 "The form of this procedure changed after you applied, so the return cannot be answered; withdraw the application and apply again with the new form.",
             ),
+            S::DraftLimit => Self::client(
+                StatusCode::CONFLICT,
+                "draft.limit_reached",
+                "保存できる下書きの数に達しています。不要な下書きを削除してから保存してください。",
+                "You have as many drafts as can be kept; discard one you no longer need, then save.",
+            ),
+            S::UploadQuota => Self::client(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "attachment.quota_exceeded",
+                "送信前の添付ファイルの合計が上限に達しています。不要な下書きを削除してください。",
+                "Your files not yet sent reach the storage allowance; discard drafts you no longer need.",
+            ),
+            S::SigningNonce => Self::client(
+                StatusCode::CONFLICT,
+                "signature.nonce_invalid",
+                "この電子署名は使用済みか有効期限切れです。内容を確認し、もう一度署名してください。",
+                "This signature was already used or has expired; check the answers and sign again.",
+            ),
+            S::Storage(error) if error.kind() == std::io::ErrorKind::StorageFull => {
+                tracing::error!(error = %error, "attachment storage is full");
+                Self::client(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage.full",
+                    "ファイルを保存する領域が不足しています。時間をおいてもう一度お試しください。",
+                    "There is no room to store the file; please try again later.",
+                )
+            }
+            S::Storage(error) => {
+                Self::internal(anyhow::Error::new(error).context("attachment storage"))
+            }
             S::Database(error) => error.into(),
         }
     }
@@ -510,7 +543,13 @@ impl From<crate::queues::QueueError> for ApiError {
                 "Only the assignee (or a supervisor) can do this.",
             ),
             Q::Invalid(errors) => Self::validation("request.invalid", errors),
-            Q::Sealing(cause) => Self::Internal(cause.into()),
+            // Raised as an integrity alarm where it happens; the clerk gets a stable code.
+            Q::Sealing(_) => Self::client(
+                StatusCode::CONFLICT,
+                "my_number.integrity_failed",
+                "保存されたマイナンバーがこの申請のものと確認できないため、表示できません。システム管理者に連絡してください。",
+                "The stored My Number cannot be confirmed to belong to this application, so it is not shown; tell the system administrator.",
+            ),
             Q::Submission(error) => error.into(),
             Q::Database(error) => error.into(),
         }

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::calendar::BusinessCalendar;
 use crate::config::Settings;
@@ -106,6 +109,13 @@ impl AppState {
         })
     }
 
+    pub fn draft_limits(&self) -> crate::submissions::drafts::DraftLimits {
+        crate::submissions::drafts::DraftLimits {
+            ttl_days: self.settings.submissions.draft_ttl_days,
+            max_per_resident: self.settings.submissions.max_drafts_per_resident,
+        }
+    }
+
     /// What the submission code borrows from the application.
     pub fn submissions(&self) -> crate::submissions::Context<'_> {
         crate::submissions::Context {
@@ -131,6 +141,7 @@ pub fn build_app(
     >,
 > {
     let json_limit = state.settings.server.max_json_body_bytes;
+    let https = state.settings.server.public_url.starts_with("https://");
     App::new()
         .app_data(state)
         .app_data(metrics)
@@ -145,6 +156,7 @@ pub fn build_app(
         .configure(routes::configure)
         .default_service(web::to(routes::openapi::unmatched))
         .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
+        .wrap(security_headers(https))
         .wrap(from_fn(telemetry::observe_request))
 }
 
@@ -187,6 +199,7 @@ impl Application {
                     catalog: catalog.clone(),
                     public_url: settings.server.public_url.clone(),
                 },
+                crate::notify::worker::Attachments::from_settings(&settings.submissions),
             ));
         }
         let listener = std::net::TcpListener::bind(settings.bind_address())
@@ -194,7 +207,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let tls = load_tls(&settings)?;
         let workers = settings.server.workers;
+        let migrate = settings.database.migrate_on_start;
         let state = web::Data::new(AppState::build(settings, pool, catalog).await?);
+        if migrate {
+            run_data_migrations(&state.pool, &state.sealer, &state.catalog).await?;
+        }
         let metrics = web::Data::new(Metrics::new()?);
         let mut server =
             HttpServer::new(move || build_app(state.clone(), metrics.clone())).shutdown_timeout(10);
@@ -223,23 +240,58 @@ impl Application {
     }
 }
 
+/// Headers every answer carries unless its handler set its own: nothing is cached (answers hold
+/// personal data; the public catalog sets its own caching), nothing is sniffed, framed or sent
+/// as a referrer, and the API's documents may load nothing. Pages set their own policy.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((header::CACHE_CONTROL, "no-store"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ));
+    if https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        headers
+    }
+}
+
+/// The data migrations that need the application's keys and catalog, after the schema
+/// migrations (`madoguchi migrate`, or `serve` where it migrates on start). Each runs once.
+pub async fn run_data_migrations(
+    pool: &DbPool,
+    sealer: &Sealer,
+    catalog: &Catalog,
+) -> anyhow::Result<()> {
+    let mut connection = db::connection(pool).await?;
+    if let Some(done) =
+        crate::submissions::sealing::legacy::migrate(&mut connection, sealer, catalog).await?
+    {
+        tracing::info!(
+            drafts = done.drafts,
+            submissions = done.submissions,
+            revisions = done.revisions,
+            "re-sealed My Numbers to their rows"
+        );
+    }
+    Ok(())
+}
+
 fn load_tls(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
     let server = &settings.server;
     if server.tls_cert_path.is_empty() {
         return Ok(None);
     }
-    let certificates = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(&server.tls_cert_path)
-            .with_context(|| format!("opening {}", server.tls_cert_path))?,
-    ))
-    .collect::<Result<Vec<_>, _>>()
-    .context("reading the TLS certificate chain")?;
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(&server.tls_key_path)
-            .with_context(|| format!("opening {}", server.tls_key_path))?,
-    ))
-    .context("reading the TLS private key")?
-    .context("no private key in the TLS key file")?;
+    let certificates = CertificateDer::pem_file_iter(&server.tls_cert_path)
+        .with_context(|| format!("opening {}", server.tls_cert_path))?
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the TLS certificate chain")?;
+    let key = PrivateKeyDer::from_pem_file(&server.tls_key_path)
+        .with_context(|| format!("reading the TLS private key {}", server.tls_key_path))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

@@ -20,10 +20,25 @@ use crate::config::{LogFormat, LogSettings};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Log targets that print SQL parameters (answers, emails, tokens) at debug level: capped at
+/// info whatever the filter asks for.
+const CAPPED_TARGETS: [&str; 2] = ["tokio_postgres", "diesel"];
+
+/// The log filter from `RUST_LOG` or the settings, with the database driver capped.
+pub fn log_filter(configured: &str) -> tracing_subscriber::EnvFilter {
+    let mut filter = tracing_subscriber::EnvFilter::new(configured);
+    for target in CAPPED_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// Installs the global tracing subscriber. Safe to call more than once (tests do).
 pub fn init_tracing(settings: &LogSettings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.filter));
+    let configured = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.filter.clone());
+    let filter = log_filter(&configured);
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match settings.format {
         LogFormat::Json => builder.json().try_init(),
@@ -71,6 +86,22 @@ impl Metrics {
     }
 }
 
+/// The method as a metrics label, from a fixed set: any other method a client invents is `other`,
+/// so nobody can grow the label space.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Request span, request id and metrics, around every request.
 pub async fn observe_request(
     request: ServiceRequest,
@@ -86,7 +117,7 @@ pub async fn observe_request(
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "(unmatched)".to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
@@ -106,11 +137,11 @@ pub async fn observe_request(
     if let Some(metrics) = metrics {
         metrics
             .requests
-            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .with_label_values(&[method, route.as_str(), status.as_str()])
             .inc();
         metrics
             .latency
-            .with_label_values(&[method.as_str(), route.as_str()])
+            .with_label_values(&[method, route.as_str()])
             .observe(elapsed.as_secs_f64());
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
@@ -119,4 +150,46 @@ pub async fn observe_request(
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn debug_and_trace_filters_never_show_sql_parameters() {
+        for configured in ["debug", "trace", "tokio_postgres=trace,debug"] {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(log_filter(configured))
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::debug!(target: "tokio_postgres::query", "parameters: [\"kaga@example.jp\"]");
+                tracing::debug!(target: "madoguchi::submissions", "still shown");
+                tracing::info!(target: "tokio_postgres::connection", "connection closed");
+            });
+            let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            assert!(text.contains("still shown"), "{configured}: {text}");
+            assert!(text.contains("connection closed"), "{configured}: {text}");
+            assert!(!text.contains("kaga@example.jp"), "{configured}: {text}");
+        }
+    }
 }

@@ -38,6 +38,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    data_migrations (name) {
+        name -> Text,
+        applied_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     drafts (id) {
         id -> Uuid,
         resident_id -> Uuid,
@@ -112,6 +119,10 @@ diesel::table! {
         language -> Text,
         created_at -> Timestamptz,
         last_login_at -> Nullable<Timestamptz>,
+        email_confirmed -> Bool,
+        pending_email -> Nullable<Text>,
+        email_token_hash -> Nullable<Bytea>,
+        email_token_expires_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -123,6 +134,16 @@ diesel::table! {
         facts -> Jsonb,
         verified_at -> Timestamptz,
         expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    signing_nonces (nonce) {
+        nonce -> Text,
+        resident_id -> Uuid,
+        procedure_id -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -252,6 +273,7 @@ diesel::joinable!(outbox -> submissions (submission_id));
 diesel::joinable!(refresh_tokens -> residents (resident_id));
 diesel::joinable!(refresh_tokens -> staff (staff_id));
 diesel::joinable!(session_facts -> residents (resident_id));
+diesel::joinable!(signing_nonces -> residents (resident_id));
 diesel::joinable!(staff_memberships -> staff (staff_id));
 diesel::joinable!(staff_notes -> staff (staff_id));
 diesel::joinable!(staff_notes -> submissions (submission_id));
@@ -267,6 +289,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_log,
     attachments,
     auth_challenges,
+    data_migrations,
     drafts,
     idempotency_keys,
     outbox,
@@ -274,6 +297,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     residents,
     session_facts,
+    signing_nonces,
     staff,
     staff_account_events,
     staff_memberships,

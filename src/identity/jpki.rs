@@ -27,7 +27,11 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use der::asn1::{AnyRef, ObjectIdentifier, Utf8StringRef};
 use der::{Decode, Encode, Reader, SliceReader, Tag, TagNumber, Tagged};
-use rustls::pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{
+    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
+    UnixTime,
+};
 use sha2::{Digest, Sha256};
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator,
@@ -162,7 +166,7 @@ impl JpkiVerifier {
                 .await
                 .with_context(|| format!("reading JPKI trust anchor {}", path.display()))?;
             let before = anchors.len();
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.with_context(|| {
                     format!("JPKI trust anchor {} is not valid PEM", path.display())
                 })?;
@@ -482,7 +486,7 @@ fn chain_error(error: webpki::Error) -> AuthError {
         | E::UnsupportedRevocationReasonsPartitioning
         | E::UnsupportedCrlIssuingDistributionPoint
         | E::UnsupportedIndirectCrl
-        | E::UnsupportedDeltaCrl => AuthError::Internal(anyhow::anyhow!(
+        | E::UnsupportedDeltaCrl => AuthError::RevocationUnavailable(anyhow::anyhow!(
             "the configured JPKI CRL cannot answer for this certificate: {error}"
         )),
         // UnknownIssuer; InvalidSignatureForPublicKey (a look-alike CA with the same name);
@@ -818,7 +822,7 @@ async fn fetch(http: &reqwest::Client, url: &str, max_bytes: usize) -> anyhow::R
 /// DER (one CRL), or PEM (one or more `X509 CRL` blocks).
 fn parse_crls(bytes: &[u8]) -> anyhow::Result<Vec<LoadedList>> {
     let ders: Vec<Vec<u8>> = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        rustls_pemfile::crls(&mut &bytes[..])
+        CertificateRevocationListDer::pem_slice_iter(bytes)
             .map(|crl| crl.map(|crl| crl.as_ref().to_vec()))
             .collect::<Result<_, _>>()
             .context("is not valid PEM")?

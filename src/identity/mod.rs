@@ -105,6 +105,10 @@ pub enum AuthError {
     Malformed(String),
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The configured CRL cannot vouch for certificates now (past its nextUpdate, or unusable):
+    /// the card is refused until a good one is loaded, and the client may try again later.
+    #[error("revocation status unavailable")]
+    RevocationUnavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

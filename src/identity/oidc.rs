@@ -96,13 +96,23 @@ pub struct AuthorizationRequest {
     pub pkce_verifier: String,
 }
 
+/// The signing key of private_key_jwt and its algorithm, from a PEM private key: RSA (RS256) or
+/// EC P-256 in PKCS#8 (ES256).
+fn client_assertion_key(pem: &[u8]) -> anyhow::Result<(EncodingKey, Algorithm)> {
+    if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
+        return Ok((key, Algorithm::RS256));
+    }
+    Ok((EncodingKey::from_ec_pem(pem)?, Algorithm::ES256))
+}
+
 /// How this client proves itself at the token endpoint.
 enum ClientAuthentication {
     /// client_secret_basic.
     Secret(SecretString),
-    /// private_key_jwt (RFC 7523), RS256.
+    /// private_key_jwt (RFC 7523), RS256 with an RSA key or ES256 with an EC P-256 key.
     PrivateKeyJwt {
         key: EncodingKey,
+        algorithm: Algorithm,
         key_id: Option<String>,
     },
 }
@@ -139,14 +149,15 @@ impl OidcClient {
                 .with_context(|| {
                     format!("reading private_key_path {}", settings.private_key_path)
                 })?;
-            let key = EncodingKey::from_rsa_pem(&pem).with_context(|| {
+            let (key, algorithm) = client_assertion_key(&pem).with_context(|| {
                 format!(
-                    "private_key_path {} is not an RSA private key in PEM",
+                    "private_key_path {} is neither an RSA nor an EC P-256 private key in PEM",
                     settings.private_key_path
                 )
             })?;
             ClientAuthentication::PrivateKeyJwt {
                 key,
+                algorithm,
                 key_id: Some(settings.private_key_id.clone()).filter(|kid| !kid.is_empty()),
             }
         } else {
@@ -396,13 +407,20 @@ impl OidcClient {
                     Some(form_urlencode(secret.expose_secret())),
                 );
             }
-            ClientAuthentication::PrivateKeyJwt { key, key_id } => {
+            ClientAuthentication::PrivateKeyJwt {
+                key,
+                algorithm,
+                key_id,
+            } => {
                 form.push(("client_id", self.client_id.clone()));
                 form.push((
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
                 ));
-                form.push(("client_assertion", self.client_assertion(key, key_id)?));
+                form.push((
+                    "client_assertion",
+                    self.client_assertion(key, *algorithm, key_id)?,
+                ));
             }
         }
         let response = request
@@ -441,6 +459,7 @@ impl OidcClient {
     fn client_assertion(
         &self,
         key: &EncodingKey,
+        algorithm: Algorithm,
         key_id: &Option<String>,
     ) -> Result<String, AuthError> {
         let now = chrono::Utc::now().timestamp();
@@ -452,7 +471,7 @@ impl OidcClient {
             iat: now,
             exp: now + CLIENT_ASSERTION_TTL_SECONDS,
         };
-        let mut header = Header::new(Algorithm::RS256);
+        let mut header = Header::new(algorithm);
         header.kid.clone_from(key_id);
         jsonwebtoken::encode(&header, &claims, key).map_err(|error| {
             AuthError::Internal(anyhow!(error).context("signing the client assertion"))

@@ -1,9 +1,10 @@
 //! Resident accounts, keyed on (issuer, subject).
 
-use chrono::Utc;
+use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{AuthError, VerifiedIdentity};
@@ -21,6 +22,8 @@ pub async fn sign_in(
             residents::issuer.eq(&identity.issuer),
             residents::subject.eq(&identity.subject),
             residents::email.eq(&identity.email),
+            // The provider verified the address it vouches for.
+            residents::email_confirmed.eq(identity.email.is_some()),
             residents::last_login_at.eq(Utc::now()),
         ))
         .on_conflict((residents::issuer, residents::subject))
@@ -38,8 +41,12 @@ pub async fn sign_in(
 pub struct Resident {
     pub id: Uuid,
     pub provider: String,
-    /// Where notifications go; residents set it themselves.
+    /// Where notifications go, once confirmed; residents set it themselves.
     pub email: Option<String>,
+    /// Whether `email` was confirmed (notices go only to a confirmed address).
+    pub email_confirmed: bool,
+    /// An address set but not yet confirmed through the link sent to it.
+    pub pending_email: Option<String>,
     /// `ja` or `en`: the language of emails.
     pub language: String,
 }
@@ -54,6 +61,8 @@ pub async fn find(
             residents::id,
             residents::provider,
             residents::email,
+            residents::email_confirmed,
+            residents::pending_email,
             residents::language,
         ))
         .first(connection)
@@ -61,23 +70,60 @@ pub async fn find(
         .optional()?)
 }
 
+/// How long the link that confirms a new email address works.
+pub const EMAIL_TOKEN_TTL_HOURS: i64 = 24;
+
+/// Sets the language, and a new email address as pending: notices keep going to the confirmed
+/// address (if any) until the new one is confirmed. Returns the confirmation token to send to
+/// the new address (only its hash is stored).
 pub async fn update_contact(
     connection: &mut AsyncPgConnection,
     id: Uuid,
     email: Option<&str>,
     language: Option<&str>,
-) -> Result<(), AuthError> {
-    if let Some(email) = email {
-        diesel::update(residents::table.find(id))
-            .set(residents::email.eq(email))
-            .execute(connection)
-            .await?;
-    }
+) -> Result<Option<String>, AuthError> {
     if let Some(language) = language {
         diesel::update(residents::table.find(id))
             .set(residents::language.eq(language))
             .execute(connection)
             .await?;
     }
-    Ok(())
+    let Some(email) = email else {
+        return Ok(None);
+    };
+    let token = hex::encode(super::challenge::random_bytes(32));
+    diesel::update(residents::table.find(id))
+        .set((
+            residents::pending_email.eq(email),
+            residents::email_token_hash.eq(Sha256::digest(token.as_bytes()).to_vec()),
+            residents::email_token_expires_at
+                .eq(Utc::now() + Duration::hours(EMAIL_TOKEN_TTL_HOURS)),
+        ))
+        .execute(connection)
+        .await?;
+    Ok(Some(token))
+}
+
+/// Confirms the pending address whose link carried `token`: it becomes the address notices go
+/// to. `false` for an unknown, used or expired token.
+pub async fn confirm_email(
+    connection: &mut AsyncPgConnection,
+    token: &str,
+) -> Result<bool, AuthError> {
+    let confirmed = diesel::update(
+        residents::table
+            .filter(residents::email_token_hash.eq(Sha256::digest(token.as_bytes()).to_vec()))
+            .filter(residents::email_token_expires_at.gt(Utc::now()))
+            .filter(residents::pending_email.is_not_null()),
+    )
+    .set((
+        residents::email.eq(residents::pending_email),
+        residents::email_confirmed.eq(true),
+        residents::pending_email.eq(None::<String>),
+        residents::email_token_hash.eq(None::<Vec<u8>>),
+        residents::email_token_expires_at.eq(None::<chrono::DateTime<Utc>>),
+    ))
+    .execute(connection)
+    .await?;
+    Ok(confirmed == 1)
 }

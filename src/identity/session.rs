@@ -319,6 +319,40 @@ pub async fn refresh(
         .await?
 }
 
+/// Whether the session an access token belongs to is still open for its subject: not logged
+/// out, not revoked (reuse, password change, deactivation), not expired. One lookup on the
+/// family index, made for every request, so that ending a session ends its access tokens at once
+/// rather than when they expire.
+pub async fn is_live(
+    connection: &mut AsyncPgConnection,
+    claims: &Claims,
+) -> Result<bool, AuthError> {
+    let Some(family) = claims.sid else {
+        return Ok(false);
+    };
+    let open = refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(family))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .filter(refresh_tokens::expires_at.gt(Utc::now()));
+    let query = match claims.kind {
+        Principal::Resident => {
+            diesel::select(diesel::dsl::exists(
+                open.filter(refresh_tokens::resident_id.eq(claims.sub)),
+            ))
+            .get_result::<bool>(connection)
+            .await?
+        }
+        Principal::Staff => {
+            diesel::select(diesel::dsl::exists(
+                open.filter(refresh_tokens::staff_id.eq(claims.sub)),
+            ))
+            .get_result::<bool>(connection)
+            .await?
+        }
+    };
+    Ok(query)
+}
+
 async fn revoke_family(connection: &mut AsyncPgConnection, family: Uuid) -> Result<(), AuthError> {
     diesel::update(
         refresh_tokens::table

@@ -38,6 +38,26 @@ pub struct Notice {
     pub submission_id: Option<Uuid>,
 }
 
+/// The message that confirms a new address: a link with the token, to the address itself. The
+/// link opens the portal's confirmation page, which posts the token to
+/// `/api/v1/me/email/confirm`.
+pub fn email_confirmation(address: &str, language: &str, public_url: &str, token: &str) -> Notice {
+    Notice {
+        template: "email_confirmation",
+        language: language.to_owned(),
+        recipient: address.to_owned(),
+        data: NoticeData {
+            event: "email_confirmation".to_owned(),
+            reference: String::new(),
+            procedure_title_ja: String::new(),
+            procedure_title_en: String::new(),
+            status: String::new(),
+            link: format!("{public_url}/account/email/confirm?token={token}"),
+        },
+        submission_id: None,
+    }
+}
+
 /// Writes the notices on the caller's connection (inside the caller's transaction).
 pub async fn enqueue(
     connection: &mut AsyncPgConnection,

@@ -35,6 +35,22 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/email/resident_status.en.html"),
         ),
         (
+            "email_confirmation.ja.txt",
+            include_str!("../../templates/email/email_confirmation.ja.txt"),
+        ),
+        (
+            "email_confirmation.en.txt",
+            include_str!("../../templates/email/email_confirmation.en.txt"),
+        ),
+        (
+            "email_confirmation.ja.html",
+            include_str!("../../templates/email/email_confirmation.ja.html"),
+        ),
+        (
+            "email_confirmation.en.html",
+            include_str!("../../templates/email/email_confirmation.en.html"),
+        ),
+        (
             "division_status.ja.txt",
             include_str!("../../templates/email/division_status.ja.txt"),
         ),
@@ -73,6 +89,13 @@ fn subject(template: &str, language: &str, data: &NoticeData) -> String {
         (_, true) => "申請の状況が変わりました",
         (_, false) => "Your application's status changed",
     };
+    if template == "email_confirmation" {
+        return if ja {
+            "[madoguchi] メールアドレスの確認".to_owned()
+        } else {
+            "[madoguchi] Confirm your email address".to_owned()
+        };
+    }
     if template == "division_overdue" {
         format!(
             "[madoguchi] 処理期間を過ぎた申請が {} 件あります",
@@ -139,6 +162,7 @@ mod tests {
             ("division_status", "ja"),
             ("division_overdue", "ja"),
         ] {
+            // (email_confirmation carries no reference: checked below.)
             let email = render(template, language, &data)
                 .unwrap_or_else(|error| panic!("{template}.{language}: {error}"));
             assert!(
@@ -149,6 +173,12 @@ mod tests {
                 email.html.contains("K7QM-4XTR-9BZP"),
                 "{template}.{language}"
             );
+        }
+        for language in ["ja", "en"] {
+            let email = render("email_confirmation", language, &data).unwrap();
+            // (HTML escapes the slashes of the link; the browser reads it back.)
+            assert!(email.text.contains(&data.link) && email.html.contains("madoguchi.example"));
+            assert!(email.subject.contains("madoguchi"));
         }
     }
 }

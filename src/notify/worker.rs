@@ -22,6 +22,7 @@ use super::templates;
 use crate::config::EmailSettings;
 use crate::db::schema::outbox;
 use crate::db::{DbError, DbPool};
+use crate::submissions::attachments::{Storage, Swept};
 
 const BATCH: i64 = 10;
 
@@ -127,11 +128,14 @@ async fn deliver(mailer: &Mailer, row: &Due) -> Result<(), SendError> {
     mailer.send(row.id, message).await
 }
 
-/// Housekeeping the worker does now and then: expired drafts, login challenges and the basic
-/// facts of expired sessions.
-async fn purge_expired(pool: &DbPool) -> Result<(usize, usize, usize), DbError> {
+/// Housekeeping the worker does now and then: expired drafts (with their files), login
+/// challenges, signing nonces and the basic facts of expired sessions.
+async fn purge_expired(pool: &DbPool, storage: &Storage) -> Result<(usize, usize, usize), DbError> {
     let mut connection = crate::db::connection(pool).await?;
-    let drafts = crate::submissions::drafts::purge_expired(&mut connection)
+    let drafts = crate::submissions::drafts::purge_expired(&mut connection, storage)
+        .await
+        .map_err(DbError::classify)?;
+    crate::submissions::signing::purge_expired(&mut connection)
         .await
         .map_err(DbError::classify)?;
     let challenges = crate::identity::challenge::purge_expired(&mut connection)
@@ -149,8 +153,45 @@ pub struct Digests {
     pub public_url: String,
 }
 
+/// What the worker needs to keep attachment storage clean.
+pub struct Attachments {
+    pub storage: Storage,
+    /// Uploads no application took are deleted after this long (the draft lifetime).
+    pub unbound_ttl: chrono::Duration,
+}
+
+impl Attachments {
+    pub fn from_settings(settings: &crate::config::SubmissionSettings) -> Self {
+        Self {
+            storage: Storage::Local(settings.attachments_dir.clone()),
+            unbound_ttl: chrono::Duration::days(settings.draft_ttl_days),
+        }
+    }
+}
+
+/// Files younger than this are never swept: their row may still be committing.
+const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+
+/// Sweeps uploads no application took and files no row names.
+pub async fn sweep_attachments(pool: &DbPool, attachments: &Attachments) -> anyhow::Result<Swept> {
+    let mut connection = crate::db::connection(pool).await?;
+    Ok(crate::submissions::attachments::sweep(
+        &mut connection,
+        &attachments.storage,
+        attachments.unbound_ttl,
+        ORPHAN_GRACE,
+    )
+    .await?)
+}
+
 /// Runs until the process stops. Database outages are waited out, not fatal.
-pub async fn run(pool: DbPool, mailer: Mailer, settings: EmailSettings, digests: Digests) {
+pub async fn run(
+    pool: DbPool,
+    mailer: Mailer,
+    settings: EmailSettings,
+    digests: Digests,
+    attachments: Attachments,
+) {
     let idle = Duration::from_secs(settings.poll_interval_seconds.max(1));
     let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
     loop {
@@ -174,12 +215,16 @@ pub async fn run(pool: DbPool, mailer: Mailer, settings: EmailSettings, digests:
             }
         }
         if last_purge.elapsed() >= Duration::from_secs(600) {
-            match purge_expired(&pool).await {
+            match purge_expired(&pool, &attachments.storage).await {
                 Ok((drafts, challenges, session_facts)) => {
                     last_purge = std::time::Instant::now();
                     tracing::debug!(drafts, challenges, session_facts, "purged expired rows");
                 }
                 Err(error) => tracing::warn!(error = %error, "purging expired rows failed"),
+            }
+            match sweep_attachments(&pool, &attachments).await {
+                Ok(swept) => tracing::debug!(?swept, "swept attachment storage"),
+                Err(error) => tracing::warn!(error = %error, "sweeping attachment storage failed"),
             }
         }
         match run_once(&pool, &mailer, &settings).await {

@@ -25,10 +25,9 @@ use crate::forms::lint::city_today;
 use crate::identity::staff::Role;
 use crate::submissions::attachments::{AttachmentInfo, Storage};
 use crate::submissions::lifecycle::{Action, Status};
-use crate::submissions::sealing::Sealer;
+use crate::submissions::sealing::{self, Owner, Scope, Sealer};
 use crate::submissions::{
-    ActorKind, Context, SubmissionError, SubmissionRef, mask_sealed, notify_change,
-    transition_with_comments,
+    ActorKind, Context, SubmissionError, SubmissionRef, notify_change, transition_with_comments,
 };
 
 const MAX_REASON: usize = 1000;
@@ -332,7 +331,17 @@ pub async fn open(
                         || Localized::new(procedure_id.clone(), procedure_id.clone()),
                         |p| p.definition.title.clone(),
                     ),
-                    data: mask_sealed(context.sealer, &data, &procedure_id, ""),
+                    data: sealing::mask_answers(
+                        context.sealer,
+                        &data,
+                        &Scope {
+                            procedure_id: &procedure_id,
+                            owner: Owner::Revision {
+                                submission: id,
+                                revision,
+                            },
+                        },
+                    ),
                     procedure_id,
                     content_hash,
                     status,
@@ -372,10 +381,14 @@ pub async fn reveal(
     connection
         .transaction::<String, QueueError, _>(|connection| {
             Box::pin(async move {
-                let (procedure_id, data): (String, Value) = submissions::table
+                let (procedure_id, revision, data): (String, i32, Value) = submissions::table
                     .filter(submissions::id.eq(id))
                     .filter(submissions::division.eq_any(&divisions))
-                    .select((submissions::procedure_id, submissions::data))
+                    .select((
+                        submissions::procedure_id,
+                        submissions::revision,
+                        submissions::data,
+                    ))
                     .first(connection)
                     .await
                     .optional()?
@@ -395,10 +408,19 @@ pub async fn reveal(
                     .and_then(Value::as_str)
                     .filter(|text| Sealer::is_sealed(text))
                     .ok_or_else(not_a_my_number)?;
-                // The context the sealing bound: the procedure and the field's pointer.
-                let plain = sealer
-                    .open(sealed, &format!("{procedure_id}{field_path}"))
-                    .map_err(QueueError::Sealing)?;
+                // The sealing bound the procedure, this application's current revision and the
+                // field's pointer: a value moved here from elsewhere does not open.
+                let scope = Scope {
+                    procedure_id: &procedure_id,
+                    owner: Owner::Revision {
+                        submission: id,
+                        revision,
+                    },
+                };
+                let plain = sealer.open(sealed, &scope, &field_path).map_err(|error| {
+                    sealing::integrity_alarm(&scope, &field_path, &error);
+                    QueueError::Sealing(error)
+                })?;
                 audit(
                     connection,
                     id,
@@ -777,7 +799,18 @@ pub async fn revision_diff(
                     .find(|(n, _)| *n == revision - 1)
                     .map_or(&empty, |(_, data)| data);
                 audit(connection, located.id, viewer.id, AccessAction::View, None).await?;
-                Ok(diff::changes(sealer, &located.procedure_id, old, new))
+                let scope = |revision| Scope {
+                    procedure_id: &located.procedure_id,
+                    owner: Owner::Revision {
+                        submission: located.id,
+                        revision,
+                    },
+                };
+                Ok(diff::changes(
+                    sealer,
+                    (&scope(revision - 1), old),
+                    (&scope(revision), new),
+                ))
             })
         })
         .await

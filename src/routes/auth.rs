@@ -1,8 +1,10 @@
 //! Resident sign-in with a provider, session refresh and logout, and the resident's own account.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, patch, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -345,12 +347,57 @@ pub async fn update_me(
         return Err(ApiError::validation("request.invalid", errors));
     }
     let mut connection = crate::db::connection(&state.pool).await?;
-    residents::update_contact(
-        &mut connection,
-        auth.id,
-        body.email.as_deref(),
-        body.language.as_deref(),
-    )
-    .await?;
+    connection
+        .transaction::<_, AuthError, _>(|connection| {
+            Box::pin(async move {
+                let token = residents::update_contact(
+                    connection,
+                    auth.id,
+                    body.email.as_deref(),
+                    body.language.as_deref(),
+                )
+                .await?;
+                if let (Some(token), Some(address)) = (token, body.email.as_deref()) {
+                    let language = body.language.as_deref().unwrap_or("ja");
+                    let notice = crate::notify::email_confirmation(
+                        address,
+                        language,
+                        &state.settings.server.public_url,
+                        &token,
+                    );
+                    crate::notify::enqueue(connection, &[notice]).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmEmail {
+    /// The token from the link sent to the new address.
+    pub token: String,
+}
+
+/// Confirms a new email address with the token from the link sent to it; from then on notices
+/// go there. No sign-in needed: the token proves the mailbox.
+#[utoipa::path(tag = "identity", request_body = ConfirmEmail, responses((status = 204), (status = 422, body = crate::error::Problem)))]
+#[post("/me/email/confirm")]
+pub async fn confirm_email(
+    state: web::Data<AppState>,
+    body: Body<ConfirmEmail>,
+) -> Result<HttpResponse, ApiError> {
+    let mut connection = crate::db::connection(&state.pool).await?;
+    if residents::confirm_email(&mut connection, body.token.trim()).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email.confirmation_invalid",
+            "確認用のリンクが無効か、有効期限（24時間）が切れています。もう一度メールアドレスを登録してください。",
+            "The confirmation link is invalid or has expired (24 hours); set the email address again.",
+        ))
+    }
 }

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::ResidentAuth;
 use crate::error::{ApiError, Localized};
 use crate::forms::Catalog;
 use crate::forms::lint::city_today;
@@ -14,6 +15,7 @@ use crate::forms::model::{Assurance, Definition};
 use crate::forms::normalize;
 use crate::forms::validate::{self, CheckOptions};
 use crate::startup::AppState;
+use crate::submissions::signing;
 
 #[derive(Serialize, ToSchema)]
 pub struct Category {
@@ -325,6 +327,13 @@ fn cached(request: &HttpRequest, etag: &str, build: impl FnOnce() -> HttpRespons
     response
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct ValidateQuery {
+    /// The signed-in resident's draft these answers come from: My Numbers it shows masked are
+    /// put back before checking (and in the bytes to sign).
+    pub draft: Option<uuid::Uuid>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct CheckedAnswers {
     /// The answers as they would be stored: normalised, hidden fields removed.
@@ -333,15 +342,20 @@ pub struct CheckedAnswers {
     /// The fee these answers imply, in yen.
     pub fee_yen: u64,
     pub content_hash: String,
-    /// For card-sign procedures: the exact bytes (base64) to sign with the card for these answers.
-    pub signing_payload: String,
+    /// For card-sign procedures, when a resident is signed in: the exact bytes (base64) to sign
+    /// with the card for these answers. They name the resident's account and a single-use nonce.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_payload: Option<String>,
+    /// The nonce inside `signing_payload`; send it back with the signature. Valid 30 minutes, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_nonce: Option<String>,
 }
 
 /// Checks answers against the current definition without submitting anything, so a client can
 /// show every error (in ja and en) and the fee before the resident signs.
 #[utoipa::path(
     tag = "catalog",
-    params(("id" = String, Path, description = "Procedure id")),
+    params(("id" = String, Path, description = "Procedure id"), ValidateQuery),
     request_body(content = Object, description = "The answers, keyed by field id"),
     responses(
         (status = 200, body = CheckedAnswers),
@@ -352,21 +366,47 @@ pub struct CheckedAnswers {
 #[post("/procedures/{id}/validate")]
 pub async fn validate_answers(
     state: web::Data<AppState>,
+    resident: Option<ResidentAuth>,
     id: web::Path<String>,
+    query: web::Query<ValidateQuery>,
     answers: web::Json<serde_json::Value>,
 ) -> Result<web::Json<CheckedAnswers>, ApiError> {
     let procedure = state.catalog.get(&id).ok_or_else(ApiError::not_found)?;
-    let options = CheckOptions::complete(city_today());
-    match validate::validate(&procedure.definition, &answers, options) {
-        Ok(accepted) => Ok(web::Json(CheckedAnswers {
-            data: accepted.data,
-            fee_yen: accepted.fee,
-            content_hash: procedure.content_hash.clone(),
-            signing_payload: base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                crate::submissions::signing_payload(procedure, &answers),
-            ),
-        })),
-        Err(errors) => Err(ApiError::validation("form.invalid", errors)),
+    let mut answers = answers.into_inner();
+    if let (Some(draft), Some(resident)) = (query.draft, &resident) {
+        let mut connection = crate::db::connection(&state.pool).await?;
+        answers = crate::submissions::drafts::restore_for_submission(
+            &mut connection,
+            &state.sealer,
+            resident.id,
+            draft,
+            &procedure.definition.id,
+            &answers,
+        )
+        .await?;
     }
+    let options = CheckOptions::complete(city_today());
+    let accepted = validate::validate(&procedure.definition, &answers, options)
+        .map_err(|errors| ApiError::validation("form.invalid", errors))?;
+    let mut checked = CheckedAnswers {
+        data: accepted.data,
+        fee_yen: accepted.fee,
+        content_hash: procedure.content_hash.clone(),
+        signing_payload: None,
+        signing_nonce: None,
+    };
+    if let Some(resident) =
+        resident.filter(|_| procedure.definition.assurance == Assurance::CardSign)
+    {
+        let mut connection = crate::db::connection(&state.pool).await?;
+        let nonce =
+            signing::issue_nonce(&mut connection, resident.id, &procedure.definition.id).await?;
+        let payload = signing::payload(procedure, &answers, resident.id, &nonce);
+        checked.signing_payload = Some(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            payload,
+        ));
+        checked.signing_nonce = Some(nonce);
+    }
+    Ok(web::Json(checked))
 }

@@ -1,7 +1,8 @@
 //! Typed extractors for "who is asking", so a handler cannot forget to check.
 //!
 //! `ResidentAuth` and `StaffAuth` read `Authorization: Bearer <jwt>`, verify it with the service's
-//! keyring (signature, kid, iss, aud, exp) and refuse the other kind of principal.
+//! keyring (signature, kid, iss, aud, exp), refuse the other kind of principal, and check that
+//! the token's session is still open (a logout or revocation ends its access tokens at once).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::forms::Assurance;
 use crate::identity::AuthError;
-use crate::identity::session::{Claims, Principal};
+use crate::identity::session::{self, Claims, Principal};
 use crate::identity::staff::{self, Membership, Role};
 use crate::startup::AppState;
 
@@ -53,20 +54,28 @@ impl ResidentAuth {
 
 impl FromRequest for ResidentAuth {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(bearer_claims(request).and_then(|claims| {
-            if claims.kind == Principal::Resident {
-                Ok(Self {
-                    id: claims.sub,
-                    assurance: claims.assurance,
-                    session: claims.sid,
-                })
-            } else {
-                Err(AuthError::InvalidToken.into())
+        let claims = bearer_claims(request);
+        let state = request.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let claims = claims?;
+            if claims.kind != Principal::Resident {
+                return Err(AuthError::InvalidToken.into());
             }
-        }))
+            let state =
+                state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("state missing")))?;
+            let mut connection = crate::db::connection(&state.pool).await?;
+            if !session::is_live(&mut connection, &claims).await? {
+                return Err(AuthError::InvalidToken.into());
+            }
+            Ok(Self {
+                id: claims.sub,
+                assurance: claims.assurance,
+                session: claims.sid,
+            })
+        })
     }
 }
 
@@ -169,6 +178,9 @@ impl FromRequest for StaffSelf {
             let state =
                 state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("state missing")))?;
             let mut connection = crate::db::connection(&state.pool).await?;
+            if !session::is_live(&mut connection, &claims).await? {
+                return Err(AuthError::InvalidToken.into());
+            }
             let standing = staff::standing(&mut connection, claims.sub)
                 .await?
                 .ok_or(AuthError::InvalidToken)?;

@@ -1,10 +1,14 @@
 //! Liveness, readiness and Prometheus metrics.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use diesel_async::RunQueryDsl;
+use secrecy::ExposeSecret;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use crate::config::ServerSettings;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::telemetry::Metrics;
@@ -39,13 +43,24 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
     Ok(web::Json(Health { status: "ready" }))
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(tag = "operations", responses((status = 200, content_type = "text/plain")))]
+/// Prometheus text exposition: open in development, in production only with the configured
+/// bearer token (`server.metrics_token`); 404 otherwise, as if there were nothing here.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, content_type = "text/plain"),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 #[get("/metrics")]
 pub async fn metrics(
+    request: HttpRequest,
     metrics: web::Data<Metrics>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    if !metrics_allowed(&request, &state.settings.server) {
+        return Err(ApiError::not_found());
+    }
     let pool_status = state.pool.status();
     metrics.pool_size.set(pool_status.size as i64);
     metrics.pool_available.set(pool_status.available as i64);
@@ -55,4 +70,19 @@ pub async fn metrics(
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body))
+}
+
+fn metrics_allowed(request: &HttpRequest, server: &ServerSettings) -> bool {
+    let token = server.metrics_token.expose_secret();
+    if token.is_empty() {
+        return server.metrics_open;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Digests compared, so the comparison's time says nothing about the token.
+    Sha256::digest(presented.as_bytes()) == Sha256::digest(token.as_bytes())
 }

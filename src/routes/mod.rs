@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod docs;
 pub mod extract;
 pub mod health;
 pub mod openapi;
@@ -13,7 +14,6 @@ pub mod submissions;
 
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
-use utoipa_scalar::{Scalar, Servable};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +38,7 @@ use utoipa_scalar::{Scalar, Servable};
         auth::logout,
         auth::me,
         auth::update_me,
+        auth::confirm_email,
         auth::my_facts,
         submissions::submit,
         submissions::list,
@@ -108,7 +109,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
-        .service(Scalar::with_url("/docs", openapi_document()))
+        .service(docs::page)
+        .service(docs::script)
         .service(
             web::scope("/api/v1")
                 .route("/openapi.json", web::get().to(openapi_json))
@@ -124,6 +126,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(auth::logout)
                 .service(auth::me)
                 .service(auth::update_me)
+                .service(auth::confirm_email)
                 .service(auth::my_facts)
                 .service(submissions::submit)
                 .service(submissions::list)

@@ -17,11 +17,10 @@ use crate::error::ApiError;
 use crate::forms::{Assurance, Procedure};
 use crate::identity::AuthError;
 use crate::identity::facts::{self, FactsSource, VouchedFacts};
-use crate::identity::jpki::SignatureEvidence;
 use crate::startup::AppState;
 use crate::submissions::{
-    self, AccessEntry, NewSubmission, SubmissionDetail, SubmissionError, SubmissionSummary,
-    attachments, drafts,
+    self, AccessEntry, CardSignature, NewSubmission, SubmissionDetail, SubmissionError,
+    SubmissionSummary, attachments, drafts, signing,
 };
 
 #[derive(Deserialize, ToSchema)]
@@ -32,6 +31,8 @@ pub struct SubmitRequest {
     /// card-sign procedures: detached CMS (DER, base64) made with the card's signature
     /// certificate over the `signing_payload` returned by `…/validate` for these answers.
     pub signature: Option<String>,
+    /// card-sign procedures: the `signing_nonce` returned by `…/validate` with that payload.
+    pub signing_nonce: Option<String>,
     /// The draft these answers come from; it is removed once the application is stored.
     pub draft_id: Option<Uuid>,
 }
@@ -58,30 +59,36 @@ fn idempotency_key(request: &HttpRequest) -> Result<String, ApiError> {
         })
 }
 
-/// A card signature and the evidence of its verification.
-type VerifiedSignature = (Vec<u8>, SignatureEvidence);
-
 /// The card signature (base64 CMS) of an application to a card-sign procedure, verified over
-/// the exact answers. A signature sent for another procedure proves nothing it asks for and is
-/// ignored. Needs no database connection, so none is held while a stale CRL is fetched.
+/// the exact answers, this resident's account and the nonce issued with the signing payload (the
+/// nonce is used up when the application is stored). A signature sent for another procedure
+/// proves nothing it asks for and is ignored. Needs no database connection, so none is held
+/// while a stale CRL is fetched.
 async fn verify_card_signature(
     state: &AppState,
     procedure: &Procedure,
+    auth: &ResidentAuth,
     signature: Option<&str>,
+    nonce: Option<&str>,
     data: &Value,
-) -> Result<Option<VerifiedSignature>, ApiError> {
+) -> Result<Option<CardSignature>, ApiError> {
     let Some(encoded) = signature.filter(|_| procedure.definition.assurance == Assurance::CardSign)
     else {
         return Ok(None);
     };
+    let nonce = nonce.ok_or(SubmissionError::SigningNonce)?;
     let cms = BASE64
         .decode(encoded)
         .map_err(|_| AuthError::Malformed("`signature` must be base64".to_owned()))?;
     let verifier = state.jpki.as_ref().ok_or(AuthError::ProviderDisabled)?;
     verifier.refresh_crl_if_stale().await;
-    let payload = submissions::signing_payload(procedure, data);
+    let payload = signing::payload(procedure, data, auth.id, nonce);
     let evidence = verifier.verify_signature(&cms, &payload, chrono::Utc::now())?;
-    Ok(Some((cms, evidence)))
+    Ok(Some(CardSignature {
+        cms,
+        evidence,
+        nonce: nonce.to_owned(),
+    }))
 }
 
 /// The basic facts to keep with an application, only for a procedure that needs an identity
@@ -91,12 +98,15 @@ async fn vouched_facts(
     connection: &mut diesel_async::AsyncPgConnection,
     auth: &ResidentAuth,
     procedure: &Procedure,
-    signature: Option<&VerifiedSignature>,
+    signature: Option<&CardSignature>,
 ) -> Result<Option<VouchedFacts>, ApiError> {
     if procedure.definition.assurance < Assurance::CardAuth {
         return Ok(None);
     }
-    if let Some((_, evidence)) = signature.filter(|(_, evidence)| !evidence.facts.is_empty()) {
+    if let Some(evidence) = signature
+        .map(|signature| &signature.evidence)
+        .filter(|evidence| !evidence.facts.is_empty())
+    {
         return Ok(Some(VouchedFacts {
             source: FactsSource::Signature,
             issuer: evidence.signer.issuer.clone(),
@@ -139,10 +149,31 @@ pub async fn submit(
     body: Body<SubmitRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&request)?;
-    let body = body.into_inner();
+    let mut body = body.into_inner();
     let procedure = state.catalog.get(&id).ok_or_else(ApiError::not_found)?;
-    let signature =
-        verify_card_signature(&state, procedure, body.signature.as_deref(), &body.data).await?;
+    if let Some(draft) = body.draft_id {
+        // The answers of a resumed draft carry its My Numbers masked: put them back first, so
+        // that the signature and the checks see what will be stored.
+        let mut connection = crate::db::connection(&state.pool).await?;
+        body.data = drafts::restore_for_submission(
+            &mut connection,
+            &state.sealer,
+            auth.id,
+            draft,
+            &procedure.definition.id,
+            &body.data,
+        )
+        .await?;
+    }
+    let signature = verify_card_signature(
+        &state,
+        procedure,
+        &auth,
+        body.signature.as_deref(),
+        body.signing_nonce.as_deref(),
+        &body.data,
+    )
+    .await?;
     let mut connection = crate::db::connection(&state.pool).await?;
     let vouched = vouched_facts(&mut connection, &auth, procedure, signature.as_ref()).await?;
     let stored = submissions::submit(
@@ -223,6 +254,8 @@ pub struct ResubmitRequest {
     pub data: Value,
     /// card-sign procedures: a new signature over the `signing_payload` of these answers.
     pub signature: Option<String>,
+    /// card-sign procedures: the `signing_nonce` issued with that payload.
+    pub signing_nonce: Option<String>,
 }
 
 /// Answers a return (差し戻し) with corrected answers: a new revision, back to submitted, the
@@ -261,8 +294,15 @@ pub async fn resubmit(
         .catalog
         .get(&procedure_id)
         .ok_or(SubmissionError::DefinitionChanged)?;
-    let signature =
-        verify_card_signature(&state, procedure, body.signature.as_deref(), &body.data).await?;
+    let signature = verify_card_signature(
+        &state,
+        procedure,
+        &auth,
+        body.signature.as_deref(),
+        body.signing_nonce.as_deref(),
+        &body.data,
+    )
+    .await?;
     let vouched = vouched_facts(&mut connection, &auth, procedure, signature.as_ref()).await?;
     let answer = submissions::resubmit(
         &mut connection,
@@ -313,8 +353,8 @@ pub async fn create_draft(
     let mut connection = crate::db::connection(&state.pool).await?;
     let draft = drafts::save(
         &mut connection,
-        &state.catalog,
-        state.settings.submissions.draft_ttl_days,
+        &state.submissions(),
+        state.draft_limits(),
         auth.id,
         None,
         &body.procedure_id,
@@ -332,7 +372,9 @@ pub async fn list_drafts(
     auth: ResidentAuth,
 ) -> Result<web::Json<Vec<drafts::Draft>>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
-    Ok(web::Json(drafts::list(&mut connection, auth.id).await?))
+    Ok(web::Json(
+        drafts::list(&mut connection, &state.sealer, auth.id).await?,
+    ))
 }
 
 #[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, body = drafts::Draft), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
@@ -343,7 +385,9 @@ pub async fn get_draft(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<drafts::Draft>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
-    Ok(web::Json(drafts::get(&mut connection, auth.id, *id).await?))
+    Ok(web::Json(
+        drafts::get(&mut connection, &state.sealer, auth.id, *id).await?,
+    ))
 }
 
 #[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), request_body = DraftRequest, responses((status = 200, body = drafts::Draft), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
@@ -358,8 +402,8 @@ pub async fn update_draft(
     Ok(web::Json(
         drafts::save(
             &mut connection,
-            &state.catalog,
-            state.settings.submissions.draft_ttl_days,
+            &state.submissions(),
+            state.draft_limits(),
             auth.id,
             Some(*id),
             &body.procedure_id,
@@ -377,7 +421,7 @@ pub async fn discard_draft(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
-    drafts::discard(&mut connection, auth.id, *id).await?;
+    drafts::discard(&mut connection, &state.storage, auth.id, *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -472,6 +516,12 @@ async fn store_upload(
             field_id,
             bytes,
             max_per_draft: state.settings.submissions.max_attachments_per_draft,
+            max_pending_bytes: state
+                .settings
+                .submissions
+                .max_pending_upload_mb_per_resident
+                * 1024
+                * 1024,
         },
     )
     .await?;

@@ -46,6 +46,50 @@ impl Storage {
             Self::Local(dir) => tokio::fs::read(dir.join(key)).await,
         }
     }
+
+    /// Deletes an object; one that is already gone is not an error.
+    pub async fn delete(&self, key: &str) -> std::io::Result<()> {
+        match self {
+            Self::Local(dir) => match tokio::fs::remove_file(dir.join(key)).await {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Keys of the objects written more than `age` ago (candidates for the orphan sweep).
+    pub async fn keys_older_than(&self, age: std::time::Duration) -> std::io::Result<Vec<String>> {
+        match self {
+            Self::Local(dir) => {
+                let mut keys = Vec::new();
+                let mut entries = match tokio::fs::read_dir(dir).await {
+                    Ok(entries) => entries,
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+                    Err(error) => return Err(error),
+                };
+                while let Some(entry) = entries.next_entry().await? {
+                    let metadata = entry.metadata().await?;
+                    let old = metadata
+                        .modified()?
+                        .elapsed()
+                        .is_ok_and(|elapsed| elapsed >= age);
+                    if metadata.is_file() && old {
+                        keys.extend(entry.file_name().to_str().map(str::to_owned));
+                    }
+                }
+                Ok(keys)
+            }
+        }
+    }
+
+    /// Deletes the objects of rows that are gone. A failure is logged and left to the sweep.
+    pub async fn delete_all(&self, keys: &[String]) {
+        for key in keys {
+            if let Err(error) = self.delete(key).await {
+                tracing::warn!(error = %error, "an attachment file could not be deleted; the sweep will retry");
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Queryable, ToSchema)]
@@ -94,6 +138,8 @@ pub struct Upload<'a> {
     pub field_id: &'a str,
     pub bytes: &'a [u8],
     pub max_per_draft: i64,
+    /// What one resident may store that no application uses yet, in bytes.
+    pub max_pending_bytes: i64,
 }
 
 /// Stores an upload for a draft's file field after checking the draft, the field's accepted
@@ -205,12 +251,24 @@ pub async fn upload(
             "Too many files for one application.",
         ));
     }
+    let pending: i64 = attachments::table
+        .filter(attachments::resident_id.eq(upload.resident_id))
+        .filter(attachments::submission_id.is_null())
+        .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "COALESCE(SUM(size_bytes), 0)::bigint",
+        ))
+        .get_result(connection)
+        .await?;
+    if pending + upload.bytes.len() as i64 > upload.max_pending_bytes {
+        return Err(SubmissionError::UploadQuota);
+    }
 
     let id = Uuid::now_v7();
     let key = id.to_string();
-    storage.put(&key, upload.bytes).await.map_err(|error| {
-        SubmissionError::Database(crate::db::DbError::Unavailable(error.into()))
-    })?;
+    storage
+        .put(&key, upload.bytes)
+        .await
+        .map_err(SubmissionError::Storage)?;
     Ok(diesel::insert_into(attachments::table)
         .values((
             attachments::id.eq(id),
@@ -249,9 +307,7 @@ pub async fn download_for_resident(
         .await
         .optional()?
         .ok_or(SubmissionError::NotFound)?;
-    let bytes = storage.get(&key).await.map_err(|error| {
-        SubmissionError::Database(crate::db::DbError::Unavailable(error.into()))
-    })?;
+    let bytes = storage.get(&key).await.map_err(SubmissionError::Storage)?;
     Ok((content_type, bytes))
 }
 
@@ -270,4 +326,68 @@ pub async fn for_submission(
         ))
         .load(connection)
         .await?)
+}
+
+/// Deletes the attachments of drafts that are going away (inside the caller's transaction) and
+/// returns their storage keys, for the caller to delete once the transaction has committed.
+pub async fn detach_from_drafts(
+    connection: &mut AsyncPgConnection,
+    draft_ids: &[Uuid],
+) -> Result<Vec<String>, diesel::result::Error> {
+    diesel::delete(
+        attachments::table
+            .filter(attachments::draft_id.eq_any(draft_ids))
+            .filter(attachments::submission_id.is_null()),
+    )
+    .returning(attachments::storage_key)
+    .get_results(connection)
+    .await
+}
+
+/// What a sweep removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Uploads no application took within their time (a discarded correction, a lost draft).
+    pub unbound: usize,
+    /// Files without a row (a crash between writing the file and committing its row).
+    pub orphaned_files: usize,
+}
+
+/// The worker's sweep: uploads never bound to an application and older than `unbound_ttl`, and
+/// files older than `grace` that no row names.
+pub async fn sweep(
+    connection: &mut AsyncPgConnection,
+    storage: &Storage,
+    unbound_ttl: chrono::Duration,
+    grace: std::time::Duration,
+) -> Result<Swept, SubmissionError> {
+    let keys: Vec<String> = diesel::delete(
+        attachments::table
+            .filter(attachments::submission_id.is_null())
+            .filter(attachments::draft_id.is_null())
+            .filter(attachments::created_at.lt(Utc::now() - unbound_ttl)),
+    )
+    .returning(attachments::storage_key)
+    .get_results(connection)
+    .await?;
+    storage.delete_all(&keys).await;
+
+    let candidates = storage
+        .keys_older_than(grace)
+        .await
+        .map_err(SubmissionError::Storage)?;
+    let mut orphaned = Vec::new();
+    for batch in candidates.chunks(500) {
+        let known: Vec<String> = attachments::table
+            .filter(attachments::storage_key.eq_any(batch))
+            .select(attachments::storage_key)
+            .load(connection)
+            .await?;
+        orphaned.extend(batch.iter().filter(|key| !known.contains(key)).cloned());
+    }
+    storage.delete_all(&orphaned).await;
+    Ok(Swept {
+        unbound: keys.len(),
+        orphaned_files: orphaned.len(),
+    })
 }

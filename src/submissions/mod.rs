@@ -10,6 +10,7 @@ pub mod drafts;
 pub mod lifecycle;
 pub mod reference;
 pub mod sealing;
+pub mod signing;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -22,7 +23,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use self::lifecycle::{Action, Status};
-use self::sealing::Sealer;
+use self::sealing::{Owner, Scope, Sealer};
 use crate::calendar::BusinessCalendar;
 use crate::db::DbError;
 use crate::db::schema::{
@@ -56,6 +57,16 @@ pub enum SubmissionError {
     /// version of the form would mix two sets of rules.
     #[error("the form was changed since the application was made")]
     DefinitionChanged,
+    #[error("the resident keeps as many drafts as allowed")]
+    DraftLimit,
+    #[error("the resident's pending uploads reach their storage allowance")]
+    UploadQuota,
+    /// The nonce in the signed bytes was not issued to this resident, was used, or expired.
+    #[error("the signing nonce is unknown, used or expired")]
+    SigningNonce,
+    /// Reading or writing attachment files failed (not the database).
+    #[error("attachment storage failed")]
+    Storage(#[source] std::io::Error),
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -74,16 +85,12 @@ pub struct Context<'a> {
     pub public_url: &'a str,
 }
 
-/// The exact bytes a resident signs for a card-sign procedure: canonical JSON (sorted keys, no
-/// spaces) of the procedure, the definition version and the answers as sent. Binding the content
-/// hash means a signature cannot be replayed against a changed form.
-pub fn signing_payload(procedure: &Procedure, data: &Value) -> Vec<u8> {
-    let document = json!({
-        "procedure_id": procedure.definition.id,
-        "content_hash": procedure.content_hash,
-        "data": data,
-    });
-    serde_json::to_vec(&document).unwrap_or_default()
+/// A card signature over [`signing::payload`], verified, with the nonce its bytes carry.
+#[derive(Debug, Clone)]
+pub struct CardSignature {
+    pub cms: Vec<u8>,
+    pub evidence: SignatureEvidence,
+    pub nonce: String,
 }
 
 pub struct NewSubmission {
@@ -92,9 +99,10 @@ pub struct NewSubmission {
     pub procedure_id: String,
     pub data: Value,
     pub idempotency_key: String,
-    /// For card-sign procedures: the verified signature over [`signing_payload`].
-    pub signature: Option<(Vec<u8>, SignatureEvidence)>,
-    /// The draft this comes from, deleted on success.
+    /// For card-sign procedures: the verified signature.
+    pub signature: Option<CardSignature>,
+    /// The draft this comes from, deleted on success. The caller has put back the My Numbers
+    /// the resident saw masked ([`drafts::restore_for_submission`]).
     pub draft_id: Option<Uuid>,
     /// Who the card says the applicant is, for procedures that need an identity.
     pub vouched: Option<VouchedFacts>,
@@ -165,7 +173,11 @@ pub async fn submit(
                     return Ok(previous);
                 }
 
-                // After the key check: a reused key is reported as such, whatever the answers.
+                // After the key check: a reused key is reported as such, whatever the answers,
+                // and a retry of a signed application gets its first answer.
+                if let Some(signature) = &request.signature {
+                    signing::consume_nonce(connection, request.resident_id, &request.procedure_id, &signature.nonce).await?;
+                }
                 let validated = check_answers(procedure, &request.data)?;
                 let attachment_errors =
                     claimable_attachments(connection, &procedure.definition.pages, &validated.data, request.resident_id, None).await?;
@@ -181,7 +193,8 @@ pub async fn submit(
                 let due_date = (definition.processing_days > 0)
                     .then(|| context.calendar.add_business_days(today, definition.processing_days));
                 let division = division_of(context.catalog, &validated.queue);
-                let sealed = Value::Object(seal(context.sealer, definition.pages.iter().flat_map(|p| p.fields.iter()), &validated.data, &definition.id, ""));
+                let scope = Scope { procedure_id: &definition.id, owner: Owner::Revision { submission: id, revision: 1 } };
+                let sealed = Value::Object(sealing::seal_answers(context.sealer, definition.pages.iter().flat_map(|p| p.fields.iter()), &validated.data, &scope));
                 diesel::insert_into(submissions::table)
                     .values((
                         submissions::id.eq(id),
@@ -208,8 +221,8 @@ pub async fn submit(
                     ))
                     .execute(connection)
                     .await?;
-                if let Some((cms, evidence)) = &request.signature {
-                    store_signature(connection, id, 1, cms, evidence).await?;
+                if let Some(signature) = &request.signature {
+                    store_signature(connection, id, 1, signature).await?;
                 }
                 if let Some(vouched) = &request.vouched {
                     crate::identity::facts::attach(connection, id, 1, vouched).await?;
@@ -328,9 +341,9 @@ async fn store_signature(
     connection: &mut AsyncPgConnection,
     submission_id: Uuid,
     revision: i32,
-    cms: &[u8],
-    evidence: &SignatureEvidence,
+    signature: &CardSignature,
 ) -> Result<(), diesel::result::Error> {
+    let (cms, evidence) = (&signature.cms, &signature.evidence);
     diesel::insert_into(submission_signatures::table)
         .values((
             submission_signatures::submission_id.eq(submission_id),
@@ -352,73 +365,6 @@ fn division_of(catalog: &Catalog, queue: &str) -> String {
         .queues
         .get(queue)
         .map_or_else(|| queue.to_owned(), |extra| extra.division.clone())
-}
-
-/// Replaces My Numbers with sealed values, recursing into groups. `prefix` is the JSON pointer
-/// of the object, bound into the seal.
-fn seal<'a>(
-    sealer: &Sealer,
-    fields: impl Iterator<Item = &'a Field>,
-    data: &Map<String, Value>,
-    procedure_id: &str,
-    prefix: &str,
-) -> Map<String, Value> {
-    let mut sealed = data.clone();
-    for field in fields {
-        let pointer = format!("{prefix}/{}", field.id);
-        match (field.kind(), sealed.get_mut(&field.id)) {
-            (FieldType::MyNumber, Some(Value::String(plain))) => {
-                *plain = sealer.seal(plain, &format!("{procedure_id}{pointer}"));
-            }
-            (FieldType::Group, Some(Value::Array(items))) => {
-                for (index, item) in items.iter_mut().enumerate() {
-                    if let Value::Object(object) = item {
-                        *object = seal(
-                            sealer,
-                            field.fields.iter(),
-                            object,
-                            procedure_id,
-                            &format!("{pointer}/{index}"),
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    sealed
-}
-
-/// Replaces sealed My Numbers with their masked form (`********9018`) for display.
-pub fn mask_sealed(sealer: &Sealer, value: &Value, procedure_id: &str, pointer: &str) -> Value {
-    match value {
-        Value::String(text) if Sealer::is_sealed(text) => {
-            match sealer.open(text, &format!("{procedure_id}{pointer}")) {
-                Ok(plain) => Value::String(sealing::mask(&plain)),
-                Err(_) => Value::String("********".to_owned()),
-            }
-        }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, inner)| {
-                    (
-                        key.clone(),
-                        mask_sealed(sealer, inner, procedure_id, &format!("{pointer}/{key}")),
-                    )
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(index, inner)| {
-                    mask_sealed(sealer, inner, procedure_id, &format!("{pointer}/{index}"))
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 /// Attachment ids named by file fields (top level and in groups).
@@ -621,8 +567,10 @@ pub async fn notify_change(
     };
     let mut notices = Vec::new();
     if definition.notify.applicant.iter().any(|e| e == event) {
+        // Only to an address the resident confirmed.
         let contact: Option<(Option<String>, String)> = residents::table
             .find(submission.resident_id)
+            .filter(residents::email_confirmed)
             .select((residents::email, residents::language))
             .first(connection)
             .await
@@ -796,7 +744,17 @@ pub async fn get_for_resident(
     let verified_identity = crate::identity::facts::of_submission(connection, id).await?;
     Ok(SubmissionDetail {
         summary: summary(context.catalog, summary_row),
-        data: mask_sealed(context.sealer, &data, &procedure_id, ""),
+        data: sealing::mask_answers(
+            context.sealer,
+            &data,
+            &Scope {
+                procedure_id: &procedure_id,
+                owner: Owner::Revision {
+                    submission: id,
+                    revision,
+                },
+            },
+        ),
         revision,
         content_hash,
         history,
@@ -964,8 +922,8 @@ pub struct Resubmission {
     pub assurance: Assurance,
     pub id: Uuid,
     pub data: Value,
-    /// For card-sign procedures: the verified signature over [`signing_payload`] of `data`.
-    pub signature: Option<(Vec<u8>, SignatureEvidence)>,
+    /// For card-sign procedures: the verified signature over these answers.
+    pub signature: Option<CardSignature>,
     /// When given, a retry with the same key gets the first answer instead of a 409.
     pub idempotency_key: Option<String>,
     /// Who the card says the applicant is, for procedures that need an identity.
@@ -1027,6 +985,9 @@ pub async fn resubmit(
                     .filter(|procedure| procedure.content_hash == content_hash)
                     .ok_or(SubmissionError::DefinitionChanged)?;
                 check_assurance(procedure, request.assurance, request.signature.is_some())?;
+                if let Some(signature) = &request.signature {
+                    signing::consume_nonce(connection, request.resident_id, &procedure_id, &signature.nonce).await?;
+                }
                 let validated = check_answers(procedure, &request.data)?;
                 let definition = &procedure.definition;
                 let attachment_errors = claimable_attachments(
@@ -1042,12 +1003,15 @@ pub async fn resubmit(
                 }
 
                 let revision = revision + 1;
-                let sealed = Value::Object(seal(
+                let scope = Scope {
+                    procedure_id: &definition.id,
+                    owner: Owner::Revision { submission: request.id, revision },
+                };
+                let sealed = Value::Object(sealing::seal_answers(
                     context.sealer,
                     definition.pages.iter().flat_map(|p| p.fields.iter()),
                     &validated.data,
-                    &definition.id,
-                    "",
+                    &scope,
                 ));
                 let paused = returned_at.map_or(0, |at| {
                     context.calendar.business_days_between(city_date(at), city_today())
@@ -1081,8 +1045,8 @@ pub async fn resubmit(
                     ))
                     .execute(connection)
                     .await?;
-                if let Some((cms, evidence)) = &request.signature {
-                    store_signature(connection, request.id, revision, cms, evidence).await?;
+                if let Some(signature) = &request.signature {
+                    store_signature(connection, request.id, revision, signature).await?;
                 }
                 if let Some(vouched) = &request.vouched {
                     crate::identity::facts::attach(connection, request.id, revision, vouched).await?;

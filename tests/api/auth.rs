@@ -1,7 +1,7 @@
 //! Sessions: sign-in, refresh rotation, logout, and strict token checks.
 
 use actix_web::test::TestRequest;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, bearer};
 
@@ -36,7 +36,10 @@ async fn a_resident_signs_in_and_sees_their_account() {
                 .insert_header(bearer(&token)),
         )
         .await;
-    assert_eq!(me["email"], "taro@example.jp");
+    // The new address waits for its confirmation link; notices are not sent to it before.
+    assert_eq!(me["email"], Value::Null);
+    assert_eq!(me["pending_email"], "taro@example.jp");
+    assert_eq!(me["email_confirmed"], false);
     assert_eq!(me["language"], "en");
 
     let (status, problem) = app

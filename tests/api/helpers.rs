@@ -305,6 +305,106 @@ pub fn settings_with_test_pki() -> Settings {
     settings
 }
 
+impl TestApp {
+    /// As a signed-in resident would: asks `…/validate` for the bytes to sign (they carry the
+    /// resident's account and a fresh single-use nonce), signs them with the test card `card`,
+    /// and returns the body fields `signature` (base64 CMS) and `signing_nonce`.
+    pub async fn card_signature(
+        &self,
+        token: &str,
+        procedure: &str,
+        data: &Value,
+        card: &str,
+    ) -> (String, String) {
+        self.card_signature_from(token, procedure, data, card, None)
+            .await
+    }
+
+    /// As [`TestApp::card_signature`], for answers resumed from `draft` (My Numbers masked).
+    pub async fn card_signature_from(
+        &self,
+        token: &str,
+        procedure: &str,
+        data: &Value,
+        card: &str,
+        draft: Option<&str>,
+    ) -> (String, String) {
+        let query = draft.map_or_else(String::new, |draft| format!("?draft={draft}"));
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let (status, checked) = self
+            .json(
+                TestRequest::post()
+                    .uri(&format!("/api/v1/procedures/{procedure}/validate{query}"))
+                    .insert_header(bearer(token))
+                    .set_json(data),
+            )
+            .await;
+        assert_eq!(status, 200, "{checked}");
+        let payload = engine
+            .decode(
+                checked["signing_payload"]
+                    .as_str()
+                    .expect("a signing payload"),
+            )
+            .expect("base64");
+        let nonce = checked["signing_nonce"]
+            .as_str()
+            .expect("a nonce")
+            .to_owned();
+        (engine.encode(card_sign(card, &payload)), nonce)
+    }
+}
+
+impl TestApp {
+    /// Sets the resident's email address and confirms it through the link the service sends, as
+    /// the resident would (notices go only to a confirmed address).
+    pub async fn confirmed_email(&self, token: &str, address: &str) {
+        let (status, _) = self
+            .json(
+                TestRequest::patch()
+                    .uri("/api/v1/me")
+                    .insert_header(bearer(token))
+                    .set_json(serde_json::json!({"email": address})),
+            )
+            .await;
+        assert_eq!(status, 204);
+        #[derive(diesel::QueryableByName)]
+        struct Link {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            link: String,
+        }
+        let mut connection = AsyncPgConnection::establish(&self.database.url)
+            .await
+            .expect("connect");
+        let links: Vec<Link> = diesel::sql_query(
+            "SELECT payload->>'link' AS link FROM outbox \
+             WHERE template = 'email_confirmation' AND recipient = $1 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind::<diesel::sql_types::Text, _>(address)
+        .load(&mut connection)
+        .await
+        .expect("the confirmation in the outbox");
+        let confirmation = links[0].link.split("token=").nth(1).expect("token");
+        let (status, problem) = self
+            .json(
+                TestRequest::post()
+                    .uri("/api/v1/me/email/confirm")
+                    .set_json(serde_json::json!({"token": confirmation})),
+            )
+            .await;
+        assert_eq!(status, 204, "{problem}");
+        // Delivered, as far as the tests that count emails are concerned.
+        diesel::sql_query(
+            "DELETE FROM outbox WHERE template = 'email_confirmation' AND recipient = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(address)
+        .execute(&mut connection)
+        .await
+        .expect("clear the confirmation");
+    }
+}
+
 /// A detached CMS signature (DER) over `content` with a test card's signing key.
 pub fn card_sign(card: &str, content: &[u8]) -> Vec<u8> {
     let pki = test_pki();

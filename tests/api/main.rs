@@ -15,3 +15,4 @@ mod oidc;
 mod reliability;
 mod staff;
 mod submissions;
+mod trust;

@@ -110,15 +110,8 @@ fn smtp_settings(port: u16) -> madoguchi::config::Settings {
 
 async fn resident_with_email(app: &TestApp, subject: &str) -> String {
     let token = app.resident(subject).await;
-    let (status, _) = app
-        .json(
-            TestRequest::patch()
-                .uri("/api/v1/me")
-                .insert_header(bearer(&token))
-                .set_json(json!({"email": format!("{subject}@example.jp")})),
-        )
+    app.confirmed_email(&token, &format!("{subject}@example.jp"))
         .await;
-    assert_eq!(status, 204);
     token
 }
 

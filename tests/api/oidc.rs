@@ -328,6 +328,62 @@ async fn a_resident_logs_in_with_private_key_jwt() {
     assert_eq!(identity.subject, "test-resident-0001");
 }
 
+/// An EC P-256 private key (PKCS#8 PEM) made by openssl, and its public JWK Set.
+fn ec_client_key(dir: &Path) -> (String, String) {
+    let pem = dir.join("client-ec.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&pem)
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl genpkey EC");
+    let public = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&pem)
+        .output()
+        .expect("openssl runs");
+    // SubjectPublicKeyInfo ends with the uncompressed point 04 ‖ x ‖ y.
+    let point = &public.stdout[public.stdout.len() - 65..];
+    assert_eq!(point[0], 4, "uncompressed EC point");
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": "client-ec-1",
+        "x": encode(&point[1..33]), "y": encode(&point[33..65]),
+    }]});
+    (pem.to_string_lossy().into_owned(), jwks.to_string())
+}
+
+#[tokio::test]
+async fn a_resident_logs_in_with_private_key_jwt_signed_es256() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pem, jwks) = ec_client_key(dir.path());
+    let provider =
+        Provider::start(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_JWKS", &jwks)]).await;
+    let settings = OidcSettings {
+        client_secret: SecretString::from(""),
+        private_key_path: pem,
+        private_key_id: "client-ec-1".to_owned(),
+        ..provider.settings()
+    };
+    let client = OidcClient::discover(&settings)
+        .await
+        .expect("an EC key is accepted");
+
+    let (callback, nonce, verifier) = authorize(&client, "test-resident-0001").await;
+    let identity = client
+        .complete(&callback.code, &verifier, &nonce)
+        .await
+        .expect("the provider accepts the ES256 client assertion");
+    assert_eq!(identity.subject, "test-resident-0001");
+}
+
 #[tokio::test]
 async fn private_key_jwt_with_another_key_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");

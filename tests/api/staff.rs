@@ -6,8 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{LazyLock, Mutex, Once};
 
 use actix_web::test::TestRequest;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::NaiveDate;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::RunQueryDsl;
@@ -17,8 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    CATALOG, STAFF_PASSWORD, TestApp, bearer, card_sign, field_errors, settings_with_test_pki,
-    test_settings,
+    CATALOG, STAFF_PASSWORD, TestApp, bearer, field_errors, settings_with_test_pki, test_settings,
 };
 
 /// A procedure residents signed in with the dev card can apply for, without attachments,
@@ -657,7 +654,7 @@ async fn an_application_reuses_prepared_statements() {
 }
 
 #[actix_web::test]
-async fn a_queue_page_costs_the_same_two_statements_whatever_the_table_holds() {
+async fn a_queue_page_costs_the_same_three_statements_whatever_the_table_holds() {
     count_queries();
     let app = TestApp::spawn().await;
     let sample = sample();
@@ -713,17 +710,17 @@ async fn a_queue_page_costs_the_same_two_statements_whatever_the_table_holds() {
         );
         assert_eq!(
             large.len(),
-            2,
-            "who is asking (memberships), then the page: {large:#?}"
+            3,
+            "the session is open, who is asking (memberships), then the page: {large:#?}"
         );
-        let page_sql = &large[1];
+        let page_sql = &large[2];
         assert!(
             page_sql.contains("\"submissions\".\"division\" = ANY("),
             "{page_sql}"
         );
     }
 
-    // Following next_cursor visits every row of the queue once, oldest first, 2 statements a page.
+    // Following next_cursor visits every row of the queue once, oldest first, 3 statements a page.
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     let mut pages = 0;
@@ -735,7 +732,7 @@ async fn a_queue_page_costs_the_same_two_statements_whatever_the_table_holds() {
         take_queries(&app.database.name);
         let (status, page) = app.json(page_of(&query)).await;
         assert_eq!(status, 200, "{page}");
-        assert_eq!(take_queries(&app.database.name).len(), 2);
+        assert_eq!(take_queries(&app.database.name).len(), 3);
         pages += 1;
         for item in page["items"].as_array().expect("items") {
             assert!(item.get("data").is_none(), "no answers in lists");
@@ -809,7 +806,9 @@ async fn staff_see_my_numbers_masked_unless_revealed_with_a_reason_and_residents
         .expect("example")
         .data
         .clone();
-    let payload = madoguchi::submissions::signing_payload(procedure, &data);
+    let (signature, nonce) = app
+        .card_signature(&resident, &procedure.definition.id, &data, "sign-alice")
+        .await;
     let (status, created) = app
         .json(
             TestRequest::post()
@@ -821,7 +820,8 @@ async fn staff_see_my_numbers_masked_unless_revealed_with_a_reason_and_residents
                 .insert_header(("idempotency-key", "mn"))
                 .set_json(json!({
                     "data": data,
-                    "signature": BASE64.encode(card_sign("sign-alice", &payload)),
+                    "signature": signature,
+                    "signing_nonce": nonce,
                 })),
         )
         .await;
@@ -917,15 +917,7 @@ async fn an_application_goes_from_submission_through_a_return_to_completion() {
         .find(|s| s.data.get("applicant_phone").is_some())
         .expect("a sample with a phone number");
     let resident = app.resident("card-9601").await;
-    let (status, _) = app
-        .json(
-            TestRequest::patch()
-                .uri("/api/v1/me")
-                .insert_header(bearer(&resident))
-                .set_json(json!({"email": "resident@example.jp", "language": "ja"})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    app.confirmed_email(&resident, "resident@example.jp").await;
     let id = apply(&app, &resident, &sample, "h1").await;
     let (clerk_id, clerk) = app.staff_member(&sample.division, "clerk").await;
     let other_clerk = app.staff(&sample.division, "clerk").await;
@@ -1401,8 +1393,14 @@ async fn an_admin_changes_roles_and_deactivates_accounts_of_their_division() {
     let on = json!({"active": true});
     let done = change(Method::PATCH, account(clerk_id), &admin, on).await;
     assert_eq!(done, (204, None));
-    let (status, _) = app.json(sign_in(me["login"].clone())).await;
+    let (status, _) = app.json(staff_get("/api/v1/staff/queues", &clerk)).await;
+    assert_eq!(status, 401, "the sessions ended at deactivation stay ended");
+    let (status, signed_in) = app.json(sign_in(me["login"].clone())).await;
     assert_eq!(status, 200);
+    let clerk = signed_in["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     let unknown = change(Method::PATCH, account(Uuid::now_v7()), &admin, off).await;
     assert_eq!(unknown.0, 404);
 

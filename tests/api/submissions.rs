@@ -112,7 +112,17 @@ async fn the_facts_of_the_sign_in_travel_with_card_auth_applications_only() {
         .await;
     assert_eq!(status, 204);
     let (status, _) = app.get_as("/api/v1/me/facts", &token).await;
-    assert_eq!(status, 404, "the session's facts are gone");
+    assert_eq!(status, 401, "the session ended, its access token with it");
+    let mut connection = AsyncPgConnection::establish(&app.database.url)
+        .await
+        .expect("connect");
+    let left: i64 = diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM session_facts)",
+    ))
+    .get_result(&mut connection)
+    .await
+    .expect("count");
+    assert_eq!(left, 0, "the session's facts are gone");
 }
 
 #[actix_web::test]
@@ -133,22 +143,35 @@ async fn a_card_sign_procedure_needs_a_valid_card_signature_over_the_exact_answe
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["code"], "submission.signature_required");
 
-    // The validate endpoint hands out the bytes to sign.
-    let (status, checked) = app
+    // The validate endpoint hands out the bytes to sign, only to a signed-in resident: they
+    // name the account and a single-use nonce.
+    let (status, anonymous) = app
         .json(
             TestRequest::post()
                 .uri("/api/v1/procedures/juminhyo-copy-request/validate")
                 .set_json(&data),
         )
         .await;
+    assert_eq!(status, 200, "{anonymous}");
+    assert!(anonymous.get("signing_payload").is_none(), "{anonymous}");
+    let (status, checked) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/procedures/juminhyo-copy-request/validate")
+                .insert_header(bearer(&token))
+                .set_json(&data),
+        )
+        .await;
     assert_eq!(status, 200, "{checked}");
+    let nonce = checked["signing_nonce"].as_str().expect("nonce").to_owned();
     let payload = BASE64
         .decode(checked["signing_payload"].as_str().unwrap_or_default())
         .expect("base64");
-    assert_eq!(
-        payload,
-        madoguchi::submissions::signing_payload(procedure, &data)
-    );
+    let resident_id = app.get_as("/api/v1/me", &token).await.1["id"].clone();
+    let signed: Value = serde_json::from_slice(&payload).expect("JSON payload");
+    assert_eq!(signed["nonce"], nonce);
+    assert_eq!(signed["resident_id"], resident_id);
+    assert_eq!(signed["data"], data);
 
     // A signature over other bytes is refused.
     let wrong = card_sign("sign-alice", b"something else");
@@ -157,7 +180,7 @@ async fn a_card_sign_procedure_needs_a_valid_card_signature_over_the_exact_answe
             "juminhyo-copy-request",
             &token,
             "wrong",
-            json!({"data": data, "signature": BASE64.encode(wrong)}),
+            json!({"data": data, "signature": BASE64.encode(wrong), "signing_nonce": nonce}),
         ))
         .await;
     assert_eq!(status, 401, "{problem}");
@@ -170,7 +193,7 @@ async fn a_card_sign_procedure_needs_a_valid_card_signature_over_the_exact_answe
             "juminhyo-copy-request",
             &token,
             "revoked",
-            json!({"data": data, "signature": BASE64.encode(revoked)}),
+            json!({"data": data, "signature": BASE64.encode(revoked), "signing_nonce": nonce}),
         ))
         .await;
     assert_eq!(status, 401);
@@ -182,7 +205,7 @@ async fn a_card_sign_procedure_needs_a_valid_card_signature_over_the_exact_answe
             "juminhyo-copy-request",
             &token,
             "signed",
-            json!({"data": data, "signature": BASE64.encode(&signature)}),
+            json!({"data": data, "signature": BASE64.encode(&signature), "signing_nonce": nonce}),
         ))
         .await;
     assert_eq!(status, 201, "{created}");
@@ -375,7 +398,7 @@ async fn residents_cannot_see_each_others_applications_drafts_or_attachments() {
     assert_eq!(status, 404);
 }
 
-fn first_file_field(procedure: &str) -> String {
+pub(crate) fn first_file_field(procedure: &str) -> String {
     fn walk(fields: &[madoguchi::forms::model::Field]) -> Option<String> {
         fields.iter().find_map(|field| match field.kind() {
             madoguchi::forms::model::FieldType::File => Some(field.id.clone()),
@@ -573,15 +596,15 @@ async fn my_numbers_are_sealed_in_the_database_and_masked_for_the_resident() {
                 .then(|| (p.definition.id.clone(), example.data.clone()))
         })
         .expect("a procedure collecting a My Number");
-    let payload =
-        madoguchi::submissions::signing_payload(CATALOG.get(&procedure).expect("procedure"), &data);
-    let signature = BASE64.encode(card_sign("sign-alice", &payload));
+    let (signature, nonce) = app
+        .card_signature(&token, &procedure, &data, "sign-alice")
+        .await;
     let (status, created) = app
         .json(submit(
             &procedure,
             &token,
             "mn",
-            json!({"data": data, "signature": signature}),
+            json!({"data": data, "signature": signature, "signing_nonce": nonce}),
         ))
         .await;
     assert_eq!(status, 201, "{created}");
@@ -606,7 +629,7 @@ async fn my_numbers_are_sealed_in_the_database_and_masked_for_the_resident() {
                 !row.data.contains("123456789018"),
                 "{table} holds a plaintext My Number"
             );
-            assert!(row.data.contains("sealed:v1:"), "{table}: {}", row.data);
+            assert!(row.data.contains("sealed:v2:"), "{table}: {}", row.data);
         }
     }
     let id = created["id"].as_str().unwrap_or_default();
@@ -638,7 +661,7 @@ async fn expired_drafts_are_gone_and_purged() {
         .expect("expire");
     let (status, _) = app.get_as(&format!("/api/v1/drafts/{id}"), &token).await;
     assert_eq!(status, 404, "an expired draft is not offered");
-    let purged = madoguchi::submissions::drafts::purge_expired(&mut connection)
+    let purged = madoguchi::submissions::drafts::purge_expired(&mut connection, &app.state.storage)
         .await
         .expect("purge");
     assert_eq!(purged, 1);
