@@ -182,8 +182,12 @@ pub struct StaffOidcSettings {
 pub struct StaffSettings {
     /// `password` and/or `oidc` (the city's own OpenID Provider, `[staff.oidc]`).
     pub sign_in: Vec<String>,
+    /// Failed password attempts before each further attempt must wait.
     pub max_failed_logins: i32,
-    pub lockout_minutes: i64,
+    /// The first wait, in seconds; it doubles with each further failure.
+    pub login_delay_seconds: i64,
+    /// The longest wait, in seconds.
+    pub login_delay_max_seconds: i64,
     pub login_attempts_per_minute: u32,
     pub oidc: StaffOidcSettings,
 }
@@ -291,6 +295,15 @@ impl Settings {
         if self.identity.oidc.assurance == crate::forms::Assurance::CardSign {
             problems.push(
                 "identity.oidc.assurance: a sign-in proves at most card-auth; card-sign is per application"
+                    .to_owned(),
+            );
+        }
+        if self.staff.max_failed_logins < 1
+            || self.staff.login_delay_seconds < 1
+            || self.staff.login_delay_max_seconds < self.staff.login_delay_seconds
+        {
+            problems.push(
+                "staff: max_failed_logins and login_delay_seconds must be at least 1, login_delay_max_seconds at least login_delay_seconds"
                     .to_owned(),
             );
         }

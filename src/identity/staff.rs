@@ -1,9 +1,9 @@
-//! Staff accounts: password sign-in (argon2id), lockout after repeated failures, sign-in through
+//! Staff accounts: password sign-in (argon2id), growing waits after repeated failures, sign-in through
 //! the city's own OpenID Provider, and division memberships with roles.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
@@ -153,83 +153,92 @@ pub async fn create(
         .await
 }
 
-#[derive(Queryable)]
-struct StoredStaff {
+/// An attempt reserved against an account's failure count, before its password is checked.
+#[derive(QueryableByName)]
+struct Reserved {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
     id: Uuid,
-    hash: Option<String>,
-    failures: i32,
-    locked_until: Option<chrono::DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    hash: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
     active: bool,
 }
 
-/// Checks a password. Failures count towards a lockout; success resets the count. The same
-/// error is returned for an unknown login and a wrong password, so logins cannot be probed.
-pub async fn sign_in(
+/// Counts an attempt as failed before its password is checked, in one statement, and sets the
+/// wait before the next one once `max_failed_logins` is reached (doubling, capped). `None` when
+/// there is nothing to check: no such login, no password, or inside a wait. Parallel attempts
+/// queue on the row, so no more passwords are checked than the count allows.
+async fn reserve_attempt(
     connection: &mut AsyncPgConnection,
     settings: &StaffSettings,
     login: &str,
-    password: &str,
-) -> Result<Uuid, AuthError> {
-    let found: Option<StoredStaff> = staff::table
-        .filter(staff::login.eq(login))
-        .select((
-            staff::id,
-            staff::password_hash,
-            staff::failed_logins,
-            staff::locked_until,
-            staff::active,
-        ))
-        .first(connection)
-        .await
-        .optional()?;
-    // An account without a password (it signs in through the OpenID Provider) is as unknown.
-    let Some(StoredStaff {
-        id,
-        hash: Some(hash),
-        failures,
-        locked_until,
-        active,
-    }) = found
-    else {
-        // Spend the same time as a real check, so timing does not reveal unknown logins.
-        let _ = hash_password(password);
-        return Err(AuthError::BadCredentials);
+) -> Result<Option<Reserved>, diesel::result::Error> {
+    use diesel::sql_types::{BigInt, Integer, Text};
+    diesel::sql_query(
+        "UPDATE staff SET failed_logins = failed_logins + 1, locked_until = CASE \
+           WHEN failed_logins + 1 >= $2 THEN now() + make_interval(secs => LEAST($4::float8, \
+             $3::float8 * power(2, LEAST(failed_logins + 1 - $2, 30)))) \
+           ELSE NULL END \
+         WHERE login = $1 AND password_hash IS NOT NULL \
+           AND (locked_until IS NULL OR locked_until <= now()) \
+         RETURNING id, password_hash AS hash, active",
+    )
+    .bind::<Text, _>(login)
+    .bind::<Integer, _>(settings.max_failed_logins)
+    .bind::<BigInt, _>(settings.login_delay_seconds)
+    .bind::<BigInt, _>(settings.login_delay_max_seconds)
+    .get_result(connection)
+    .await
+    .optional()
+}
+
+/// A hash of nothing anyone types, checked when there is no real one so that every refusal
+/// costs the same argon2 work.
+static DUMMY_HASH: std::sync::LazyLock<Option<String>> =
+    std::sync::LazyLock::new(|| hash_password("no account has this password").ok());
+
+/// Whether `password` matches `hash`; without a hash, the same work against a dummy and `false`.
+fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let (hash, real) = match hash {
+        Some(hash) => (hash, true),
+        None => (DUMMY_HASH.as_deref().unwrap_or_default(), false),
     };
-    if locked_until.is_some_and(|until| until > Utc::now()) {
-        return Err(AuthError::Locked);
-    }
-    let matches = PasswordHash::new(&hash)
+    let matches = PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
         .unwrap_or(false);
-    if !matches || !active {
-        let failures = failures + 1;
-        let lock = (failures >= settings.max_failed_logins)
-            .then(|| Utc::now() + Duration::minutes(settings.lockout_minutes));
-        diesel::update(staff::table.find(id))
-            .set((
-                staff::failed_logins.eq(if lock.is_some() { 0 } else { failures }),
-                staff::locked_until.eq(lock),
-            ))
-            .execute(connection)
-            .await?;
-        return Err(if lock.is_some() {
-            AuthError::Locked
-        } else {
-            AuthError::BadCredentials
-        });
+    real && matches
+}
+
+/// Checks a password. Every attempt counts as a failure until the password is found right (then
+/// the count is reset); after `max_failed_logins` failures each further attempt must wait
+/// longer. An unknown login, a wrong password, an account without a password, a deactivated
+/// account and an attempt inside a wait all get the same error after the same argon2 work, so
+/// neither logins nor waits can be probed.
+pub async fn sign_in(
+    connection: &mut AsyncPgConnection,
+    settings: &StaffSettings,
+    login: &str,
+    password: &str,
+) -> Result<Uuid, AuthError> {
+    let reserved = reserve_attempt(connection, settings, login).await?;
+    let matches = verify_password(password, reserved.as_ref().map(|r| r.hash.as_str()));
+    match reserved {
+        Some(Reserved { id, active, .. }) if matches && active => {
+            diesel::update(staff::table.find(id))
+                .set((
+                    staff::failed_logins.eq(0),
+                    staff::locked_until.eq(None::<chrono::DateTime<Utc>>),
+                ))
+                .execute(connection)
+                .await?;
+            Ok(id)
+        }
+        _ => Err(AuthError::BadCredentials),
     }
-    diesel::update(staff::table.find(id))
-        .set((
-            staff::failed_logins.eq(0),
-            staff::locked_until.eq(None::<chrono::DateTime<Utc>>),
-        ))
-        .execute(connection)
-        .await?;
-    Ok(id)
 }
 
 /// Signs in the staff member the city's OpenID Provider vouched for as (`issuer`, `subject`).
@@ -237,7 +246,7 @@ pub async fn sign_in(
 /// An account already linked to that subject is the one. Otherwise the active account whose
 /// login is `login` (the configured claim), if not yet linked at this issuer, is linked to it
 /// now, so the IdP decides who can sign in and an admin only has to create the account with the
-/// person's IdP login. Password lockout does not apply: the password was not used.
+/// person's IdP login. Password waits do not apply: the password was not used.
 pub async fn sign_in_with_provider(
     connection: &mut AsyncPgConnection,
     issuer: &str,
@@ -365,6 +374,7 @@ pub struct StaffListing {
     pub display_name: String,
     pub email: Option<String>,
     pub active: bool,
+    /// Password sign-in is in a wait after repeated failures (it ends by itself).
     pub locked: bool,
     /// The account can sign in with a password.
     pub has_password: bool,
@@ -481,7 +491,7 @@ pub async fn own_account(
 }
 
 /// Changes a staff member's own password after checking the current one (a wrong one counts
-/// towards the lockout, as at sign-in), and ends every session of the account: whoever else
+/// towards the waits, as at sign-in), and ends every session of the account: whoever else
 /// knew the old password is signed out.
 pub async fn change_password(
     connection: &mut AsyncPgConnection,

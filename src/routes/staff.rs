@@ -25,8 +25,9 @@ pub struct StaffLogin {
     pub password: String,
 }
 
-/// Staff sign-in with login and password; the same token pair as residents get. Repeated
-/// failures lock the account for a while (401 `auth.locked`).
+/// Staff sign-in with login and password; the same token pair as residents get. After repeated
+/// failures each further attempt must wait longer; whatever went wrong, the answer is 401
+/// `auth.bad_credentials`.
 #[utoipa::path(
     tag = "staff",
     request_body = StaffLogin,

@@ -14,4 +14,5 @@ mod notify;
 mod oidc;
 mod reliability;
 mod staff;
+mod staff_security;
 mod submissions;

@@ -1,0 +1,127 @@
+//! The staff side under attack: password guessing (waits, one failure count, answers that tell
+//! nothing), argon2 off the request workers, client addresses behind proxies, IdP linking, My
+//! Number reveals, the failed-email list per division, and the last admin of a division.
+
+use actix_web::test::TestRequest;
+use diesel_async::RunQueryDsl;
+use madoguchi::identity::staff::{self, Membership, Role};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{STAFF_PASSWORD, TestApp, test_settings};
+
+/// Creates a password account `login` as a clerk of kosodate.
+async fn account(app: &TestApp, login: &str) -> Uuid {
+    let mut connection = app.state.pool.get().await.expect("connection");
+    staff::create(
+        &mut connection,
+        login,
+        "田中",
+        None,
+        Some(STAFF_PASSWORD),
+        &[Membership {
+            division: "kosodate".to_owned(),
+            role: Role::Clerk,
+        }],
+        None,
+    )
+    .await
+    .expect("account")
+}
+
+fn login(login: &str, password: &str) -> TestRequest {
+    TestRequest::post()
+        .uri("/api/v1/staff/login")
+        .set_json(json!({"login": login, "password": password}))
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    count: i32,
+}
+
+/// Password attempts of `login` counted as failed since its last success.
+async fn failures(app: &TestApp, login: &str) -> i32 {
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let row: Count = diesel::sql_query("SELECT failed_logins AS count FROM staff WHERE login = $1")
+        .bind::<diesel::sql_types::Text, _>(login)
+        .get_result(&mut connection)
+        .await
+        .expect("failures");
+    row.count
+}
+
+#[actix_web::test]
+async fn forty_parallel_wrong_guesses_check_no_more_passwords_than_the_limit() {
+    let mut settings = test_settings();
+    // A wait longer than the whole burst takes.
+    settings.staff.login_delay_seconds = 600;
+    settings.staff.login_delay_max_seconds = 600;
+    // Forty requests queue for a few connections while passwords are hashed.
+    settings.database.pool_timeout_seconds = 60;
+    let app = TestApp::with_settings(settings).await;
+    account(&app, "tanaka").await;
+    let limit = app.state.settings.staff.max_failed_logins;
+    let guesses = (0..40).map(|n| app.json(login("tanaka", &format!("wrong guess number {n}"))));
+    let answers = futures_util::future::join_all(guesses).await;
+    // Every checked password was counted before it was checked; the rest were not checked.
+    assert_eq!(failures(&app, "tanaka").await, limit);
+    for (status, problem) in answers {
+        assert_eq!(status, 401, "{problem}");
+        assert_eq!(problem["code"], "auth.bad_credentials");
+    }
+    let (status, _) = app.json(login("tanaka", STAFF_PASSWORD)).await;
+    assert_eq!(
+        status, 401,
+        "inside the wait even the right password is not checked"
+    );
+    assert_eq!(failures(&app, "tanaka").await, limit);
+}
+
+#[actix_web::test]
+async fn an_unknown_login_a_wrong_password_and_a_wait_answer_alike() {
+    let mut settings = test_settings();
+    settings.staff.max_failed_logins = 2;
+    let app = TestApp::with_settings(settings).await;
+    account(&app, "tanaka").await;
+    let unknown = app.json(login("nobody", "some password 1")).await;
+    let wrong = app.json(login("tanaka", "some password 1")).await;
+    assert_eq!(app.json(login("tanaka", "some password 2")).await, wrong);
+    // The account is now waiting.
+    let waiting = app.json(login("tanaka", STAFF_PASSWORD)).await;
+    assert_eq!(wrong.0, 401);
+    assert_eq!(wrong.1["code"], "auth.bad_credentials");
+    assert_eq!(
+        unknown, wrong,
+        "an unknown login looks like a wrong password"
+    );
+    assert_eq!(waiting, wrong, "a wait looks like a wrong password");
+}
+
+#[actix_web::test]
+async fn the_right_password_works_again_after_the_wait() {
+    let mut settings = test_settings();
+    settings.staff.max_failed_logins = 2;
+    settings.staff.login_delay_seconds = 1;
+    settings.staff.login_delay_max_seconds = 1;
+    let app = TestApp::with_settings(settings).await;
+    account(&app, "tanaka").await;
+    for n in 0..2 {
+        let (status, _) = app.json(login("tanaka", &format!("wrong guess {n}"))).await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(app.json(login("tanaka", STAFF_PASSWORD)).await.0, 401);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, tokens) = app.json(login("tanaka", STAFF_PASSWORD)).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        failures(&app, "tanaka").await,
+        0,
+        "a success resets the count"
+    );
+    // One more failure after a success does not start a wait.
+    assert_eq!(app.json(login("tanaka", "wrong again 1")).await.0, 401);
+    let (status, body): (u16, Value) = app.json(login("tanaka", STAFF_PASSWORD)).await;
+    assert_eq!(status, 200, "{body}");
+}
