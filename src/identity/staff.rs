@@ -50,7 +50,34 @@ pub struct Membership {
     pub role: Role,
 }
 
-pub fn hash_password(password: &str) -> Result<String, AuthError> {
+/// argon2 runs at once: each takes a core for tens of milliseconds, so they get every core but
+/// one, which stays with the request workers.
+static ARGON2_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+});
+
+/// Runs argon2 `work` on the blocking pool, never on a request worker, where it would stall
+/// every other request that worker holds (health checks included) for as long as it runs.
+async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AuthError> {
+    let _slot = ARGON2_SLOTS
+        .acquire()
+        .await
+        .map_err(|error| AuthError::Internal(error.into()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| AuthError::Internal(error.into()))
+}
+
+/// An argon2id hash of `password`, computed off the request workers.
+pub async fn hash_password(password: &str) -> Result<String, AuthError> {
+    let password = password.to_owned();
+    off_the_workers(move || hash_now(&password)).await?
+}
+
+fn hash_now(password: &str) -> Result<String, AuthError> {
     let salt = SaltString::encode_b64(&super::challenge::random_bytes(16))
         .map_err(|error| AuthError::Internal(anyhow::anyhow!("salt: {error}")))?;
     Argon2::default()
@@ -92,7 +119,10 @@ pub async fn create(
 ) -> Result<Uuid, AuthError> {
     password.map(require_long_enough).transpose()?;
     let id = Uuid::now_v7();
-    let hash = password.map(hash_password).transpose()?;
+    let hash = match password {
+        Some(password) => Some(hash_password(password).await?),
+        None => None,
+    };
     use diesel_async::AsyncConnection;
     connection
         .transaction::<_, AuthError, _>(|connection| {
@@ -195,10 +225,16 @@ async fn reserve_attempt(
 /// A hash of nothing anyone types, checked when there is no real one so that every refusal
 /// costs the same argon2 work.
 static DUMMY_HASH: std::sync::LazyLock<Option<String>> =
-    std::sync::LazyLock::new(|| hash_password("no account has this password").ok());
+    std::sync::LazyLock::new(|| hash_now("no account has this password").ok());
 
 /// Whether `password` matches `hash`; without a hash, the same work against a dummy and `false`.
-fn verify_password(password: &str, hash: Option<&str>) -> bool {
+/// Off the request workers.
+async fn verify_password(password: &str, hash: Option<String>) -> Result<bool, AuthError> {
+    let password = password.to_owned();
+    off_the_workers(move || verify_now(&password, hash.as_deref())).await
+}
+
+fn verify_now(password: &str, hash: Option<&str>) -> bool {
     let (hash, real) = match hash {
         Some(hash) => (hash, true),
         None => (DUMMY_HASH.as_deref().unwrap_or_default(), false),
@@ -225,7 +261,7 @@ pub async fn sign_in(
     password: &str,
 ) -> Result<Uuid, AuthError> {
     let reserved = reserve_attempt(connection, settings, login).await?;
-    let matches = verify_password(password, reserved.as_ref().map(|r| r.hash.as_str()));
+    let matches = verify_password(password, reserved.as_ref().map(|r| r.hash.clone())).await?;
     match reserved {
         Some(Reserved { id, active, .. }) if matches && active => {
             diesel::update(staff::table.find(id))
@@ -507,7 +543,7 @@ pub async fn change_password(
         .first(connection)
         .await?;
     sign_in(connection, settings, &login, current).await?;
-    let hash = hash_password(new)?;
+    let hash = hash_password(new).await?;
     use diesel_async::AsyncConnection;
     connection
         .transaction::<_, AuthError, _>(|connection| {

@@ -246,7 +246,7 @@ pub async fn reset_password(
     administered: &[String],
 ) -> Result<(), AdminError> {
     super::staff::require_long_enough(password)?;
-    let hash = super::staff::hash_password(password)?;
+    let hash = super::staff::hash_password(password).await?;
     use diesel_async::AsyncConnection;
     connection
         .transaction::<_, AdminError, _>(|connection| {
