@@ -105,6 +105,8 @@ pub struct ServerSettings {
     pub tls_cert_path: String,
     pub tls_key_path: String,
     pub workers: usize,
+    /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,13 +224,14 @@ pub enum LogFormat {
 
 /// Settings that are lists; in the environment they are comma-separated
 /// (`MADOGUCHI__STAFF__SIGN_IN=password,oidc`).
-const LIST_KEYS: [&str; 6] = [
+const LIST_KEYS: [&str; 7] = [
     "identity.providers",
     "identity.oidc.scopes",
     "identity.jpki.trust_anchors",
     "staff.sign_in",
     "staff.oidc.scopes",
     "calendar.holidays",
+    "server.trusted_proxies",
 ];
 
 impl Settings {
@@ -306,6 +309,13 @@ impl Settings {
                 "staff: max_failed_logins and login_delay_seconds must be at least 1, login_delay_max_seconds at least login_delay_seconds"
                     .to_owned(),
             );
+        }
+        for proxy in &self.server.trusted_proxies {
+            if crate::routes::client_address::Cidr::parse(proxy).is_none() {
+                problems.push(format!(
+                    "server.trusted_proxies: `{proxy}` is not an address or a CIDR"
+                ));
+            }
         }
         if self.database.pool_size == 0 {
             problems.push("database.pool_size must be at least 1".to_owned());

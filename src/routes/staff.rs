@@ -42,10 +42,16 @@ pub async fn login(
     if !state.settings.staff.allows("password") {
         return Err(AuthError::ProviderDisabled.into());
     }
-    // Behind a load balancer, configure it to pass the client address; the peer is used here so
-    // a forged X-Forwarded-For cannot buy more attempts.
-    if let Some(ip) = request.peer_addr().map(|address| address.ip())
-        && state.staff_login_limiter.check_key(&ip).is_err()
+    // Behind the proxies of `server.trusted_proxies`, the address they forwarded; otherwise the
+    // peer, so a forged X-Forwarded-For cannot buy more attempts.
+    if let Some(peer) = request.peer_addr().map(|address| address.ip())
+        && !state
+            .staff_login_limiter
+            .check(super::client_address::client_address(
+                peer,
+                request.headers(),
+                &state.trusted_proxies,
+            ))
     {
         return Err(ApiError::client(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,

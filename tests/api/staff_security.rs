@@ -178,3 +178,65 @@ async fn healthz_stays_fast_while_passwords_are_checked() {
         "healthz took {p90:?} (90th percentile) while one login takes {one_login:?}"
     );
 }
+
+/// A wrong password from `peer`, forwarded for `forwarded` when given.
+fn attempt_from(peer: &str, forwarded: Option<(&'static str, &str)>) -> TestRequest {
+    let request = login("nobody", "wrong password 123").peer_addr(peer.parse().expect("address"));
+    match forwarded {
+        Some((name, value)) => request.insert_header((name, value.to_owned())),
+        None => request,
+    }
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
+    let mut settings = test_settings();
+    settings.server.trusted_proxies = vec!["10.0.0.0/8".to_owned()];
+    let app = TestApp::with_settings(settings).await;
+    let limit = app.state.settings.staff.login_attempts_per_minute;
+    let proxy = "10.1.2.3:40000";
+    for _ in 0..limit {
+        let forwarded = Some(("x-forwarded-for", "198.51.100.1"));
+        assert_eq!(app.json(attempt_from(proxy, forwarded)).await.0, 401);
+    }
+    // The same client, whatever it put on the left and through another proxy hop.
+    for forwarded in [
+        ("x-forwarded-for", "198.51.100.1"),
+        ("x-forwarded-for", "192.0.2.50, 198.51.100.1, 10.9.9.9"),
+        ("forwarded", "for=198.51.100.1;proto=https"),
+    ] {
+        let (status, problem) = app.json(attempt_from(proxy, Some(forwarded))).await;
+        assert_eq!(status, 429, "{forwarded:?}: {problem}");
+        assert_eq!(problem["code"], "auth.too_many_attempts");
+    }
+    for other in [
+        ("x-forwarded-for", "198.51.100.2"),
+        ("forwarded", "for=\"[2001:db8::2]:4711\""),
+    ] {
+        let (status, _) = app.json(attempt_from(proxy, Some(other))).await;
+        assert_eq!(
+            status, 401,
+            "another client has its own allowance: {other:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn from_an_untrusted_peer_forwarding_headers_are_ignored() {
+    let mut settings = test_settings();
+    settings.server.trusted_proxies = vec!["10.0.0.0/8".to_owned()];
+    let app = TestApp::with_settings(settings).await;
+    let limit = app.state.settings.staff.login_attempts_per_minute;
+    let peer = "203.0.113.7:40000";
+    for n in 0..limit {
+        let forwarded = format!("198.51.100.{n}");
+        let request = attempt_from(peer, Some(("x-forwarded-for", &forwarded)));
+        assert_eq!(app.json(request).await.0, 401);
+    }
+    let forwarded = Some(("forwarded", "for=198.51.100.200"));
+    let (status, problem) = app.json(attempt_from(peer, forwarded)).await;
+    assert_eq!(
+        status, 429,
+        "a new forwarded address buys nothing: {problem}"
+    );
+}
