@@ -280,9 +280,11 @@ pub async fn sign_in(
 /// Signs in the staff member the city's OpenID Provider vouched for as (`issuer`, `subject`).
 ///
 /// An account already linked to that subject is the one. Otherwise the active account whose
-/// login is `login` (the configured claim), if not yet linked at this issuer, is linked to it
-/// now, so the IdP decides who can sign in and an admin only has to create the account with the
-/// person's IdP login. Password waits do not apply: the password was not used.
+/// login is `login` (the configured claim), if an admin made it for IdP sign-in (it has no
+/// password) and it is not yet linked at this issuer, is linked to it now, so the IdP decides
+/// who can sign in and an admin only has to create the account with the person's IdP login. A
+/// password account is never linked: whoever can choose their IdP user name would otherwise take
+/// it over. Password waits do not apply: the password was not used.
 pub async fn sign_in_with_provider(
     connection: &mut AsyncPgConnection,
     issuer: &str,
@@ -309,6 +311,7 @@ pub async fn sign_in_with_provider(
     let claimed: Option<Uuid> = diesel::update(
         staff::table
             .filter(staff::login.eq(login))
+            .filter(staff::password_hash.is_null())
             // Unlinked, or linked at a provider the city no longer uses (it moved to another).
             .filter(
                 staff::oidc_subject
