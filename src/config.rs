@@ -192,6 +192,8 @@ pub struct StaffSettings {
     pub login_delay_max_seconds: i64,
     pub login_attempts_per_minute: u32,
     pub oidc: StaffOidcSettings,
+    /// My Numbers one staff member may reveal in an hour.
+    pub my_number_reveals_per_hour: i64,
 }
 
 impl StaffSettings {

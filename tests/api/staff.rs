@@ -828,6 +828,18 @@ async fn staff_see_my_numbers_masked_unless_revealed_with_a_reason_and_residents
         Some(&json!("********9018"))
     );
 
+    // Only the assignee (or a supervisor) reveals: the clerk takes it on.
+    let (status, claimed) = app
+        .json(staff_post(
+            &format!(
+                "/api/v1/staff/queues/{}/claim",
+                procedure.definition.division
+            ),
+            &clerk,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{claimed}");
     let reveal = |body: Value| {
         staff_post(
             &format!("/api/v1/staff/submissions/{id}/reveal"),
@@ -848,7 +860,7 @@ async fn staff_see_my_numbers_masked_unless_revealed_with_a_reason_and_residents
     }
     let (status, problem) = app
         .json(reveal(
-            json!({"field_path": "/no_such_field", "reason": "照合"}),
+            json!({"field_path": "/no_such_field", "reason": "住基ネットとの照合のため"}),
         ))
         .await;
     assert_eq!(status, 422, "{problem}");

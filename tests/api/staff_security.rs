@@ -8,7 +8,7 @@ use madoguchi::identity::staff::{self, Membership, Role};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{STAFF_PASSWORD, TestApp, test_settings};
+use crate::helpers::{STAFF_PASSWORD, TestApp, bearer, test_settings};
 
 /// Creates a password account `login` as a clerk of kosodate.
 async fn account(app: &TestApp, login: &str) -> Uuid {
@@ -239,4 +239,178 @@ async fn from_an_untrusted_peer_forwarding_headers_are_ignored() {
         status, 429,
         "a new forwarded address buys nothing: {problem}"
     );
+}
+
+/// An application with a My Number, submitted with a card signature; its id, the My Number's
+/// pointer and the division.
+async fn my_number_application(app: &TestApp, resident: &str) -> (String, String, String) {
+    use base64::Engine;
+    let procedure = crate::helpers::CATALOG
+        .procedures
+        .values()
+        .find(|p| {
+            p.definition.routing.is_empty()
+                && p.definition.examples.iter().any(|e| {
+                    let text = e.data.to_string();
+                    e.valid
+                        && e.as_of.is_none()
+                        && text.contains("123456789018")
+                        && !text.contains("01900000-")
+                })
+        })
+        .expect("a procedure collecting a My Number");
+    let data = procedure
+        .definition
+        .examples
+        .iter()
+        .find(|e| e.valid && e.as_of.is_none() && e.data.to_string().contains("123456789018"))
+        .expect("example")
+        .data
+        .clone();
+    let payload = madoguchi::submissions::signing_payload(procedure, &data);
+    let signature = crate::helpers::card_sign("sign-alice", &payload);
+    let token = app.resident(resident).await;
+    let (status, created) = app
+        .json(
+            TestRequest::post()
+                .uri(&format!(
+                    "/api/v1/procedures/{}/submissions",
+                    procedure.definition.id
+                ))
+                .insert_header(bearer(&token))
+                .insert_header(("idempotency-key", resident.to_owned()))
+                .set_json(json!({
+                    "data": data,
+                    "signature": base64::engine::general_purpose::STANDARD.encode(signature),
+                })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let field_path = pointer_of(&data, "123456789018", "").expect("the My Number's pointer");
+    (
+        created["id"].as_str().expect("id").to_owned(),
+        field_path,
+        procedure.definition.division.clone(),
+    )
+}
+
+/// The JSON pointer of the first string equal to `needle` in `value`.
+fn pointer_of(value: &Value, needle: &str, at: &str) -> Option<String> {
+    match value {
+        Value::String(text) if text == needle => Some(at.to_owned()),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(key, inner)| pointer_of(inner, needle, &format!("{at}/{key}"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, inner)| pointer_of(inner, needle, &format!("{at}/{index}"))),
+        _ => None,
+    }
+}
+
+fn staff_post(path: &str, token: &str, body: Value) -> TestRequest {
+    TestRequest::post()
+        .uri(path)
+        .insert_header(bearer(token))
+        .set_json(body)
+}
+
+const REASON: &str = "住基ネットとの照合のため";
+
+#[actix_web::test]
+async fn only_the_assignee_or_a_supervisor_reveals_a_my_number_and_only_while_it_is_open() {
+    let app = TestApp::with_settings(crate::helpers::settings_with_test_pki()).await;
+    let (id, field_path, division) = my_number_application(&app, "card-9701").await;
+    let (clerk, other_clerk, supervisor) = (
+        app.staff(&division, "clerk").await,
+        app.staff(&division, "clerk").await,
+        app.staff(&division, "supervisor").await,
+    );
+    let reveal = |token: &str| {
+        staff_post(
+            &format!("/api/v1/staff/submissions/{id}/reveal"),
+            token,
+            json!({"field_path": field_path, "reason": REASON}),
+        )
+    };
+
+    let (status, problem) = app.json(reveal(&clerk)).await;
+    assert_eq!(status, 403, "nobody's yet, so not this clerk's: {problem}");
+    assert_eq!(problem["code"], "staff.not_assignee");
+    assert!(problem["detail"]["ja"].is_string() && problem["detail"]["en"].is_string());
+    let (status, claimed) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/queues/{division}/claim"),
+            &clerk,
+            json!({}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    let (status, problem) = app.json(reveal(&other_clerk)).await;
+    assert_eq!(status, 403, "another clerk's: {problem}");
+    assert_eq!(problem["code"], "staff.not_assignee");
+    let (status, revealed) = app.json(reveal(&clerk)).await;
+    assert_eq!(status, 200, "the assignee: {revealed}");
+    assert_eq!(revealed["my_number"], "123456789018");
+    let (status, revealed) = app.json(reveal(&supervisor)).await;
+    assert_eq!(status, 200, "a supervisor: {revealed}");
+
+    let (status, done) = app
+        .json(staff_post(
+            &format!("/api/v1/staff/submissions/{id}/transitions"),
+            &clerk,
+            json!({"action": "complete"}),
+        ))
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let (status, problem) = app.json(reveal(&clerk)).await;
+    assert_eq!(status, 409, "closed: {problem}");
+    assert_eq!(problem["code"], "my_number.application_closed");
+    assert!(problem["detail"]["ja"].is_string() && problem["detail"]["en"].is_string());
+    let (status, revealed) = app.json(reveal(&supervisor)).await;
+    assert_eq!(status, 200, "a supervisor may on a closed one: {revealed}");
+}
+
+#[actix_web::test]
+async fn a_my_number_reveal_needs_a_specific_reason_and_stays_within_the_hourly_limit() {
+    let mut settings = crate::helpers::settings_with_test_pki();
+    settings.staff.my_number_reveals_per_hour = 2;
+    let app = TestApp::with_settings(settings).await;
+    let (id, field_path, division) = my_number_application(&app, "card-9702").await;
+    let supervisor = app.staff(&division, "supervisor").await;
+    let reveal = |reason: &str| {
+        staff_post(
+            &format!("/api/v1/staff/submissions/{id}/reveal"),
+            &supervisor,
+            json!({"field_path": field_path, "reason": reason}),
+        )
+    };
+    for vague in [".", "確認", "..........", "  照合  ", "!!!???...,,,"] {
+        let (status, problem) = app.json(reveal(vague)).await;
+        assert_eq!(status, 422, "{vague:?}: {problem}");
+        assert_eq!(
+            crate::helpers::field_errors(&problem),
+            [("/reason".to_owned(), "too_vague".to_owned())],
+            "{vague:?}"
+        );
+    }
+    for reason in [REASON, "checking the resident register"] {
+        let (status, revealed) = app.json(reveal(reason)).await;
+        assert_eq!(status, 200, "{reason}: {revealed}");
+    }
+    let (status, problem) = app.json(reveal(REASON)).await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(problem["code"], "my_number.reveal_limit");
+    assert!(problem["detail"]["ja"].is_string() && problem["detail"]["en"].is_string());
+
+    // Every reveal that happened is on the resident's access log, with its reason.
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let logged: Vec<Count> = diesel::sql_query(
+        "SELECT count(*)::int AS count FROM access_log WHERE action = 'reveal_my_number'",
+    )
+    .load(&mut connection)
+    .await
+    .expect("count");
+    assert_eq!(logged[0].count, 2);
 }
