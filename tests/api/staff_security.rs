@@ -414,3 +414,94 @@ async fn a_my_number_reveal_needs_a_specific_reason_and_stays_within_the_hourly_
     .expect("count");
     assert_eq!(logged[0].count, 2);
 }
+
+async fn sql(app: &TestApp, statement: &str) {
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(statement)
+        .execute(&mut connection)
+        .await
+        .unwrap_or_else(|error| panic!("{statement}: {error}"));
+}
+
+/// A failed message about submission `about` (or, without one, a division digest to `to`).
+async fn failed_message(app: &TestApp, about: Option<&str>, to: &str) -> String {
+    let id = Uuid::new_v4().to_string();
+    let (template, submission) = match about {
+        Some(submission) => ("resident_status", format!("'{submission}'")),
+        None => ("division_overdue", "NULL".to_owned()),
+    };
+    sql(
+        app,
+        &format!(
+            "INSERT INTO outbox (id, template, language, recipient, payload, submission_id, status, attempts, last_error) \
+             VALUES ('{id}', '{template}', 'ja', '{to}', '{{}}', {submission}, 'failed', 8, 'refused')"
+        ),
+    )
+    .await;
+    id
+}
+
+#[actix_web::test]
+async fn an_admin_sees_and_retries_only_their_own_divisions_failed_emails() {
+    let app = TestApp::spawn().await;
+    let (procedure, data) = crate::helpers::sample_application();
+    let mut submissions = Vec::new();
+    for (resident, division) in [("card-9801", "kosodate"), ("card-9802", "zeimu")] {
+        let token = app.resident(resident).await;
+        let (status, created) = app
+            .json(
+                TestRequest::post()
+                    .uri(&format!("/api/v1/procedures/{procedure}/submissions"))
+                    .insert_header(bearer(&token))
+                    .insert_header(("idempotency-key", resident.to_owned()))
+                    .set_json(json!({"data": data})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_owned();
+        sql(
+            &app,
+            &format!("UPDATE submissions SET division = '{division}' WHERE id = '{id}'"),
+        )
+        .await;
+        submissions.push(id);
+    }
+    let ours = failed_message(&app, Some(&submissions[0]), "a@example.jp").await;
+    let our_digest = failed_message(&app, None, "kosodate@city.example.lg.jp").await;
+    let theirs = failed_message(&app, Some(&submissions[1]), "b@example.jp").await;
+    let their_digest = failed_message(&app, None, "zeimu@city.example.lg.jp").await;
+    let admin = app.staff("kosodate", "admin").await;
+
+    let (status, listed) = app
+        .get_as("/api/v1/staff/admin/outbox/failed", &admin)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let mut ids: Vec<&str> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|message| message["id"].as_str())
+        .collect();
+    ids.sort();
+    let mut expected = vec![ours.as_str(), our_digest.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected, "only kosodate's messages");
+
+    let retry = |id: &str| {
+        TestRequest::post()
+            .uri(&format!("/api/v1/staff/admin/outbox/{id}/retry"))
+            .insert_header(bearer(&admin))
+    };
+    for other in [&theirs, &their_digest] {
+        let (status, problem) = app.json(retry(other)).await;
+        assert_eq!(status, 404, "another division's message: {problem}");
+    }
+    for own in [&ours, &our_digest] {
+        assert_eq!(app.json(retry(own)).await.0, 204);
+    }
+    let clerk = app.staff("kosodate", "clerk").await;
+    let (status, _) = app
+        .get_as("/api/v1/staff/admin/outbox/failed", &clerk)
+        .await;
+    assert_eq!(status, 403);
+}
