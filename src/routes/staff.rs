@@ -294,6 +294,7 @@ impl From<AdminError> for ApiError {
                 "課の管理者が一人もいなくなるため、変更できません。先に別の管理者を指名してください。",
                 "The division would have no admin left; make someone else admin first.",
             ),
+            AdminError::NotAdmin => super::extract::role_required(),
             AdminError::Auth(error) => error.into(),
         }
     }
@@ -305,7 +306,8 @@ pub struct MembershipChange {
 }
 
 /// An admin adds a staff member to a division they administer, or changes their role there.
-/// The last admin of a division cannot be demoted (409).
+/// Adding someone who also works in divisions the caller does not administer is refused (403
+/// `staff.outside_divisions`). The last admin of a division cannot be demoted (409).
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path), ("division" = String, Path)),
@@ -322,8 +324,17 @@ pub async fn put_membership(
 ) -> Result<HttpResponse, ApiError> {
     let (id, division) = path.into_inner();
     auth.require_role(&division, Role::Admin)?;
+    let administered = administered_divisions(&auth)?;
     let mut connection = crate::db::connection(&state.pool).await?;
-    staff_admin::set_membership(&mut connection, auth.id, id, &division, body.role).await?;
+    staff_admin::set_membership(
+        &mut connection,
+        auth.id,
+        id,
+        &division,
+        body.role,
+        &administered,
+    )
+    .await?;
     tracing::info!(staff_id = %id, %division, role = body.role.as_str(), changed_by = %auth.id, "staff membership set");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1315,16 +1315,27 @@ async fn an_admin_changes_roles_and_deactivates_accounts_of_their_division() {
     );
     assert_eq!(me["has_password"], true);
 
-    // A clerk of another division joins ours; deactivating them is then not ours alone to decide.
+    // A clerk of another division cannot be pulled into ours: their own admin would then no
+    // longer be able to deactivate them or reset their password.
     let join = json!({"role": "clerk"});
-    let done = change(
+    let refused = change(
         Method::PUT,
         membership(other_id, &ours.division),
         &admin,
         join,
     )
     .await;
-    assert_eq!(done, (204, None));
+    assert_eq!(refused, (403, Some("staff.outside_divisions".to_owned())));
+    // Someone who works in both (an admin of both, or the command line, put them there):
+    // deactivating them is not ours alone to decide.
+    sql(
+        &app,
+        &format!(
+            "INSERT INTO staff_memberships (staff_id, division, role) VALUES ('{other_id}', '{}', 'clerk')",
+            ours.division
+        ),
+    )
+    .await;
     let off = json!({"active": false});
     let refused = change(Method::PATCH, account(other_id), &admin, off.clone()).await;
     assert_eq!(refused, (403, Some("staff.outside_divisions".to_owned())));

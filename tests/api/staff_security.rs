@@ -505,3 +505,42 @@ async fn an_admin_sees_and_retries_only_their_own_divisions_failed_emails() {
         .await;
     assert_eq!(status, 403);
 }
+
+#[actix_web::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    let app = TestApp::spawn().await;
+    for round in 0..8 {
+        let division = format!("division-{round}");
+        let (first_id, first) = app.staff_member(&division, "admin").await;
+        let (second_id, second) = app.staff_member(&division, "admin").await;
+        let demote = |id: Uuid, token: &str| {
+            TestRequest::put()
+                .uri(&format!(
+                    "/api/v1/staff/admin/staff/{id}/memberships/{division}"
+                ))
+                .insert_header(bearer(token))
+                .set_json(json!({"role": "clerk"}))
+        };
+        let (one, other) = futures_util::future::join(
+            app.json(demote(second_id, &first)),
+            app.json(demote(first_id, &second)),
+        )
+        .await;
+        let mut statuses = [one.0, other.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses[0], 204, "round {round}: {one:?} {other:?}");
+        assert!(
+            [403, 409].contains(&statuses[1]),
+            "round {round}: the second is refused: {one:?} {other:?}"
+        );
+        let mut connection = app.state.pool.get().await.expect("connection");
+        let admins: Count = diesel::sql_query(
+            "SELECT count(*)::int AS count FROM staff_memberships WHERE division = $1 AND role = 'admin'",
+        )
+        .bind::<diesel::sql_types::Text, _>(&division)
+        .get_result(&mut connection)
+        .await
+        .expect("count");
+        assert_eq!(admins.count, 1, "round {round}");
+    }
+}
