@@ -331,7 +331,7 @@ async fn a_clerk_of_one_division_cannot_see_or_touch_another_divisions_work() {
         staff_post(
             &format!("/api/v1/staff/submissions/{their_id}/reveal"),
             &clerk_a,
-            json!({"field_path": "/my_number", "reason": "確認"}),
+            json!({"field_path": "/my_number", "reason": "住基ネットとの照合のため"}),
         ),
         staff_get(
             &format!("/api/v1/staff/submissions/{their_id}/revisions/1/diff"),
