@@ -109,6 +109,8 @@ pub struct ServerSettings {
     pub metrics_open: bool,
     /// A bearer token that opens `/metrics` (a secret: set it in the environment).
     pub metrics_token: SecretString,
+    /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,10 +188,16 @@ pub struct StaffOidcSettings {
 pub struct StaffSettings {
     /// `password` and/or `oidc` (the city's own OpenID Provider, `[staff.oidc]`).
     pub sign_in: Vec<String>,
+    /// Failed password attempts before each further attempt must wait.
     pub max_failed_logins: i32,
-    pub lockout_minutes: i64,
+    /// The first wait, in seconds; it doubles with each further failure.
+    pub login_delay_seconds: i64,
+    /// The longest wait, in seconds.
+    pub login_delay_max_seconds: i64,
     pub login_attempts_per_minute: u32,
     pub oidc: StaffOidcSettings,
+    /// My Numbers one staff member may reveal in an hour.
+    pub my_number_reveals_per_hour: i64,
 }
 
 impl StaffSettings {
@@ -224,13 +232,14 @@ pub enum LogFormat {
 
 /// Settings that are lists; in the environment they are comma-separated
 /// (`MADOGUCHI__STAFF__SIGN_IN=password,oidc`).
-const LIST_KEYS: [&str; 6] = [
+const LIST_KEYS: [&str; 7] = [
     "identity.providers",
     "identity.oidc.scopes",
     "identity.jpki.trust_anchors",
     "staff.sign_in",
     "staff.oidc.scopes",
     "calendar.holidays",
+    "server.trusted_proxies",
 ];
 
 impl Settings {
@@ -299,6 +308,22 @@ impl Settings {
                 "identity.oidc.assurance: a sign-in proves at most card-auth; card-sign is per application"
                     .to_owned(),
             );
+        }
+        if self.staff.max_failed_logins < 1
+            || self.staff.login_delay_seconds < 1
+            || self.staff.login_delay_max_seconds < self.staff.login_delay_seconds
+        {
+            problems.push(
+                "staff: max_failed_logins and login_delay_seconds must be at least 1, login_delay_max_seconds at least login_delay_seconds"
+                    .to_owned(),
+            );
+        }
+        for proxy in &self.server.trusted_proxies {
+            if crate::routes::client_address::Cidr::parse(proxy).is_none() {
+                problems.push(format!(
+                    "server.trusted_proxies: `{proxy}` is not an address or a CIDR"
+                ));
+            }
         }
         if self.database.pool_size == 0 {
             problems.push("database.pool_size must be at least 1".to_owned());

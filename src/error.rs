@@ -543,6 +543,18 @@ impl From<crate::queues::QueueError> for ApiError {
                 "Only the assignee (or a supervisor) can do this.",
             ),
             Q::Invalid(errors) => Self::validation("request.invalid", errors),
+            Q::RevealClosed => Self::client(
+                StatusCode::CONFLICT,
+                "my_number.application_closed",
+                "完了した申請のマイナンバーは、監督者または管理者だけが表示できます。",
+                "Only a supervisor or an admin can reveal a My Number of a closed application.",
+            ),
+            Q::RevealLimit => Self::client(
+                StatusCode::TOO_MANY_REQUESTS,
+                "my_number.reveal_limit",
+                "この1時間のマイナンバー表示が上限に達しました。しばらくしてからお試しください。",
+                "You have revealed as many My Numbers as an hour allows; try again later.",
+            ),
             // Raised as an integrity alarm where it happens; the clerk gets a stable code.
             Q::Sealing(_) => Self::client(
                 StatusCode::CONFLICT,

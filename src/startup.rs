@@ -45,10 +45,12 @@ pub struct AppState {
     pub storage: Storage,
     /// Staff password attempts per client IP.
     pub staff_login_limiter: LoginLimiter,
+    /// `server.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<routes::client_address::Cidr>,
 }
 
-/// A per-IP rate limiter (GCRA, from the governor crate).
-pub type LoginLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+/// A per-IP rate limiter (GCRA, from the governor crate), pruned now and then.
+pub type LoginLimiter = routes::client_address::AddressLimiter;
 
 impl AppState {
     /// Builds the services the configuration asks for (keys, the card verifier, …).
@@ -90,8 +92,13 @@ impl AppState {
         let storage = Storage::Local(settings.submissions.attachments_dir.clone());
         let per_minute = std::num::NonZeroU32::new(settings.staff.login_attempts_per_minute)
             .ok_or_else(|| anyhow::anyhow!("staff.login_attempts_per_minute must be at least 1"))?;
-        let staff_login_limiter =
-            governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
+        let staff_login_limiter = LoginLimiter::per_minute(per_minute);
+        let trusted_proxies = settings
+            .server
+            .trusted_proxies
+            .iter()
+            .filter_map(|proxy| routes::client_address::Cidr::parse(proxy))
+            .collect();
         let listing = routes::catalog::Listing::new(&catalog);
         Ok(Self {
             settings,
@@ -106,6 +113,7 @@ impl AppState {
             calendar,
             storage,
             staff_login_limiter,
+            trusted_proxies,
         })
     }
 

@@ -311,6 +311,7 @@ impl OidcClient {
         {
             facts = self.userinfo_facts(access_token, &claims.sub).await;
         }
+        let verified = claims.email_verified.as_ref().is_some_and(is_true);
         let email = match (claims.email, claims.email_verified) {
             // An address the provider says it has not verified is not vouched for.
             (_, Some(verified)) if is_false(&verified) => None,
@@ -319,7 +320,9 @@ impl OidcClient {
         };
         let claimed = match claim {
             "" => None,
-            "email" => email.clone(),
+            // An address names an account only when the provider says it checked it: silence
+            // is not enough, as many providers let users type any address.
+            "email" => email.clone().filter(|_| verified),
             "sub" => Some(claims.sub.clone()),
             other => match claims.other.remove(other) {
                 Some(serde_json::Value::String(value)) if !value.is_empty() => Some(value),
@@ -625,6 +628,13 @@ fn strip_nulls(value: serde_json::Value) -> serde_json::Value {
 
 fn form_urlencode(value: &str) -> String {
     openidconnect::url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn is_true(value: &serde_json::Value) -> bool {
+    matches!(value, serde_json::Value::Bool(true))
+        || value
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("true"))
 }
 
 fn is_false(value: &serde_json::Value) -> bool {

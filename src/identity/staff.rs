@@ -1,9 +1,9 @@
-//! Staff accounts: password sign-in (argon2id), lockout after repeated failures, sign-in through
+//! Staff accounts: password sign-in (argon2id), growing waits after repeated failures, sign-in through
 //! the city's own OpenID Provider, and division memberships with roles.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
@@ -50,7 +50,34 @@ pub struct Membership {
     pub role: Role,
 }
 
-pub fn hash_password(password: &str) -> Result<String, AuthError> {
+/// argon2 runs at once: each takes a core for tens of milliseconds, so they get every core but
+/// one, which stays with the request workers.
+static ARGON2_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+});
+
+/// Runs argon2 `work` on the blocking pool, never on a request worker, where it would stall
+/// every other request that worker holds (health checks included) for as long as it runs.
+async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AuthError> {
+    let _slot = ARGON2_SLOTS
+        .acquire()
+        .await
+        .map_err(|error| AuthError::Internal(error.into()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| AuthError::Internal(error.into()))
+}
+
+/// An argon2id hash of `password`, computed off the request workers.
+pub async fn hash_password(password: &str) -> Result<String, AuthError> {
+    let password = password.to_owned();
+    off_the_workers(move || hash_now(&password)).await?
+}
+
+fn hash_now(password: &str) -> Result<String, AuthError> {
     let salt = SaltString::encode_b64(&super::challenge::random_bytes(16))
         .map_err(|error| AuthError::Internal(anyhow::anyhow!("salt: {error}")))?;
     Argon2::default()
@@ -92,7 +119,10 @@ pub async fn create(
 ) -> Result<Uuid, AuthError> {
     password.map(require_long_enough).transpose()?;
     let id = Uuid::now_v7();
-    let hash = password.map(hash_password).transpose()?;
+    let hash = match password {
+        Some(password) => Some(hash_password(password).await?),
+        None => None,
+    };
     use diesel_async::AsyncConnection;
     connection
         .transaction::<_, AuthError, _>(|connection| {
@@ -153,91 +183,108 @@ pub async fn create(
         .await
 }
 
-#[derive(Queryable)]
-struct StoredStaff {
+/// An attempt reserved against an account's failure count, before its password is checked.
+#[derive(QueryableByName)]
+struct Reserved {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
     id: Uuid,
-    hash: Option<String>,
-    failures: i32,
-    locked_until: Option<chrono::DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    hash: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
     active: bool,
 }
 
-/// Checks a password. Failures count towards a lockout; success resets the count. The same
-/// error is returned for an unknown login and a wrong password, so logins cannot be probed.
-pub async fn sign_in(
+/// Counts an attempt as failed before its password is checked, in one statement, and sets the
+/// wait before the next one once `max_failed_logins` is reached (doubling, capped). `None` when
+/// there is nothing to check: no such login, no password, or inside a wait. Parallel attempts
+/// queue on the row, so no more passwords are checked than the count allows.
+async fn reserve_attempt(
     connection: &mut AsyncPgConnection,
     settings: &StaffSettings,
     login: &str,
-    password: &str,
-) -> Result<Uuid, AuthError> {
-    let found: Option<StoredStaff> = staff::table
-        .filter(staff::login.eq(login))
-        .select((
-            staff::id,
-            staff::password_hash,
-            staff::failed_logins,
-            staff::locked_until,
-            staff::active,
-        ))
-        .first(connection)
-        .await
-        .optional()?;
-    // An account without a password (it signs in through the OpenID Provider) is as unknown.
-    let Some(StoredStaff {
-        id,
-        hash: Some(hash),
-        failures,
-        locked_until,
-        active,
-    }) = found
-    else {
-        // Spend the same time as a real check, so timing does not reveal unknown logins.
-        let _ = hash_password(password);
-        return Err(AuthError::BadCredentials);
+) -> Result<Option<Reserved>, diesel::result::Error> {
+    use diesel::sql_types::{BigInt, Integer, Text};
+    diesel::sql_query(
+        "UPDATE staff SET failed_logins = failed_logins + 1, locked_until = CASE \
+           WHEN failed_logins + 1 >= $2 THEN now() + make_interval(secs => LEAST($4::float8, \
+             $3::float8 * power(2, LEAST(failed_logins + 1 - $2, 30)))) \
+           ELSE NULL END \
+         WHERE login = $1 AND password_hash IS NOT NULL \
+           AND (locked_until IS NULL OR locked_until <= now()) \
+         RETURNING id, password_hash AS hash, active",
+    )
+    .bind::<Text, _>(login)
+    .bind::<Integer, _>(settings.max_failed_logins)
+    .bind::<BigInt, _>(settings.login_delay_seconds)
+    .bind::<BigInt, _>(settings.login_delay_max_seconds)
+    .get_result(connection)
+    .await
+    .optional()
+}
+
+/// A hash of nothing anyone types, checked when there is no real one so that every refusal
+/// costs the same argon2 work.
+static DUMMY_HASH: std::sync::LazyLock<Option<String>> =
+    std::sync::LazyLock::new(|| hash_now("no account has this password").ok());
+
+/// Whether `password` matches `hash`; without a hash, the same work against a dummy and `false`.
+/// Off the request workers.
+async fn verify_password(password: &str, hash: Option<String>) -> Result<bool, AuthError> {
+    let password = password.to_owned();
+    off_the_workers(move || verify_now(&password, hash.as_deref())).await
+}
+
+fn verify_now(password: &str, hash: Option<&str>) -> bool {
+    let (hash, real) = match hash {
+        Some(hash) => (hash, true),
+        None => (DUMMY_HASH.as_deref().unwrap_or_default(), false),
     };
-    if locked_until.is_some_and(|until| until > Utc::now()) {
-        return Err(AuthError::Locked);
-    }
-    let matches = PasswordHash::new(&hash)
+    let matches = PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
         .unwrap_or(false);
-    if !matches || !active {
-        let failures = failures + 1;
-        let lock = (failures >= settings.max_failed_logins)
-            .then(|| Utc::now() + Duration::minutes(settings.lockout_minutes));
-        diesel::update(staff::table.find(id))
-            .set((
-                staff::failed_logins.eq(if lock.is_some() { 0 } else { failures }),
-                staff::locked_until.eq(lock),
-            ))
-            .execute(connection)
-            .await?;
-        return Err(if lock.is_some() {
-            AuthError::Locked
-        } else {
-            AuthError::BadCredentials
-        });
+    real && matches
+}
+
+/// Checks a password. Every attempt counts as a failure until the password is found right (then
+/// the count is reset); after `max_failed_logins` failures each further attempt must wait
+/// longer. An unknown login, a wrong password, an account without a password, a deactivated
+/// account and an attempt inside a wait all get the same error after the same argon2 work, so
+/// neither logins nor waits can be probed.
+pub async fn sign_in(
+    connection: &mut AsyncPgConnection,
+    settings: &StaffSettings,
+    login: &str,
+    password: &str,
+) -> Result<Uuid, AuthError> {
+    let reserved = reserve_attempt(connection, settings, login).await?;
+    let matches = verify_password(password, reserved.as_ref().map(|r| r.hash.clone())).await?;
+    match reserved {
+        Some(Reserved { id, active, .. }) if matches && active => {
+            diesel::update(staff::table.find(id))
+                .set((
+                    staff::failed_logins.eq(0),
+                    staff::locked_until.eq(None::<chrono::DateTime<Utc>>),
+                ))
+                .execute(connection)
+                .await?;
+            Ok(id)
+        }
+        _ => Err(AuthError::BadCredentials),
     }
-    diesel::update(staff::table.find(id))
-        .set((
-            staff::failed_logins.eq(0),
-            staff::locked_until.eq(None::<chrono::DateTime<Utc>>),
-        ))
-        .execute(connection)
-        .await?;
-    Ok(id)
 }
 
 /// Signs in the staff member the city's OpenID Provider vouched for as (`issuer`, `subject`).
 ///
 /// An account already linked to that subject is the one. Otherwise the active account whose
-/// login is `login` (the configured claim), if not yet linked at this issuer, is linked to it
-/// now, so the IdP decides who can sign in and an admin only has to create the account with the
-/// person's IdP login. Password lockout does not apply: the password was not used.
+/// login is `login` (the configured claim), if an admin made it for IdP sign-in (it has no
+/// password) and it is not yet linked at this issuer, is linked to it now, so the IdP decides
+/// who can sign in and an admin only has to create the account with the person's IdP login. A
+/// password account is never linked: whoever can choose their IdP user name would otherwise take
+/// it over. Password waits do not apply: the password was not used.
 pub async fn sign_in_with_provider(
     connection: &mut AsyncPgConnection,
     issuer: &str,
@@ -264,6 +311,7 @@ pub async fn sign_in_with_provider(
     let claimed: Option<Uuid> = diesel::update(
         staff::table
             .filter(staff::login.eq(login))
+            .filter(staff::password_hash.is_null())
             // Unlinked, or linked at a provider the city no longer uses (it moved to another).
             .filter(
                 staff::oidc_subject
@@ -365,6 +413,7 @@ pub struct StaffListing {
     pub display_name: String,
     pub email: Option<String>,
     pub active: bool,
+    /// Password sign-in is in a wait after repeated failures (it ends by itself).
     pub locked: bool,
     /// The account can sign in with a password.
     pub has_password: bool,
@@ -481,7 +530,7 @@ pub async fn own_account(
 }
 
 /// Changes a staff member's own password after checking the current one (a wrong one counts
-/// towards the lockout, as at sign-in), and ends every session of the account: whoever else
+/// towards the waits, as at sign-in), and ends every session of the account: whoever else
 /// knew the old password is signed out.
 pub async fn change_password(
     connection: &mut AsyncPgConnection,
@@ -497,7 +546,7 @@ pub async fn change_password(
         .first(connection)
         .await?;
     sign_in(connection, settings, &login, current).await?;
-    let hash = hash_password(new)?;
+    let hash = hash_password(new).await?;
     use diesel_async::AsyncConnection;
     connection
         .transaction::<_, AuthError, _>(|connection| {

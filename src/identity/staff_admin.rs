@@ -72,6 +72,9 @@ pub enum AdminError {
     OutsideDivisions,
     #[error("the division would be left without an active admin")]
     LastAdmin,
+    /// The caller stopped being an admin of the division while the change waited its turn.
+    #[error("the caller is no admin of the division")]
+    NotAdmin,
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
@@ -109,6 +112,35 @@ async fn all_memberships(
             })
             .collect(),
     ))
+}
+
+/// Locks the admin memberships of `division` until the transaction ends, so changes to who
+/// administers it take turns: the second of two admins demoting each other at once waits, then
+/// sees the first's change and is refused as the last admin. Returns the admins.
+async fn lock_admins(
+    connection: &mut AsyncPgConnection,
+    division: &str,
+) -> Result<Vec<Uuid>, AdminError> {
+    Ok(staff_memberships::table
+        .filter(staff_memberships::division.eq(division))
+        .filter(staff_memberships::role.eq(Role::Admin.as_str()))
+        .select(staff_memberships::staff_id)
+        .for_update()
+        .load(connection)
+        .await?)
+}
+
+/// [`lock_admins`], then refuses an `actor` who is no longer one of them.
+async fn lock_admins_as(
+    connection: &mut AsyncPgConnection,
+    division: &str,
+    actor: Uuid,
+) -> Result<(), AdminError> {
+    if lock_admins(connection, division).await?.contains(&actor) {
+        Ok(())
+    } else {
+        Err(AdminError::NotAdmin)
+    }
 }
 
 /// Refuses a change that leaves `division` without an active admin (nobody could then manage
@@ -154,22 +186,35 @@ async fn settle(
     Ok(())
 }
 
-/// Gives an account `role` in `division`: a new membership, or a changed role.
+/// Gives an account `role` in `division`: a new membership, or a changed role. A new membership
+/// needs an admin of every division the person already works in (`administered`): otherwise one
+/// division's admin could pull another's staff in and so stop that division's admin from
+/// deactivating them or resetting their password.
 pub async fn set_membership(
     connection: &mut AsyncPgConnection,
     actor: Uuid,
     staff_id: Uuid,
     division: &str,
     role: Role,
+    administered: &[String],
 ) -> Result<(), AdminError> {
     use diesel::upsert::excluded;
     use diesel_async::AsyncConnection;
     connection
         .transaction::<_, AdminError, _>(|connection| {
             Box::pin(async move {
-                all_memberships(connection, staff_id)
+                lock_admins_as(connection, division, actor).await?;
+                let memberships = all_memberships(connection, staff_id)
                     .await?
                     .ok_or(AdminError::NotFound)?;
+                let joins = !memberships.iter().any(|m| m.division == division);
+                if joins
+                    && memberships
+                        .iter()
+                        .any(|m| !administered.contains(&m.division))
+                {
+                    return Err(AdminError::OutsideDivisions);
+                }
                 diesel::insert_into(staff_memberships::table)
                     .values((
                         staff_memberships::staff_id.eq(staff_id),
@@ -199,6 +244,7 @@ pub async fn remove_membership(
     connection
         .transaction::<_, AdminError, _>(|connection| {
             Box::pin(async move {
+                lock_admins_as(connection, division, actor).await?;
                 let removed = diesel::delete(
                     staff_memberships::table
                         .filter(staff_memberships::staff_id.eq(staff_id))
@@ -246,7 +292,7 @@ pub async fn reset_password(
     administered: &[String],
 ) -> Result<(), AdminError> {
     super::staff::require_long_enough(password)?;
-    let hash = super::staff::hash_password(password)?;
+    let hash = super::staff::hash_password(password).await?;
     use diesel_async::AsyncConnection;
     connection
         .transaction::<_, AdminError, _>(|connection| {
@@ -286,6 +332,16 @@ pub async fn set_active(
             Box::pin(async move {
                 let memberships =
                     memberships_all_administered(connection, staff_id, administered).await?;
+                let mut administering: Vec<&str> = memberships
+                    .iter()
+                    .filter(|m| m.role == Role::Admin)
+                    .map(|m| m.division.as_str())
+                    .collect();
+                // In one order everywhere, so two deactivations cannot wait on each other.
+                administering.sort_unstable();
+                for division in administering {
+                    lock_admins(connection, division).await?;
+                }
                 diesel::update(staff::table.find(staff_id))
                     .set((
                         staff::active.eq(active),

@@ -82,53 +82,70 @@ pub async fn enqueue(
 }
 
 /// A message the worker gave up on, for admins to see and retry.
-#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, QueryableByName, utoipa::ToSchema)]
 pub struct FailedMessage {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub template: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub recipient: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub last_error: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pub created_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
     pub submission_id: Option<Uuid>,
 }
 
-pub async fn failed(
-    connection: &mut AsyncPgConnection,
-) -> Result<Vec<FailedMessage>, diesel::result::Error> {
-    outbox::table
-        .filter(outbox::status.eq("failed"))
-        .order(outbox::created_at.desc())
-        .limit(500)
-        .select((
-            outbox::id,
-            outbox::template,
-            outbox::recipient,
-            outbox::attempts,
-            outbox::last_error,
-            outbox::created_at,
-            outbox::submission_id,
-        ))
-        .load(connection)
-        .await
+/// Whose messages an admin sees: those about the applications of their divisions, and the
+/// divisions' own overdue digests (which carry no application; they go to the division's
+/// address).
+pub struct DivisionsScope<'a> {
+    pub divisions: &'a [String],
+    /// The notice addresses of those divisions (the catalog's organisation).
+    pub emails: &'a [String],
 }
 
-/// Puts a failed message back in the queue for an immediate new series of attempts. Returns
-/// whether there was such a failed message.
+/// `outbox o` rows within `$1` (divisions) and `$2` (their addresses).
+const IN_SCOPE: &str = "(o.submission_id IN (SELECT s.id FROM submissions s WHERE s.division = ANY($1)) \
+     OR (o.submission_id IS NULL AND o.template = 'division_overdue' AND o.recipient = ANY($2)))";
+
+/// The failed messages of the scope's divisions, newest first.
+pub async fn failed(
+    connection: &mut AsyncPgConnection,
+    scope: &DivisionsScope<'_>,
+) -> Result<Vec<FailedMessage>, diesel::result::Error> {
+    use diesel::sql_types::{Array, Text};
+    diesel::sql_query(format!(
+        "SELECT o.id, o.template, o.recipient, o.attempts, o.last_error, o.created_at, \
+                o.submission_id \
+         FROM outbox o WHERE o.status = 'failed' AND {IN_SCOPE} \
+         ORDER BY o.created_at DESC LIMIT 500"
+    ))
+    .bind::<Array<Text>, _>(scope.divisions)
+    .bind::<Array<Text>, _>(scope.emails)
+    .load(connection)
+    .await
+}
+
+/// Puts a failed message of the scope's divisions back in the queue for an immediate new series
+/// of attempts. Returns whether there was such a failed message (another division's is not).
 pub async fn retry(
     connection: &mut AsyncPgConnection,
     id: Uuid,
+    scope: &DivisionsScope<'_>,
 ) -> Result<bool, diesel::result::Error> {
-    let updated = diesel::update(
-        outbox::table
-            .filter(outbox::id.eq(id))
-            .filter(outbox::status.eq("failed")),
-    )
-    .set((
-        outbox::status.eq("pending"),
-        outbox::attempts.eq(0),
-        outbox::next_attempt_at.eq(chrono::Utc::now()),
+    use diesel::sql_types::{Array, Text};
+    let updated = diesel::sql_query(format!(
+        "UPDATE outbox o SET status = 'pending', attempts = 0, next_attempt_at = now() \
+         WHERE o.id = $3 AND o.status = 'failed' AND {IN_SCOPE}"
     ))
+    .bind::<Array<Text>, _>(scope.divisions)
+    .bind::<Array<Text>, _>(scope.emails)
+    .bind::<diesel::sql_types::Uuid, _>(id)
     .execute(connection)
     .await?;
     Ok(updated == 1)

@@ -47,6 +47,12 @@ pub enum QueueError {
     NotAssignee,
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// A My Number of a closed application: supervisors only.
+    #[error("the application is closed")]
+    RevealClosed,
+    /// The staff member revealed as many My Numbers as an hour allows.
+    #[error("too many reveals")]
+    RevealLimit,
     /// A stored My Number does not open with the configured keys (a lost key): a 500.
     #[error("a sealed value cannot be opened")]
     Sealing(#[source] crate::submissions::sealing::SealError),

@@ -365,8 +365,32 @@ pub async fn open(
         .await
 }
 
-/// The clear My Number at `field_path` (a JSON pointer into the answers). A reason is required
-/// and recorded with the reveal in the access log, in the same transaction.
+/// The fewest characters a reveal's reason needs after trimming, and how many of them must be
+/// letters or digits (of any script), so "." or "確認" does not pass for a reason.
+const MIN_REASON_CHARS: usize = 10;
+const MIN_REASON_WORD_CHARS: usize = 5;
+
+/// Refuses a reveal reason too short or too empty to tell anyone why the number was needed.
+fn specific_enough(reason: &str) -> Result<(), QueueError> {
+    let word_chars = reason.chars().filter(|c| c.is_alphanumeric()).count();
+    if reason.chars().count() >= MIN_REASON_CHARS && word_chars >= MIN_REASON_WORD_CHARS {
+        return Ok(());
+    }
+    Err(QueueError::field(
+        "/reason",
+        "too_vague",
+        Localized::new(
+            format!("理由を具体的に（{MIN_REASON_CHARS}文字以上で）書いてください。"),
+            format!("Give a specific reason, of at least {MIN_REASON_CHARS} characters."),
+        ),
+    ))
+}
+
+/// The clear My Number at `field_path` (a JSON pointer into the answers). Only the assignee, or
+/// a supervisor or admin of the division, may reveal it; only while the application is open,
+/// except for supervisors and admins; with a specific reason; and no more than `per_hour` times
+/// an hour per staff member, counted from the access log (so the limit holds across servers).
+/// The reveal and its reason go to the access log in the same transaction.
 pub async fn reveal(
     connection: &mut AsyncPgConnection,
     sealer: &Sealer,
@@ -374,25 +398,61 @@ pub async fn reveal(
     id: Uuid,
     field_path: &str,
     reason: Option<&str>,
+    per_hour: i64,
 ) -> Result<String, QueueError> {
     let reason = required("/reason", reason, MAX_REASON)?;
+    specific_enough(&reason)?;
     let field_path = field_path.to_owned();
     let divisions = viewer.divisions();
     connection
         .transaction::<String, QueueError, _>(|connection| {
             Box::pin(async move {
-                let (procedure_id, revision, data): (String, i32, Value) = submissions::table
+                let (procedure_id, revision, data, status, division, assignee_id): (
+                    String,
+                    i32,
+                    Value,
+                    String,
+                    String,
+                    Option<Uuid>,
+                ) = submissions::table
                     .filter(submissions::id.eq(id))
                     .filter(submissions::division.eq_any(&divisions))
                     .select((
                         submissions::procedure_id,
                         submissions::revision,
                         submissions::data,
+                        submissions::status,
+                        submissions::division,
+                        submissions::assignee_id,
                     ))
                     .first(connection)
                     .await
                     .optional()?
                     .ok_or(QueueError::NotFound)?;
+                let supervising = viewer.role_in(&division) >= Some(Role::Supervisor);
+                if !supervising && assignee_id != Some(viewer.id) {
+                    return Err(QueueError::NotAssignee);
+                }
+                let open = Status::parse(&status).is_some_and(|status| !status.is_final());
+                if !open && !supervising {
+                    return Err(QueueError::RevealClosed);
+                }
+                // One reveal of a staff member at a time, whichever server takes it, so two at
+                // once cannot both see room for one more.
+                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind::<diesel::sql_types::Text, _>(format!("reveal:{}", viewer.id))
+                    .execute(connection)
+                    .await?;
+                let within_the_hour: i64 = access_log::table
+                    .filter(access_log::staff_id.eq(viewer.id))
+                    .filter(access_log::action.eq(AccessAction::RevealMyNumber.as_str()))
+                    .filter(access_log::created_at.gt(Utc::now() - chrono::Duration::hours(1)))
+                    .count()
+                    .get_result(connection)
+                    .await?;
+                if within_the_hour >= per_hour {
+                    return Err(QueueError::RevealLimit);
+                }
                 let not_a_my_number = || {
                     QueueError::field(
                         "/field_path",

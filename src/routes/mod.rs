@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod docs;
+pub mod client_address;
 pub mod extract;
 pub mod health;
 pub mod openapi;

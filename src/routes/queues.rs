@@ -153,13 +153,16 @@ pub struct Revealed {
     pub my_number: String,
 }
 
-/// Reveals one My Number, with a reason (422 without one). The reveal and its reason are
-/// recorded in the access log.
+/// Reveals one My Number: the assignee, or a supervisor or admin of the division (403
+/// `staff.not_assignee`); while the application is open, unless a supervisor or admin (409
+/// `my_number.application_closed`); with a reason of at least 10 characters (422 `required` or
+/// `too_vague` at `/reason`); at most `staff.my_number_reveals_per_hour` an hour per staff member
+/// (429 `my_number.reveal_limit`). The reveal and its reason are recorded in the access log.
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path)),
     request_body = RevealRequest,
-    responses((status = 200, body = Revealed), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    responses((status = 200, body = Revealed), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[post("/staff/submissions/{id}/reveal")]
@@ -178,6 +181,7 @@ pub async fn reveal(
         *id,
         &body.field_path,
         body.reason.as_deref(),
+        state.settings.staff.my_number_reveals_per_hour,
     )
     .await?;
     Ok(web::Json(Revealed {

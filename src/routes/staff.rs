@@ -25,8 +25,9 @@ pub struct StaffLogin {
     pub password: String,
 }
 
-/// Staff sign-in with login and password; the same token pair as residents get. Repeated
-/// failures lock the account for a while (401 `auth.locked`).
+/// Staff sign-in with login and password; the same token pair as residents get. After repeated
+/// failures each further attempt must wait longer; whatever went wrong, the answer is 401
+/// `auth.bad_credentials`.
 #[utoipa::path(
     tag = "staff",
     request_body = StaffLogin,
@@ -41,10 +42,16 @@ pub async fn login(
     if !state.settings.staff.allows("password") {
         return Err(AuthError::ProviderDisabled.into());
     }
-    // Behind a load balancer, configure it to pass the client address; the peer is used here so
-    // a forged X-Forwarded-For cannot buy more attempts.
-    if let Some(ip) = request.peer_addr().map(|address| address.ip())
-        && state.staff_login_limiter.check_key(&ip).is_err()
+    // Behind the proxies of `server.trusted_proxies`, the address they forwarded; otherwise the
+    // peer, so a forged X-Forwarded-For cannot buy more attempts.
+    if let Some(peer) = request.peer_addr().map(|address| address.ip())
+        && !state
+            .staff_login_limiter
+            .check(super::client_address::client_address(
+                peer,
+                request.headers(),
+                &state.trusted_proxies,
+            ))
     {
         return Err(ApiError::client(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
@@ -287,6 +294,7 @@ impl From<AdminError> for ApiError {
                 "課の管理者が一人もいなくなるため、変更できません。先に別の管理者を指名してください。",
                 "The division would have no admin left; make someone else admin first.",
             ),
+            AdminError::NotAdmin => super::extract::role_required(),
             AdminError::Auth(error) => error.into(),
         }
     }
@@ -298,7 +306,8 @@ pub struct MembershipChange {
 }
 
 /// An admin adds a staff member to a division they administer, or changes their role there.
-/// The last admin of a division cannot be demoted (409).
+/// Adding someone who also works in divisions the caller does not administer is refused (403
+/// `staff.outside_divisions`). The last admin of a division cannot be demoted (409).
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path), ("division" = String, Path)),
@@ -315,8 +324,17 @@ pub async fn put_membership(
 ) -> Result<HttpResponse, ApiError> {
     let (id, division) = path.into_inner();
     auth.require_role(&division, Role::Admin)?;
+    let administered = administered_divisions(&auth)?;
     let mut connection = crate::db::connection(&state.pool).await?;
-    staff_admin::set_membership(&mut connection, auth.id, id, &division, body.role).await?;
+    staff_admin::set_membership(
+        &mut connection,
+        auth.id,
+        id,
+        &division,
+        body.role,
+        &administered,
+    )
+    .await?;
     tracing::info!(staff_id = %id, %division, role = body.role.as_str(), changed_by = %auth.id, "staff membership set");
     Ok(HttpResponse::NoContent().finish())
 }

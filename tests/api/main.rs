@@ -14,5 +14,6 @@ mod notify;
 mod oidc;
 mod reliability;
 mod staff;
+mod staff_security;
 mod submissions;
 mod trust;

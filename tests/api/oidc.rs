@@ -822,3 +822,95 @@ async fn basic_facts_come_from_userinfo_when_the_id_token_lacks_them() {
     assert_eq!(facts.birth_date.as_deref(), Some("1985-04-01"));
     assert_eq!(facts.gender.as_deref(), Some("female"));
 }
+
+/// The city's IdP links only accounts an admin made for IdP sign-in: a password account whose
+/// login an IdP user claims stays as it is, and an email address names an account only when the
+/// provider says it verified it.
+#[actix_web::test]
+async fn the_city_idp_links_only_accounts_made_for_it_and_only_verified_addresses() {
+    use actix_web::test::TestRequest;
+    use madoguchi::config::StaffOidcSettings;
+    use madoguchi::identity::staff::{Membership, Role};
+
+    let accounts = serde_json::json!({
+        "idp-tanaka": {"preferred_username": "tanaka"},
+        "idp-unverified": {"preferred_username": "x", "email": "kato@city.example.lg.jp"},
+        "idp-denied": {"preferred_username": "y", "email": "kato@city.example.lg.jp", "email_verified": false},
+        "idp-kato": {"preferred_username": "z", "email": "kato@city.example.lg.jp", "email_verified": true},
+    });
+    let provider = Provider::start(&[
+        ("CLIENT_AUTH", "client_secret_basic"),
+        ("CLIENT_SECRET", CLIENT_SECRET),
+        ("REDIRECT_URI", STAFF_REDIRECT_URI),
+        ("ACCOUNTS", &accounts.to_string()),
+    ])
+    .await;
+    let app_with_claim = |claim: &str| {
+        let mut settings = crate::helpers::test_settings();
+        settings.staff.sign_in = vec!["password".to_owned(), "oidc".to_owned()];
+        settings.staff.oidc = StaffOidcSettings {
+            client: OidcSettings {
+                redirect_uri: STAFF_REDIRECT_URI.to_owned(),
+                scopes: ["openid", "profile", "email"].map(str::to_owned).to_vec(),
+                ..provider.settings()
+            },
+            login_claim: claim.to_owned(),
+        };
+        crate::helpers::TestApp::with_settings(settings)
+    };
+    async fn create(app: &crate::helpers::TestApp, login: &str, password: Option<&str>) {
+        let mut connection = app.state.pool.get().await.expect("connection");
+        madoguchi::identity::staff::create(
+            &mut connection,
+            login,
+            "職員",
+            None,
+            password,
+            &[Membership {
+                division: "kosodate".to_owned(),
+                role: Role::Clerk,
+            }],
+            None,
+        )
+        .await
+        .expect("account");
+    }
+    async fn sign_in(app: &crate::helpers::TestApp, who: &str) -> (u16, serde_json::Value) {
+        let (status, started) = app
+            .json(TestRequest::post().uri("/api/v1/staff/auth/oidc/start"))
+            .await;
+        assert_eq!(status, 200, "{started}");
+        let url = started["authorization_url"].as_str().expect("url");
+        let callback = log_in_back_to(url, who, STAFF_REDIRECT_URI).await;
+        app.json(TestRequest::get().uri(&format!(
+            "/api/v1/staff/auth/oidc/callback?code={}&state={}&iss={}",
+            callback.code, callback.state, callback.iss
+        )))
+        .await
+    }
+
+    let app = app_with_claim("preferred_username").await;
+    create(&app, "tanaka", Some(crate::helpers::STAFF_PASSWORD)).await;
+    let (status, problem) = sign_in(&app, "idp-tanaka").await;
+    assert_eq!(
+        status, 403,
+        "a password account is not taken over: {problem}"
+    );
+    assert_eq!(problem["code"], "auth.staff_not_registered");
+    let (status, tokens) = app
+        .json(TestRequest::post().uri("/api/v1/staff/login").set_json(
+            serde_json::json!({"login": "tanaka", "password": crate::helpers::STAFF_PASSWORD}),
+        ))
+        .await;
+    assert_eq!(status, 200, "the password still works: {tokens}");
+
+    let app = app_with_claim("email").await;
+    create(&app, "kato@city.example.lg.jp", None).await;
+    for unverified in ["idp-unverified", "idp-denied"] {
+        let (status, problem) = sign_in(&app, unverified).await;
+        assert_eq!(status, 403, "{unverified}: {problem}");
+        assert_eq!(problem["code"], "auth.staff_not_registered");
+    }
+    let (status, tokens) = sign_in(&app, "idp-kato").await;
+    assert_eq!(status, 200, "a verified address links: {tokens}");
+}

@@ -1,0 +1,1 @@
+DROP INDEX access_log_reveals_by_staff_idx;
