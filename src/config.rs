@@ -115,6 +115,8 @@ pub struct DatabaseSettings {
     pub pool_timeout_seconds: u64,
     pub statement_timeout_ms: u64,
     pub migrate_on_start: bool,
+    pub request_timeout_seconds: u64,
+    pub readiness_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod deadline;
 pub mod extract;
 pub mod health;
 pub mod openapi;

@@ -461,19 +461,25 @@ async fn store_upload(
     field_id: &str,
     bytes: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    let mut connection = crate::db::connection(&state.pool).await?;
-    let info = attachments::upload(
-        &mut connection,
-        &state.catalog,
-        &state.storage,
-        attachments::Upload {
-            resident_id: auth.id,
-            target,
-            field_id,
-            bytes,
-            max_per_draft: state.settings.submissions.max_attachments_per_draft,
-        },
-    )
+    // The body is read; from here the request is bounded like any other (see routes::deadline).
+    let bound = super::deadline::request_bound(state);
+    let info = crate::db::bounded(bound, async {
+        let mut connection = crate::db::connection(&state.pool).await?;
+        attachments::upload(
+            &mut connection,
+            &state.catalog,
+            &state.storage,
+            attachments::Upload {
+                resident_id: auth.id,
+                target,
+                field_id,
+                bytes,
+                max_per_draft: state.settings.submissions.max_attachments_per_draft,
+            },
+        )
+        .await
+        .map_err(ApiError::from)
+    })
     .await?;
     Ok(HttpResponse::Created().json(info))
 }

@@ -17,8 +17,14 @@ struct Server {
 
 impl Server {
     async fn start(database_url: &str, port: u16) -> Self {
+        Self::start_with(database_url, port, &[]).await
+    }
+
+    /// Starts with extra `MADOGUCHI__…` settings.
+    async fn start_with(database_url: &str, port: u16, settings: &[(&str, &str)]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
             .arg("serve")
+            .envs(settings.iter().copied())
             .env("MADOGUCHI_PROFILE", "test")
             .env("DATABASE_URL", database_url)
             .env("MADOGUCHI__SERVER__PORT", port.to_string())
@@ -259,7 +265,19 @@ async fn with_postgresql_down_the_server_answers_503_and_recovers_by_itself() {
     let (status, _) = apply(&server.base, &token, "before").await.expect("apply");
     assert_eq!(status, 201);
 
+    // Senders keep applying and reading while PostgreSQL stops under them: every answer is a
+    // success or a 503, never a 500 ("connection closed", "terminating connection …").
+    let senders = load(&server.base, &token, "stop", Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.stop_now().expect("stop PostgreSQL");
+    let statuses = collect(senders).await;
+    assert!(statuses.contains(&503), "the stop happened during the load");
+    assert!(
+        statuses
+            .iter()
+            .all(|status| matches!(status, 200 | 201 | 503)),
+        "{statuses:?}"
+    );
     for attempt in 0..5 {
         let (status, body) = apply(&server.base, &token, &format!("during-{attempt}"))
             .await
@@ -275,6 +293,159 @@ async fn with_postgresql_down_the_server_answers_503_and_recovers_by_itself() {
     }
 
     cluster.start_again().expect("start PostgreSQL again");
+    let started = Instant::now();
+    let mut recovered = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok((201, _)) = apply(&server.base, &token, "after").await {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the server recovers without a restart");
+    let ready = client()
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+}
+
+/// 8 senders applying and listing for `duration`; each returns the statuses it got (a 503
+/// checked for its problem body and Retry-After on the way).
+fn load(
+    base: &str,
+    token: &str,
+    tag: &str,
+    duration: Duration,
+) -> Vec<tokio::task::JoinHandle<Vec<u16>>> {
+    (0..8)
+        .map(|sender| {
+            let (base, token, tag) = (base.to_owned(), token.to_owned(), tag.to_owned());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut statuses = Vec::new();
+                let mut attempt = 0;
+                while started.elapsed() < duration {
+                    attempt += 1;
+                    let status = if sender % 2 == 0 {
+                        let key = format!("{tag}-{sender}-{attempt}");
+                        apply(&base, &token, &key).await.expect("an answer").0
+                    } else {
+                        let response = client()
+                            .get(format!("{base}/api/v1/submissions"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                            .expect("an answer");
+                        let status = response.status().as_u16();
+                        if status == 503 {
+                            assert!(response.headers().contains_key("retry-after"));
+                            let body: Value = response.json().await.expect("problem");
+                            assert_eq!(body["code"], "unavailable");
+                        }
+                        status
+                    };
+                    statuses.push(status);
+                }
+                statuses
+            })
+        })
+        .collect()
+}
+
+async fn collect(senders: Vec<tokio::task::JoinHandle<Vec<u16>>>) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for sender in senders {
+        statuses.extend(sender.await.expect("sender"));
+    }
+    statuses
+}
+
+/// Thaws the cluster however the test ends, so its drop can stop it.
+struct Thaw<'a>(&'a madoguchi::db::cluster::PrivateCluster);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.signal_all("CONT");
+    }
+}
+
+#[actix_web::test]
+async fn with_postgresql_frozen_requests_get_503_within_the_bound_and_recover_after() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let cluster = madoguchi::db::cluster::PrivateCluster::start(directory.path())
+        .await
+        .expect("private cluster");
+    madoguchi::db::create_database_if_missing(&cluster.url("postgres"), "frozen")
+        .await
+        .expect("database");
+    let url = cluster.url("frozen");
+    madoguchi::db::run_migrations(&url)
+        .await
+        .expect("migrations");
+    const BOUND: Duration = Duration::from_secs(3);
+    const READINESS: Duration = Duration::from_millis(1000);
+    let server = Server::start_with(
+        &url,
+        free_port(),
+        &[
+            ("MADOGUCHI__DATABASE__REQUEST_TIMEOUT_SECONDS", "3"),
+            ("MADOGUCHI__DATABASE__READINESS_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    let token = sign_in(&server.base, "card-reliability-3").await;
+    let (status, _) = apply(&server.base, &token, "before").await.expect("apply");
+    assert_eq!(status, 201);
+
+    // SIGSTOP: the server keeps its sockets open and simply stops answering.
+    cluster.signal_all("STOP").expect("SIGSTOP PostgreSQL");
+    let thaw = Thaw(&cluster);
+    let timed = |path: &'static str| {
+        let (base, token) = (server.base.clone(), token.clone());
+        async move {
+            let started = Instant::now();
+            let response = client()
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("an answer, not a hang");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            (path, status, retry_after, started.elapsed())
+        }
+    };
+    let readiness = tokio::spawn(timed("/readyz"));
+    let mut requests: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(timed("/api/v1/submissions")))
+        .collect();
+    requests.push(tokio::spawn({
+        let (base, token) = (server.base.clone(), token.clone());
+        async move {
+            let started = Instant::now();
+            let (status, _) = apply(&base, &token, "frozen").await.expect("an answer");
+            ("apply", status, true, started.elapsed())
+        }
+    }));
+    let ready = readiness.await.expect("readyz");
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.expect("request"));
+    }
+    drop(thaw);
+
+    let slack = Duration::from_millis(1500);
+    assert_eq!(ready.1, 503, "{ready:?}");
+    assert!(ready.3 < READINESS + slack, "{ready:?}");
+    for answer in &answers {
+        assert_eq!(answer.1, 503, "{answer:?}");
+        assert!(answer.2, "Retry-After: {answer:?}");
+        assert!(answer.3 < BOUND + slack, "{answer:?}");
+    }
+
+    // Thawed: the same process serves again.
     let started = Instant::now();
     let mut recovered = false;
     while started.elapsed() < Duration::from_secs(30) {
