@@ -146,6 +146,7 @@ pub fn build_app(
         .default_service(web::to(routes::openapi::unmatched))
         .wrap(from_fn(routes::deadline::deadline))
         .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
+        .wrap(from_fn(crate::input::guard))
         .wrap(from_fn(telemetry::observe_request))
 }
 

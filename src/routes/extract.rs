@@ -181,7 +181,8 @@ impl FromRequest for StaffSelf {
     }
 }
 
-/// A JSON request body that must be an object of type `T`.
+/// A JSON request body that must be an object of type `T`, with no text that cannot be stored
+/// ([`crate::input`]).
 ///
 /// serde would happily build a struct from a JSON array (`[null, null]`); a client that sends
 /// one has made a mistake we should name. Type errors are reported with the JSON pointer of the
@@ -213,6 +214,11 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Body<T> {
             if !value.is_object() {
                 return Err(body_error("", "invalid_type").into());
             }
+            let mut refused = Vec::new();
+            crate::input::json_errors(&value, "", &mut refused);
+            if !refused.is_empty() {
+                return Err(crate::input::invalid_characters(refused).into());
+            }
             serde_path_to_error::deserialize::<_, T>(value)
                 .map(Body)
                 .map_err(|error| {
@@ -235,13 +241,42 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Body<T> {
                     } else {
                         "invalid_type"
                     };
+                    // A missing field is not on the path yet; an unknown one may already be.
                     let path = match (code, message.split('`').nth(1)) {
-                        ("required" | "unknown_field", Some(field)) => format!("{path}/{field}"),
+                        ("required" | "unknown_field", Some(field))
+                            if !path.ends_with(&format!("/{field}")) =>
+                        {
+                            format!("{path}/{field}")
+                        }
                         _ => path,
                     };
                     body_error(&path, code).into()
                 })
         })
+    }
+}
+
+/// A JSON body that may be left out: no body at all gives `None`; anything sent must be a valid
+/// [`Body`] (an object of `T`, within the JSON size limit), so a malformed body is refused rather
+/// than taken for "no body".
+pub struct OptionalBody<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+        let headers = request.headers();
+        let sent = headers.contains_key(TRANSFER_ENCODING)
+            || headers
+                .get(CONTENT_LENGTH)
+                .is_some_and(|length| length.as_bytes() != b"0");
+        if !sent {
+            return Box::pin(std::future::ready(Ok(Self(None))));
+        }
+        let body = Body::<T>::from_request(request, payload);
+        Box::pin(async move { Ok(Self(Some(body.await?.into_inner()))) })
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::StaffAuth;
+use super::extract::{Body, StaffAuth};
 use crate::error::ApiError;
 use crate::queues::diff::Change;
 use crate::queues::processing::{self, FieldComment, Note, StaffAction, StaffSubmission};
@@ -140,6 +140,7 @@ pub async fn open(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RevealRequest {
     /// JSON pointer of the My Number in the answers, e.g. `/my_number`.
     pub field_path: String,
@@ -167,7 +168,7 @@ pub async fn reveal(
     state: web::Data<AppState>,
     auth: StaffAuth,
     id: web::Path<Uuid>,
-    body: web::Json<RevealRequest>,
+    body: Body<RevealRequest>,
 ) -> Result<web::Json<Revealed>, ApiError> {
     let body = body.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
@@ -207,6 +208,7 @@ pub async fn download(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     pub body: Option<String>,
 }
@@ -224,7 +226,7 @@ pub async fn add_note(
     state: web::Data<AppState>,
     auth: StaffAuth,
     id: web::Path<Uuid>,
-    body: web::Json<NoteRequest>,
+    body: Body<NoteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     let note =
@@ -233,6 +235,7 @@ pub async fn add_note(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
     pub action: StaffAction,
     /// Required for `return` and `reject`; shown to the resident.
@@ -269,7 +272,7 @@ pub async fn transition(
     state: web::Data<AppState>,
     auth: StaffAuth,
     id: web::Path<Uuid>,
-    body: web::Json<TransitionRequest>,
+    body: Body<TransitionRequest>,
 ) -> Result<web::Json<TransitionDone>, ApiError> {
     let body = body.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
@@ -314,6 +317,7 @@ pub async fn release(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     pub staff_id: Uuid,
 }
@@ -331,7 +335,7 @@ pub async fn assign(
     state: web::Data<AppState>,
     auth: StaffAuth,
     id: web::Path<Uuid>,
-    body: web::Json<AssignRequest>,
+    body: Body<AssignRequest>,
 ) -> Result<web::Json<TransitionDone>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     let status = processing::assign(&mut connection, auth.viewer(), *id, body.staff_id).await?;

@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{Body, ResidentAuth};
+use super::extract::{Body, OptionalBody, ResidentAuth};
 use crate::error::ApiError;
 use crate::forms::{Assurance, Procedure};
 use crate::identity::AuthError;
@@ -25,6 +25,7 @@ use crate::submissions::{
 };
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// The answers, keyed by field id.
     #[schema(value_type = Object)]
@@ -194,21 +195,24 @@ pub async fn detail(
 }
 
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct WithdrawRequest {
     pub reason: Option<String>,
 }
 
-/// Withdraws (取下げ) an application that has no decision yet; 409 after a decision.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body = WithdrawRequest, responses((status = 200, body = Object), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
+/// Withdraws (取下げ) an application that has no decision yet; 409 after a decision. The body
+/// is optional: none at all, or a JSON object with an optional `reason`; anything else is 400/422.
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body(content = Option<WithdrawRequest>, content_type = "application/json", description = "Optional: send no body, or this object"), responses((status = 200, body = Object), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/submissions/{id}/withdraw")]
 pub async fn withdraw(
     state: web::Data<AppState>,
     auth: ResidentAuth,
     id: web::Path<Uuid>,
-    body: Option<web::Json<WithdrawRequest>>,
+    body: OptionalBody<WithdrawRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body
-        .and_then(|body| body.into_inner().reason)
+        .0
+        .and_then(|body| body.reason)
         .filter(|r| !r.trim().is_empty());
     let mut connection = crate::db::connection(&state.pool).await?;
     let status =
@@ -217,6 +221,7 @@ pub async fn withdraw(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResubmitRequest {
     /// The corrected answers, complete (as when applying).
     #[schema(value_type = Object)]
@@ -250,7 +255,7 @@ pub async fn resubmit(
     state: web::Data<AppState>,
     auth: ResidentAuth,
     id: web::Path<Uuid>,
-    body: web::Json<ResubmitRequest>,
+    body: Body<ResubmitRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
@@ -296,6 +301,7 @@ pub async fn access_log(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DraftRequest {
     pub procedure_id: String,
     #[schema(value_type = Object)]

@@ -54,6 +54,17 @@ impl Server {
         panic!("the server did not start within 30 s");
     }
 
+    /// The server process's peak resident memory so far (VmHWM), in KiB: a body inflated and
+    /// freed again would not show in the current RSS.
+    fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status")
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -462,4 +473,50 @@ async fn with_postgresql_frozen_requests_get_503_within_the_bound_and_recover_af
         .await
         .expect("readyz");
     assert_eq!(ready.status().as_u16(), 200);
+}
+
+#[actix_web::test]
+async fn a_gzip_bomb_is_refused_without_growing_the_servers_memory() {
+    let database = TestDatabase::new().await;
+    let server = Server::start(&database.url, free_port()).await;
+    // 240 MiB of JSON whitespace, about 240 KiB compressed: under the 256 KiB body limit.
+    let mut inflated = vec![b' '; 240 * 1024 * 1024];
+    inflated[0] = b'{';
+    let bomb = crate::bad_input::gzip(&inflated);
+    drop(inflated);
+    assert!(bomb.len() < 256 * 1024, "{} bytes", bomb.len());
+
+    let send = || {
+        let (base, bomb) = (server.base.clone(), bomb.clone());
+        async move {
+            client()
+                .post(format!("{base}/api/v1/staff/login"))
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(bomb)
+                .send()
+                .await
+                .map(|response| response.status().as_u16())
+        }
+    };
+    // Warm up the workers and their buffers with ordinary bodies, then measure.
+    for _ in 0..8 {
+        client()
+            .post(format!("{}/api/v1/staff/login", server.base))
+            .json(&json!({"login": "nobody", "password": "x".repeat(100_000)}))
+            .send()
+            .await
+            .expect("warm-up");
+    }
+    let before = server.peak_rss_kib();
+    let answers: Vec<_> = (0..6).map(|_| tokio::spawn(send())).collect();
+    for answer in answers {
+        let status = answer.await.expect("sender").expect("an answer");
+        assert!((400..500).contains(&status), "{status}");
+    }
+    let after = server.peak_rss_kib();
+    assert!(
+        after < before + 20 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB"
+    );
 }
