@@ -209,56 +209,55 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Body<T> {
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = web::Json::<serde_json::Value>::from_request(request, payload);
-        Box::pin(async move {
-            let value = json.await?.into_inner();
-            if !value.is_object() {
-                return Err(body_error("", "invalid_type").into());
-            }
-            let mut refused = Vec::new();
-            crate::input::json_errors(&value, "", &mut refused);
-            if !refused.is_empty() {
-                return Err(crate::input::invalid_characters(refused).into());
-            }
-            serde_path_to_error::deserialize::<_, T>(value)
-                .map(Body)
-                .map_err(|error| {
-                    let path: String = error
-                        .path()
-                        .iter()
-                        .filter_map(|segment| match segment {
-                            serde_path_to_error::Segment::Map { key } => Some(format!("/{key}")),
-                            serde_path_to_error::Segment::Seq { index } => {
-                                Some(format!("/{index}"))
-                            }
-                            _ => None,
-                        })
-                        .collect();
-                    let message = error.inner().to_string();
-                    let code = if message.starts_with("missing field") {
-                        "required"
-                    } else if message.starts_with("unknown field") {
-                        "unknown_field"
-                    } else {
-                        "invalid_type"
-                    };
-                    // A missing field is not on the path yet; an unknown one may already be.
-                    let path = match (code, message.split('`').nth(1)) {
-                        ("required" | "unknown_field", Some(field))
-                            if !path.ends_with(&format!("/{field}")) =>
-                        {
-                            format!("{path}/{field}")
-                        }
-                        _ => path,
-                    };
-                    body_error(&path, code).into()
-                })
-        })
+        Box::pin(async move { Ok(Body(object_of(json.await?.into_inner())?)) })
     }
 }
 
-/// A JSON body that may be left out: no body at all gives `None`; anything sent must be a valid
-/// [`Body`] (an object of `T`, within the JSON size limit), so a malformed body is refused rather
-/// than taken for "no body".
+/// `value` as a `T`, if it is an object holding only storable text.
+fn object_of<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(body_error("", "invalid_type"));
+    }
+    let mut refused = Vec::new();
+    crate::input::json_errors(&value, "", &mut refused);
+    if !refused.is_empty() {
+        return Err(crate::input::invalid_characters(refused));
+    }
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
+        let path: String = error
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => Some(format!("/{key}")),
+                serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
+                _ => None,
+            })
+            .collect();
+        let message = error.inner().to_string();
+        let code = if message.starts_with("missing field") {
+            "required"
+        } else if message.starts_with("unknown field") {
+            "unknown_field"
+        } else {
+            "invalid_type"
+        };
+        // A missing field is not on the path yet; an unknown one may already be.
+        let path = match (code, message.split('`').nth(1)) {
+            ("required" | "unknown_field", Some(field))
+                if !path.ends_with(&format!("/{field}")) =>
+            {
+                format!("{path}/{field}")
+            }
+            _ => path,
+        };
+        body_error(&path, code)
+    })
+}
+
+/// A JSON body that may be left out: no body at all (or a JSON `null`, as the document's
+/// nullable schema allows) gives `None`; anything else must be a valid [`Body`] (an object of
+/// `T`, within the JSON size limit), so a malformed body is refused rather than taken for "no
+/// body".
 pub struct OptionalBody<T>(pub Option<T>);
 
 impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
@@ -275,8 +274,13 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
         if !sent {
             return Box::pin(std::future::ready(Ok(Self(None))));
         }
-        let body = Body::<T>::from_request(request, payload);
-        Box::pin(async move { Ok(Self(Some(body.await?.into_inner()))) })
+        let json = web::Json::<serde_json::Value>::from_request(request, payload);
+        Box::pin(async move {
+            match json.await?.into_inner() {
+                serde_json::Value::Null => Ok(Self(None)),
+                value => Ok(Self(Some(object_of(value)?))),
+            }
+        })
     }
 }
 

@@ -191,7 +191,7 @@ pub async fn reveal(
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path)),
-    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::error::Problem)),
+    responses((status = 200, description = "The file, with the type its content was checked to be", content((crate::submissions::attachments::FileBytes = "application/pdf"), (crate::submissions::attachments::FileBytes = "image/jpeg"), (crate::submissions::attachments::FileBytes = "image/png"), (crate::submissions::attachments::FileBytes = "image/heic"))), (status = 404, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/attachments/{id}")]

@@ -201,8 +201,9 @@ pub struct WithdrawRequest {
 }
 
 /// Withdraws (取下げ) an application that has no decision yet; 409 after a decision. The body
-/// is optional: none at all, or a JSON object with an optional `reason`; anything else is 400/422.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body(content = Option<WithdrawRequest>, content_type = "application/json", description = "Optional: send no body, or this object"), responses((status = 200, body = Object), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
+/// is optional: none at all (or `null`), or a JSON object with an optional `reason`; anything
+/// else is refused (400, 413, 415 or 422) and withdraws nothing.
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body(content = Option<WithdrawRequest>, content_type = "application/json", description = "Optional: no body, null, or this object"), responses((status = 200, body = Object), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/submissions/{id}/withdraw")]
 pub async fn withdraw(
     state: web::Data<AppState>,
@@ -500,7 +501,7 @@ fn malformed_upload() -> ApiError {
 }
 
 /// Downloads one of my attachments.
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, description = "The file, with the type its content was checked to be", content((attachments::FileBytes = "application/pdf"), (attachments::FileBytes = "image/jpeg"), (attachments::FileBytes = "image/png"), (attachments::FileBytes = "image/heic"))), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/attachments/{id}")]
 pub async fn download(
     state: web::Data<AppState>,

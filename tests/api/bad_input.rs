@@ -358,6 +358,8 @@ async fn withdraw_takes_no_body_or_an_object_and_refuses_anything_else() {
 
     let (status, body) = app.json(withdraw(&ids[0])).await;
     assert_eq!(status, 200, "no body: {body}");
+    let (status, _) = app.json(withdraw(&ids[0]).set_json(json!(null))).await;
+    assert_eq!(status, 409, "null is no body; already withdrawn");
     let (status, body) = app.json(withdraw(&ids[1]).set_json(json!({}))).await;
     assert_eq!(status, 200, "an empty object: {body}");
     let (status, body) = app

@@ -6,6 +6,7 @@
 mod auth;
 mod bad_input;
 mod catalog;
+mod contract;
 mod database;
 mod forms;
 mod helpers;
