@@ -360,6 +360,13 @@ async fn real_answers_match_the_published_document() {
     )
     .await;
 
+    walk.send(
+        "GET",
+        "/api/v1/procedures",
+        TestRequest::get().uri("/api/v1/procedures?q=%00"),
+    )
+    .await;
+
     assert!(walk.problems.is_empty(), "{:#?}", walk.problems);
     assert!(walk.count >= 29, "{} answers", walk.count);
 }
