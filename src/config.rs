@@ -105,6 +105,7 @@ pub struct ServerSettings {
     pub tls_cert_path: String,
     pub tls_key_path: String,
     pub workers: usize,
+    pub upload_body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -396,7 +396,7 @@ pub struct UploadQuery {
 
 /// Uploads one file (multipart part `file`) for a draft's file field. The type is checked from
 /// the content, not the name. Returns the id to put in the field's answer.
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 408, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/drafts/{id}/attachments")]
 pub async fn upload(
     state: web::Data<AppState>,
@@ -405,7 +405,7 @@ pub async fn upload(
     query: web::Query<UploadQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_file_part(payload, state.settings.submissions.max_attachment_mb).await?;
+    let bytes = read_file_part(payload, &state.settings).await?;
     store_upload(
         &state,
         auth,
@@ -418,7 +418,7 @@ pub async fn upload(
 
 /// Uploads one file for an application returned for correction; name its id in the answers of
 /// the resubmission.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 408, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/submissions/{id}/attachments")]
 pub async fn upload_for_correction(
     state: web::Data<AppState>,
@@ -427,7 +427,7 @@ pub async fn upload_for_correction(
     query: web::Query<UploadQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_file_part(payload, state.settings.submissions.max_attachment_mb).await?;
+    let bytes = read_file_part(payload, &state.settings).await?;
     store_upload(
         &state,
         auth,
@@ -438,8 +438,27 @@ pub async fn upload_for_correction(
     .await
 }
 
-async fn read_file_part(mut payload: Multipart, max_mb: usize) -> Result<Vec<u8>, ApiError> {
-    let limit = max_mb * 1024 * 1024;
+/// Reads the `file` part within `server.upload_body_timeout_seconds`: a client sending its body
+/// slowly (or not at all) is answered 408 instead of holding the connection open forever.
+async fn read_file_part(
+    payload: Multipart,
+    settings: &crate::config::Settings,
+) -> Result<Vec<u8>, ApiError> {
+    let bound = std::time::Duration::from_secs(settings.server.upload_body_timeout_seconds);
+    let limit = settings.submissions.max_attachment_mb * 1024 * 1024;
+    tokio::time::timeout(bound, read_file_bytes(payload, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::client(
+                StatusCode::REQUEST_TIMEOUT,
+                "request.body_timeout",
+                "ファイルの送信に時間がかかりすぎたため中断しました。通信環境を確認して、もう一度送ってください。",
+                "The file took too long to arrive; check the connection and send it again.",
+            ))
+        })
+}
+
+async fn read_file_bytes(mut payload: Multipart, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut bytes = Vec::new();
     while let Some(part) = payload.next().await {
         let mut part = part.map_err(|_| malformed_upload())?;

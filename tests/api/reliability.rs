@@ -520,3 +520,41 @@ async fn a_gzip_bomb_is_refused_without_growing_the_servers_memory() {
         "peak RSS grew from {before} KiB to {after} KiB"
     );
 }
+
+#[actix_web::test]
+async fn an_upload_whose_body_stalls_is_answered_408_within_the_bound() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let database = TestDatabase::new().await;
+    let port = free_port();
+    let server = Server::start_with(
+        &database.url,
+        port,
+        &[("MADOGUCHI__SERVER__UPLOAD_BODY_TIMEOUT_SECONDS", "1")],
+    )
+    .await;
+    let token = sign_in(&server.base, "card-reliability-slow").await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let boundary = "slow-boundary";
+    let head = format!(
+        "POST /api/v1/drafts/{}/attachments?field=file HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: 100000\r\n\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\n",
+        uuid::Uuid::nil()
+    );
+    stream.write_all(head.as_bytes()).await.expect("send");
+    // …and nothing more. The answer must come within the bound (plus slack), not never.
+    let started = Instant::now();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request.body_timeout"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
