@@ -111,6 +111,7 @@ pub struct ServerSettings {
     pub metrics_token: SecretString,
     /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<String>,
+    pub upload_body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +122,8 @@ pub struct DatabaseSettings {
     pub pool_timeout_seconds: u64,
     pub statement_timeout_ms: u64,
     pub migrate_on_start: bool,
+    pub request_timeout_seconds: u64,
+    pub readiness_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

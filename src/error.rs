@@ -190,9 +190,25 @@ impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
         match error {
             crate::db::DbError::Unavailable(cause) => Self::Unavailable(cause),
+            crate::db::DbError::Query(cause) if names_missing_resident(&cause) => {
+                crate::identity::AuthError::InvalidToken.into()
+            }
             crate::db::DbError::Query(cause) => Self::Internal(cause.into()),
         }
     }
+}
+
+/// A row refused because its resident does not exist: the (validly signed) token names a
+/// resident who is gone, so the caller must sign in again. Checked here, where every write
+/// ends up, rather than with one more query on every resident request.
+fn names_missing_resident(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            info,
+        ) if info.constraint_name().is_some_and(|name| name.ends_with("_resident_id_fkey"))
+    )
 }
 
 impl From<crate::identity::AuthError> for ApiError {

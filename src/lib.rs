@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod forms;
 pub mod identity;
+pub mod input;
 pub mod notify;
 pub mod queues;
 pub mod routes;

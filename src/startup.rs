@@ -163,7 +163,9 @@ pub fn build_app(
         .app_data(web::PathConfig::default().error_handler(handlers::path_error))
         .configure(routes::configure)
         .default_service(web::to(routes::openapi::unmatched))
+        .wrap(from_fn(routes::deadline::deadline))
         .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
+        .wrap(from_fn(crate::input::guard))
         .wrap(security_headers(https))
         .wrap(from_fn(telemetry::observe_request))
 }

@@ -143,6 +143,31 @@ impl PrivateCluster {
             .args(["-m", "immediate", "-w", "stop"]))
     }
 
+    /// Sends `signal` ("STOP", "CONT") to the postmaster and every process it started, as a
+    /// hung host would freeze them all (tests of a server that stops answering use this).
+    pub fn signal_all(&self, signal: &str) -> anyhow::Result<()> {
+        let pid_file = std::fs::read_to_string(self.data_dir.join("postmaster.pid"))
+            .context("reading postmaster.pid")?;
+        let postmaster = pid_file
+            .lines()
+            .next()
+            .and_then(|line| line.trim().parse::<u32>().ok())
+            .context("postmaster.pid has no pid")?;
+        let mut pids = vec![postmaster.to_string()];
+        for entry in std::fs::read_dir("/proc")?.filter_map(Result::ok) {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid …: the command name may hold spaces, so split after ')'.
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|ppid| ppid.parse::<u32>().ok());
+            if parent == Some(postmaster) {
+                pids.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        run(Command::new("kill").arg("-s").arg(signal).args(&pids))
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }

@@ -31,7 +31,13 @@ pub enum DbError {
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("database query failed")]
-    Query(#[from] diesel::result::Error),
+    Query(#[source] diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::classify(error)
+    }
 }
 
 impl From<PoolError> for DbError {
@@ -41,15 +47,57 @@ impl From<PoolError> for DbError {
 }
 
 impl DbError {
-    /// Maps a query error caused by a lost connection to `Unavailable`, so that a database
-    /// restart shows as 503 rather than 500.
+    /// Maps a query error caused by a lost, stopped or stuck server to `Unavailable`, so that a
+    /// database restart or outage shows as 503 rather than 500.
     pub fn classify(error: diesel::result::Error) -> Self {
-        use diesel::result::Error as E;
-        match error {
-            E::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, _)
-            | E::BrokenTransactionManager => Self::Unavailable(error.into()),
-            other => Self::Query(other),
+        if is_unavailable(&error) {
+            Self::Unavailable(error.into())
+        } else {
+            Self::Query(error)
         }
+    }
+
+    /// The 503 for a database call that exceeded its client-side bound.
+    pub fn timed_out(bound: Duration) -> Self {
+        Self::Unavailable(anyhow::anyhow!(
+            "no answer from the database within {} ms",
+            bound.as_millis()
+        ))
+    }
+}
+
+/// True when `error` says the server went away, is going away or did not answer in time,
+/// rather than that the query was wrong.
+///
+/// diesel-async reports every error without a SQLSTATE (the socket closed, a broken pipe, a
+/// reset) as `UnableToSendCommand`. Errors the server sends keep only their message, not their
+/// SQLSTATE, so the operator-intervention (57…), connection (08…) and resource (53…) classes
+/// are recognised by PostgreSQL's messages; they are not translated (lc_messages is left
+/// unset on the servers we run against).
+pub fn is_unavailable(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as K, Error as E};
+    const GONE: [&str; 12] = [
+        "terminating connection", // 57P01 admin shutdown, 57P02 crash, idle timeouts
+        "the database system is", // 57P03 starting up, shutting down, in recovery
+        "canceling statement due to", // 57014 statement timeout, user request, conflicts
+        "connection closed",
+        "server closed the connection",
+        "connection reset",
+        "broken pipe",
+        "too many clients",            // 53300
+        "remaining connection slots",  // 53300
+        "no more connections allowed", // 53300
+        "could not receive data",      // 08006
+        "could not send data",         // 08006
+    ];
+    match error {
+        E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
+        | E::BrokenTransactionManager => true,
+        E::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            GONE.iter().any(|needle| message.contains(needle))
+        }
+        _ => false,
     }
 }
 
@@ -84,6 +132,22 @@ fn with_statement_timeout(url: &str, timeout_ms: u64) -> String {
 /// Checks out a connection, mapping pool failures to [`DbError::Unavailable`].
 pub async fn connection(pool: &DbPool) -> Result<DbConn, DbError> {
     Ok(pool.get().await?)
+}
+
+/// Runs `work` (database calls) within `bound`, or gives up with [`DbError::Unavailable`].
+///
+/// A connection dropped mid-transaction is discarded by the pool; one dropped mid-query outside
+/// a transaction stays in sync, because tokio-postgres discards the answers nobody awaits.
+pub async fn bounded<T, E>(
+    bound: Duration,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E>
+where
+    E: From<DbError>,
+{
+    tokio::time::timeout(bound, work)
+        .await
+        .unwrap_or_else(|_| Err(DbError::timed_out(bound).into()))
 }
 
 /// Applies pending migrations. Runs the synchronous migration harness on a blocking thread over

@@ -272,6 +272,18 @@ fn check_value(
     errors: &mut Vec<FieldError>,
 ) -> Option<Value> {
     let label = field.label.as_ref();
+    // The API's character rule (crate::input) holds for answers too, so whatever checks answers
+    // against the definition agrees with the API.
+    let mut refused = Vec::new();
+    crate::input::json_errors(value, path, &mut refused);
+    if !refused.is_empty() {
+        if value.is_string() {
+            errors.push(error(path, crate::input::INVALID_CHARACTER, label));
+        } else {
+            errors.extend(refused);
+        }
+        return None;
+    }
     let mut fail = |code: &str| {
         errors.push(error(path, code, label));
         None
@@ -781,6 +793,12 @@ pub fn message(code: &str, label: Option<&Localized>) -> Localized {
         "too_long" => (
             format!("{ja_name}が長すぎます。"),
             format!("{en_name} is too long."),
+        ),
+        "invalid_character" => (
+            format!("{ja_name}に使えない文字（制御文字など）が含まれています。"),
+            format!(
+                "{en_name} contains a character that cannot be accepted (a control character or similar)."
+            ),
         ),
         "pattern_mismatch" => (
             format!("{ja_name}の書式が正しくありません。"),

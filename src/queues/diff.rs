@@ -13,11 +13,11 @@ use crate::submissions::sealing::{self, Scope, Sealer};
 pub struct Change {
     /// JSON pointer of the answer that changed.
     pub path: String,
-    /// Absent when the answer was added.
-    #[schema(value_type = Option<Object>)]
+    /// The answer before: any JSON value (a leaf: text, number, boolean); absent when added.
+    #[schema(value_type = Option<Value>)]
     pub old: Option<Value>,
-    /// Absent when the answer was removed.
-    #[schema(value_type = Option<Object>)]
+    /// The answer after: any JSON value; absent when removed.
+    #[schema(value_type = Option<Value>)]
     pub new: Option<Value>,
 }
 

@@ -34,6 +34,32 @@ pub const DUE_SOON_BUSINESS_DAYS: u32 = 3;
 /// The largest queue page.
 pub const MAX_PAGE: i64 = 200;
 
+/// The dates a filter or cursor may name: anything chrono parses (years ±262143) is not
+/// something PostgreSQL or the service holds, and a query with it would fail in the database.
+pub const EARLIEST_DATE: NaiveDate = date(1900, 1, 1);
+pub const LATEST_DATE: NaiveDate = date(9999, 12, 31);
+
+const fn date(year: i32, month: u32, day: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(year, month, day) {
+        Some(date) => date,
+        None => panic!("not a date"),
+    }
+}
+
+fn date_in_range(path: &str, date: NaiveDate) -> Result<NaiveDate, QueueError> {
+    if (EARLIEST_DATE..=LATEST_DATE).contains(&date) {
+        return Ok(date);
+    }
+    Err(QueueError::field(
+        path,
+        "date_out_of_range",
+        Localized::new(
+            "日付は 1900-01-01 から 9999-12-31 までで指定してください。",
+            "Give a date from 1900-01-01 to 9999-12-31.",
+        ),
+    ))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// Unknown, or another division's: the two are not told apart.
@@ -318,6 +344,7 @@ impl Cursor {
             .parse()
             .ok()
             .and_then(DateTime::from_timestamp_micros)
+            .filter(|at| (EARLIEST_DATE..=LATEST_DATE).contains(&at.date_naive()))
             .ok_or_else(invalid)?;
         let id = id.parse().map_err(|_| invalid())?;
         Ok(Self { submitted_at, id })
@@ -403,6 +430,11 @@ pub async fn page(
     }
     let limit = filter.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let cursor = filter.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let from = filter
+        .from
+        .map(|from| date_in_range("/from", from))
+        .transpose()?;
+    let to = filter.to.map(|to| date_in_range("/to", to)).transpose()?;
     let today = city_today();
     const OPEN: [&str; 2] = ["submitted", "in_progress"];
 
@@ -438,10 +470,10 @@ pub async fn page(
         }
         None => {}
     }
-    if let Some(from) = filter.from {
+    if let Some(from) = from {
         query = query.filter(submissions::submitted_at.ge(city_midnight(from)));
     }
-    if let Some(to) = filter.to.and_then(|to| to.succ_opt()) {
+    if let Some(to) = to.and_then(|to| to.succ_opt()) {
         query = query.filter(submissions::submitted_at.lt(city_midnight(to)));
     }
     if let Some(cursor) = cursor {

@@ -608,6 +608,7 @@ impl StaffAction {
 
 /// A comment on one answer, for the resident to correct.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FieldComment {
     /// JSON pointer of the answer, e.g. `/children/0/birth_date`.
     pub path: String,

@@ -134,6 +134,7 @@ pub(super) fn read_callback(
 
 /// The provider-specific proof.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CompleteLogin {
     /// The id from `start` (for OIDC: the `state` the provider sent back).
     pub challenge_id: Uuid,
@@ -251,6 +252,7 @@ pub async fn oidc_callback(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
@@ -320,6 +322,7 @@ pub async fn my_facts(
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateMe {
     /// Where notifications about my applications go.
     #[validate(email, length(max = 254))]

@@ -193,7 +193,8 @@ impl FromRequest for StaffSelf {
     }
 }
 
-/// A JSON request body that must be an object of type `T`.
+/// A JSON request body that must be an object of type `T`, with no text that cannot be stored
+/// ([`crate::input`]).
 ///
 /// serde would happily build a struct from a JSON array (`[null, null]`); a client that sends
 /// one has made a mistake we should name. Type errors are reported with the JSON pointer of the
@@ -220,39 +221,77 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Body<T> {
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = web::Json::<serde_json::Value>::from_request(request, payload);
-        Box::pin(async move {
-            let value = json.await?.into_inner();
-            if !value.is_object() {
-                return Err(body_error("", "invalid_type").into());
+        Box::pin(async move { Ok(Body(object_of(json.await?.into_inner())?)) })
+    }
+}
+
+/// `value` as a `T`, if it is an object holding only storable text.
+fn object_of<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(body_error("", "invalid_type"));
+    }
+    let mut refused = Vec::new();
+    crate::input::json_errors(&value, "", &mut refused);
+    if !refused.is_empty() {
+        return Err(crate::input::invalid_characters(refused));
+    }
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
+        let path: String = error
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => Some(format!("/{key}")),
+                serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
+                _ => None,
+            })
+            .collect();
+        let message = error.inner().to_string();
+        let code = if message.starts_with("missing field") {
+            "required"
+        } else if message.starts_with("unknown field") {
+            "unknown_field"
+        } else {
+            "invalid_type"
+        };
+        // A missing field is not on the path yet; an unknown one may already be.
+        let path = match (code, message.split('`').nth(1)) {
+            ("required" | "unknown_field", Some(field))
+                if !path.ends_with(&format!("/{field}")) =>
+            {
+                format!("{path}/{field}")
             }
-            serde_path_to_error::deserialize::<_, T>(value)
-                .map(Body)
-                .map_err(|error| {
-                    let path: String = error
-                        .path()
-                        .iter()
-                        .filter_map(|segment| match segment {
-                            serde_path_to_error::Segment::Map { key } => Some(format!("/{key}")),
-                            serde_path_to_error::Segment::Seq { index } => {
-                                Some(format!("/{index}"))
-                            }
-                            _ => None,
-                        })
-                        .collect();
-                    let message = error.inner().to_string();
-                    let code = if message.starts_with("missing field") {
-                        "required"
-                    } else if message.starts_with("unknown field") {
-                        "unknown_field"
-                    } else {
-                        "invalid_type"
-                    };
-                    let path = match (code, message.split('`').nth(1)) {
-                        ("required" | "unknown_field", Some(field)) => format!("{path}/{field}"),
-                        _ => path,
-                    };
-                    body_error(&path, code).into()
-                })
+            _ => path,
+        };
+        body_error(&path, code)
+    })
+}
+
+/// A JSON body that may be left out: no body at all (or a JSON `null`, as the document's
+/// nullable schema allows) gives `None`; anything else must be a valid [`Body`] (an object of
+/// `T`, within the JSON size limit), so a malformed body is refused rather than taken for "no
+/// body".
+pub struct OptionalBody<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+        let headers = request.headers();
+        let sent = headers.contains_key(TRANSFER_ENCODING)
+            || headers
+                .get(CONTENT_LENGTH)
+                .is_some_and(|length| length.as_bytes() != b"0");
+        if !sent {
+            return Box::pin(std::future::ready(Ok(Self(None))));
+        }
+        let json = web::Json::<serde_json::Value>::from_request(request, payload);
+        Box::pin(async move {
+            match json.await?.into_inner() {
+                serde_json::Value::Null => Ok(Self(None)),
+                value => Ok(Self(Some(object_of(value)?))),
+            }
         })
     }
 }

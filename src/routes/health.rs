@@ -35,11 +35,17 @@ pub async fn healthz() -> web::Json<Health> {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
-    let mut connection = crate::db::connection(&state.pool).await?;
-    diesel::sql_query("SELECT 1")
-        .execute(&mut connection)
-        .await
-        .map_err(|error| ApiError::Unavailable(error.into()))?;
+    // Its own bound, shorter than a request's: a balancer polling a frozen database must hear
+    // "not ready" soon, not after the pool's wait.
+    let bound = std::time::Duration::from_millis(state.settings.database.readiness_timeout_ms);
+    crate::db::bounded(bound, async {
+        let mut connection = crate::db::connection(&state.pool).await?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut connection)
+            .await
+            .map_err(|error| ApiError::Unavailable(error.into()))
+    })
+    .await?;
     Ok(web::Json(Health { status: "ready" }))
 }
 

@@ -3,8 +3,9 @@
 
 pub mod auth;
 pub mod catalog;
-pub mod docs;
 pub mod client_address;
+pub mod deadline;
+pub mod docs;
 pub mod extract;
 pub mod health;
 pub mod openapi;

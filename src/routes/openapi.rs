@@ -16,21 +16,22 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use crate::error::{ApiError, PROBLEM_JSON};
 
 /// Errors any operation may answer, with the problem+json body.
-const COMMON_ERRORS: [(&str, &str); 5] = [
+const COMMON_ERRORS: [(&str, &str); 7] = [
     ("400", "The request is malformed (query, JSON, headers)."),
     ("404", "No such resource, or not yours."),
+    (
+        "415",
+        "The body is not of a supported type, or is compressed (Content-Encoding).",
+    ),
+    (
+        "422",
+        "A parameter or the body is not acceptable (e.g. a control character); field errors list why.",
+    ),
     ("429", "Too many requests."),
     ("500", "Internal error; the body says nothing more."),
     ("503", "The database is unreachable or busy; retry later."),
 ];
-const BODY_ERRORS: [(&str, &str); 3] = [
-    ("413", "The body is too large."),
-    ("415", "The body is not of a supported type."),
-    (
-        "422",
-        "The body is well-formed but not acceptable; field errors list why.",
-    ),
-];
+const BODY_ERRORS: [(&str, &str); 1] = [("413", "The body is too large.")];
 const AUTH_ERRORS: [(&str, &str); 2] = [
     (
         "401",

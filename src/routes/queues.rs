@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::StaffAuth;
+use super::extract::{Body, StaffAuth};
 use crate::error::ApiError;
 use crate::queues::diff::Change;
 use crate::queues::processing::{self, FieldComment, Note, StaffAction, StaffSubmission};
@@ -140,6 +140,7 @@ pub async fn open(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RevealRequest {
     /// JSON pointer of the My Number in the answers, e.g. `/my_number`.
     pub field_path: String,
@@ -170,7 +171,7 @@ pub async fn reveal(
     state: web::Data<AppState>,
     auth: StaffAuth,
     id: web::Path<Uuid>,
-    body: web::Json<RevealRequest>,
+    body: Body<RevealRequest>,
 ) -> Result<web::Json<Revealed>, ApiError> {
     let body = body.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
@@ -194,7 +195,7 @@ pub async fn reveal(
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path)),
-    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::error::Problem)),
+    responses((status = 200, description = "The file, with the type its content was checked to be", content((crate::submissions::attachments::FileBytes = "application/pdf"), (crate::submissions::attachments::FileBytes = "image/jpeg"), (crate::submissions::attachments::FileBytes = "image/png"), (crate::submissions::attachments::FileBytes = "image/heic"))), (status = 404, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/attachments/{id}")]
@@ -211,6 +212,7 @@ pub async fn download(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     pub body: Option<String>,
 }
@@ -228,7 +230,7 @@ pub async fn add_note(
     state: web::Data<AppState>,
     auth: StaffAuth,
     id: web::Path<Uuid>,
-    body: web::Json<NoteRequest>,
+    body: Body<NoteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     let note =
@@ -237,6 +239,7 @@ pub async fn add_note(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
     pub action: StaffAction,
     /// Required for `return` and `reject`; shown to the resident.
@@ -273,7 +276,7 @@ pub async fn transition(
     state: web::Data<AppState>,
     auth: StaffAuth,
     id: web::Path<Uuid>,
-    body: web::Json<TransitionRequest>,
+    body: Body<TransitionRequest>,
 ) -> Result<web::Json<TransitionDone>, ApiError> {
     let body = body.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
@@ -318,6 +321,7 @@ pub async fn release(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     pub staff_id: Uuid,
 }
@@ -335,7 +339,7 @@ pub async fn assign(
     state: web::Data<AppState>,
     auth: StaffAuth,
     id: web::Path<Uuid>,
-    body: web::Json<AssignRequest>,
+    body: Body<AssignRequest>,
 ) -> Result<web::Json<TransitionDone>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
     let status = processing::assign(&mut connection, auth.viewer(), *id, body.staff_id).await?;

@@ -20,6 +20,7 @@ use crate::identity::{AuthError, challenge};
 use crate::startup::AppState;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StaffLogin {
     pub login: String,
     pub password: String,
@@ -37,7 +38,7 @@ pub struct StaffLogin {
 pub async fn login(
     request: actix_web::HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<StaffLogin>,
+    body: Body<StaffLogin>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
     if !state.settings.staff.allows("password") {
         return Err(AuthError::ProviderDisabled.into());
@@ -114,6 +115,7 @@ pub async fn oidc_start(state: web::Data<AppState>) -> Result<web::Json<StartedL
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CompleteStaffOidc {
     /// The `state` the provider sent back (the `challenge_id` from `start`).
     pub challenge_id: Uuid,
@@ -192,6 +194,7 @@ async fn finish_oidc_sign_in(
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewStaff {
     #[validate(length(min = 1, max = 64))]
     pub login: String,
@@ -228,7 +231,7 @@ pub struct CreatedStaff {
 pub async fn create_staff(
     state: web::Data<AppState>,
     auth: StaffAuth,
-    body: web::Json<NewStaff>,
+    body: Body<NewStaff>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_role(&body.division, Role::Admin)?;
     let mut errors = crate::error::validation_errors(body.validate());
@@ -301,6 +304,7 @@ impl From<AdminError> for ApiError {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MembershipChange {
     pub role: Role,
 }
@@ -361,6 +365,7 @@ pub async fn delete_membership(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AccountChange {
     /// false: the person can no longer sign in and their sessions end now. true: active again,
     /// and unlocked.
@@ -392,6 +397,7 @@ pub async fn update_account(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordReset {
     /// At least 12 characters; the person must replace it at first use.
     pub password: String,
@@ -486,6 +492,7 @@ pub async fn me(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
     /// At least 12 characters.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{Body, ResidentAuth};
+use super::extract::{Body, OptionalBody, ResidentAuth};
 use crate::error::ApiError;
 use crate::forms::{Assurance, Procedure};
 use crate::identity::AuthError;
@@ -24,6 +24,7 @@ use crate::submissions::{
 };
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// The answers, keyed by field id.
     #[schema(value_type = Object)]
@@ -225,21 +226,25 @@ pub async fn detail(
 }
 
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct WithdrawRequest {
     pub reason: Option<String>,
 }
 
-/// Withdraws (取下げ) an application that has no decision yet; 409 after a decision.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body = WithdrawRequest, responses((status = 200, body = Object), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
+/// Withdraws (取下げ) an application that has no decision yet; 409 after a decision. The body
+/// is optional: none at all (or `null`), or a JSON object with an optional `reason`; anything
+/// else is refused (400, 413, 415 or 422) and withdraws nothing.
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body(content = Option<WithdrawRequest>, content_type = "application/json", description = "Optional: no body, null, or this object"), responses((status = 200, body = Object), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/submissions/{id}/withdraw")]
 pub async fn withdraw(
     state: web::Data<AppState>,
     auth: ResidentAuth,
     id: web::Path<Uuid>,
-    body: Option<web::Json<WithdrawRequest>>,
+    body: OptionalBody<WithdrawRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body
-        .and_then(|body| body.into_inner().reason)
+        .0
+        .and_then(|body| body.reason)
         .filter(|r| !r.trim().is_empty());
     let mut connection = crate::db::connection(&state.pool).await?;
     let status =
@@ -248,6 +253,7 @@ pub async fn withdraw(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResubmitRequest {
     /// The corrected answers, complete (as when applying).
     #[schema(value_type = Object)]
@@ -283,7 +289,7 @@ pub async fn resubmit(
     state: web::Data<AppState>,
     auth: ResidentAuth,
     id: web::Path<Uuid>,
-    body: web::Json<ResubmitRequest>,
+    body: Body<ResubmitRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut connection = crate::db::connection(&state.pool).await?;
@@ -336,6 +342,7 @@ pub async fn access_log(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DraftRequest {
     pub procedure_id: String,
     #[schema(value_type = Object)]
@@ -433,7 +440,7 @@ pub struct UploadQuery {
 
 /// Uploads one file (multipart part `file`) for a draft's file field. The type is checked from
 /// the content, not the name. Returns the id to put in the field's answer.
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 408, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/drafts/{id}/attachments")]
 pub async fn upload(
     state: web::Data<AppState>,
@@ -442,7 +449,7 @@ pub async fn upload(
     query: web::Query<UploadQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_file_part(payload, state.settings.submissions.max_attachment_mb).await?;
+    let bytes = read_file_part(payload, &state.settings).await?;
     store_upload(
         &state,
         auth,
@@ -455,7 +462,7 @@ pub async fn upload(
 
 /// Uploads one file for an application returned for correction; name its id in the answers of
 /// the resubmission.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 408, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/submissions/{id}/attachments")]
 pub async fn upload_for_correction(
     state: web::Data<AppState>,
@@ -464,7 +471,7 @@ pub async fn upload_for_correction(
     query: web::Query<UploadQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_file_part(payload, state.settings.submissions.max_attachment_mb).await?;
+    let bytes = read_file_part(payload, &state.settings).await?;
     store_upload(
         &state,
         auth,
@@ -475,8 +482,27 @@ pub async fn upload_for_correction(
     .await
 }
 
-async fn read_file_part(mut payload: Multipart, max_mb: usize) -> Result<Vec<u8>, ApiError> {
-    let limit = max_mb * 1024 * 1024;
+/// Reads the `file` part within `server.upload_body_timeout_seconds`: a client sending its body
+/// slowly (or not at all) is answered 408 instead of holding the connection open forever.
+async fn read_file_part(
+    payload: Multipart,
+    settings: &crate::config::Settings,
+) -> Result<Vec<u8>, ApiError> {
+    let bound = std::time::Duration::from_secs(settings.server.upload_body_timeout_seconds);
+    let limit = settings.submissions.max_attachment_mb * 1024 * 1024;
+    tokio::time::timeout(bound, read_file_bytes(payload, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::client(
+                StatusCode::REQUEST_TIMEOUT,
+                "request.body_timeout",
+                "ファイルの送信に時間がかかりすぎたため中断しました。通信環境を確認して、もう一度送ってください。",
+                "The file took too long to arrive; check the connection and send it again.",
+            ))
+        })
+}
+
+async fn read_file_bytes(mut payload: Multipart, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut bytes = Vec::new();
     while let Some(part) = payload.next().await {
         let mut part = part.map_err(|_| malformed_upload())?;
@@ -505,25 +531,31 @@ async fn store_upload(
     field_id: &str,
     bytes: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    let mut connection = crate::db::connection(&state.pool).await?;
-    let info = attachments::upload(
-        &mut connection,
-        &state.catalog,
-        &state.storage,
-        attachments::Upload {
-            resident_id: auth.id,
-            target,
-            field_id,
-            bytes,
-            max_per_draft: state.settings.submissions.max_attachments_per_draft,
-            max_pending_bytes: state
-                .settings
-                .submissions
-                .max_pending_upload_mb_per_resident
-                * 1024
-                * 1024,
-        },
-    )
+    // The body is read; from here the request is bounded like any other (see routes::deadline).
+    let bound = super::deadline::request_bound(state);
+    let info = crate::db::bounded(bound, async {
+        let mut connection = crate::db::connection(&state.pool).await?;
+        attachments::upload(
+            &mut connection,
+            &state.catalog,
+            &state.storage,
+            attachments::Upload {
+                resident_id: auth.id,
+                target,
+                field_id,
+                bytes,
+                max_per_draft: state.settings.submissions.max_attachments_per_draft,
+                max_pending_bytes: state
+                    .settings
+                    .submissions
+                    .max_pending_upload_mb_per_resident
+                    * 1024
+                    * 1024,
+            },
+        )
+        .await
+        .map_err(ApiError::from)
+    })
     .await?;
     Ok(HttpResponse::Created().json(info))
 }
@@ -538,7 +570,7 @@ fn malformed_upload() -> ApiError {
 }
 
 /// Downloads one of my attachments.
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, description = "The file, with the type its content was checked to be", content((attachments::FileBytes = "application/pdf"), (attachments::FileBytes = "image/jpeg"), (attachments::FileBytes = "image/png"), (attachments::FileBytes = "image/heic"))), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/attachments/{id}")]
 pub async fn download(
     state: web::Data<AppState>,

@@ -123,6 +123,11 @@ fn upload_error(code: &str, message_ja: &str, message_en: &str) -> SubmissionErr
     }])
 }
 
+/// The bytes of a stored file: PDF, JPEG, PNG or HEIC, as its content was checked on upload.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(pub Vec<u8>);
+
 /// What an upload belongs to until the application that uses it is stored.
 #[derive(Debug, Clone, Copy)]
 pub enum UploadTarget {

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod bad_input;
 mod catalog;
+mod contract;
 mod database;
 mod forms;
 mod helpers;

@@ -17,8 +17,14 @@ struct Server {
 
 impl Server {
     async fn start(database_url: &str, port: u16) -> Self {
+        Self::start_with(database_url, port, &[]).await
+    }
+
+    /// Starts with extra `MADOGUCHI__…` settings.
+    async fn start_with(database_url: &str, port: u16, settings: &[(&str, &str)]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
             .arg("serve")
+            .envs(settings.iter().copied())
             .env("MADOGUCHI_PROFILE", "test")
             .env("DATABASE_URL", database_url)
             .env("MADOGUCHI__SERVER__PORT", port.to_string())
@@ -46,6 +52,17 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("the server did not start within 30 s");
+    }
+
+    /// The server process's peak resident memory so far (VmHWM), in KiB: a body inflated and
+    /// freed again would not show in the current RSS.
+    fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status")
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
     }
 
     fn kill(&mut self) {
@@ -259,7 +276,19 @@ async fn with_postgresql_down_the_server_answers_503_and_recovers_by_itself() {
     let (status, _) = apply(&server.base, &token, "before").await.expect("apply");
     assert_eq!(status, 201);
 
+    // Senders keep applying and reading while PostgreSQL stops under them: every answer is a
+    // success or a 503, never a 500 ("connection closed", "terminating connection …").
+    let senders = load(&server.base, &token, "stop", Duration::from_secs(3));
+    tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.stop_now().expect("stop PostgreSQL");
+    let statuses = collect(senders).await;
+    assert!(statuses.contains(&503), "the stop happened during the load");
+    assert!(
+        statuses
+            .iter()
+            .all(|status| matches!(status, 200 | 201 | 503)),
+        "{statuses:?}"
+    );
     for attempt in 0..5 {
         let (status, body) = apply(&server.base, &token, &format!("during-{attempt}"))
             .await
@@ -291,4 +320,241 @@ async fn with_postgresql_down_the_server_answers_503_and_recovers_by_itself() {
         .await
         .expect("readyz");
     assert_eq!(ready.status().as_u16(), 200);
+}
+
+/// 8 senders applying and listing for `duration`; each returns the statuses it got (a 503
+/// checked for its problem body and Retry-After on the way).
+fn load(
+    base: &str,
+    token: &str,
+    tag: &str,
+    duration: Duration,
+) -> Vec<tokio::task::JoinHandle<Vec<u16>>> {
+    (0..8)
+        .map(|sender| {
+            let (base, token, tag) = (base.to_owned(), token.to_owned(), tag.to_owned());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut statuses = Vec::new();
+                let mut attempt = 0;
+                while started.elapsed() < duration {
+                    attempt += 1;
+                    let status = if sender % 2 == 0 {
+                        let key = format!("{tag}-{sender}-{attempt}");
+                        apply(&base, &token, &key).await.expect("an answer").0
+                    } else {
+                        let response = client()
+                            .get(format!("{base}/api/v1/submissions"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                            .expect("an answer");
+                        let status = response.status().as_u16();
+                        if status == 503 {
+                            assert!(response.headers().contains_key("retry-after"));
+                            let body: Value = response.json().await.expect("problem");
+                            assert_eq!(body["code"], "unavailable");
+                        }
+                        status
+                    };
+                    statuses.push(status);
+                }
+                statuses
+            })
+        })
+        .collect()
+}
+
+async fn collect(senders: Vec<tokio::task::JoinHandle<Vec<u16>>>) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for sender in senders {
+        statuses.extend(sender.await.expect("sender"));
+    }
+    statuses
+}
+
+/// Thaws the cluster however the test ends, so its drop can stop it.
+struct Thaw<'a>(&'a madoguchi::db::cluster::PrivateCluster);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.signal_all("CONT");
+    }
+}
+
+#[actix_web::test]
+async fn with_postgresql_frozen_requests_get_503_within_the_bound_and_recover_after() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let cluster = madoguchi::db::cluster::PrivateCluster::start(directory.path())
+        .await
+        .expect("private cluster");
+    madoguchi::db::create_database_if_missing(&cluster.url("postgres"), "frozen")
+        .await
+        .expect("database");
+    let url = cluster.url("frozen");
+    madoguchi::db::run_migrations(&url)
+        .await
+        .expect("migrations");
+    const BOUND: Duration = Duration::from_secs(3);
+    const READINESS: Duration = Duration::from_millis(1000);
+    let server = Server::start_with(
+        &url,
+        free_port(),
+        &[
+            ("MADOGUCHI__DATABASE__REQUEST_TIMEOUT_SECONDS", "3"),
+            ("MADOGUCHI__DATABASE__READINESS_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    let token = sign_in(&server.base, "card-reliability-3").await;
+    let (status, _) = apply(&server.base, &token, "before").await.expect("apply");
+    assert_eq!(status, 201);
+
+    // SIGSTOP: the server keeps its sockets open and simply stops answering.
+    cluster.signal_all("STOP").expect("SIGSTOP PostgreSQL");
+    let thaw = Thaw(&cluster);
+    let timed = |path: &'static str| {
+        let (base, token) = (server.base.clone(), token.clone());
+        async move {
+            let started = Instant::now();
+            let response = client()
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("an answer, not a hang");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            (path, status, retry_after, started.elapsed())
+        }
+    };
+    let readiness = tokio::spawn(timed("/readyz"));
+    let mut requests: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(timed("/api/v1/submissions")))
+        .collect();
+    requests.push(tokio::spawn({
+        let (base, token) = (server.base.clone(), token.clone());
+        async move {
+            let started = Instant::now();
+            let (status, _) = apply(&base, &token, "frozen").await.expect("an answer");
+            ("apply", status, true, started.elapsed())
+        }
+    }));
+    let ready = readiness.await.expect("readyz");
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.expect("request"));
+    }
+    drop(thaw);
+
+    let slack = Duration::from_millis(1500);
+    assert_eq!(ready.1, 503, "{ready:?}");
+    assert!(ready.3 < READINESS + slack, "{ready:?}");
+    for answer in &answers {
+        assert_eq!(answer.1, 503, "{answer:?}");
+        assert!(answer.2, "Retry-After: {answer:?}");
+        assert!(answer.3 < BOUND + slack, "{answer:?}");
+    }
+
+    // Thawed: the same process serves again.
+    let started = Instant::now();
+    let mut recovered = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok((201, _)) = apply(&server.base, &token, "after").await {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the server recovers without a restart");
+    let ready = client()
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+}
+
+#[actix_web::test]
+async fn a_gzip_bomb_is_refused_without_growing_the_servers_memory() {
+    let database = TestDatabase::new().await;
+    let server = Server::start(&database.url, free_port()).await;
+    // 240 MiB of JSON whitespace, about 240 KiB compressed: under the 256 KiB body limit.
+    let mut inflated = vec![b' '; 240 * 1024 * 1024];
+    inflated[0] = b'{';
+    let bomb = crate::bad_input::gzip(&inflated);
+    drop(inflated);
+    assert!(bomb.len() < 256 * 1024, "{} bytes", bomb.len());
+
+    let send = || {
+        let (base, bomb) = (server.base.clone(), bomb.clone());
+        async move {
+            client()
+                .post(format!("{base}/api/v1/staff/login"))
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(bomb)
+                .send()
+                .await
+                .map(|response| response.status().as_u16())
+        }
+    };
+    // Warm up the workers and their buffers with ordinary bodies, then measure.
+    for _ in 0..8 {
+        client()
+            .post(format!("{}/api/v1/staff/login", server.base))
+            .json(&json!({"login": "nobody", "password": "x".repeat(100_000)}))
+            .send()
+            .await
+            .expect("warm-up");
+    }
+    let before = server.peak_rss_kib();
+    let answers: Vec<_> = (0..6).map(|_| tokio::spawn(send())).collect();
+    for answer in answers {
+        let status = answer.await.expect("sender").expect("an answer");
+        assert!((400..500).contains(&status), "{status}");
+    }
+    let after = server.peak_rss_kib();
+    assert!(
+        after < before + 20 * 1024,
+        "peak RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
+#[actix_web::test]
+async fn an_upload_whose_body_stalls_is_answered_408_within_the_bound() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let database = TestDatabase::new().await;
+    let port = free_port();
+    let server = Server::start_with(
+        &database.url,
+        port,
+        &[("MADOGUCHI__SERVER__UPLOAD_BODY_TIMEOUT_SECONDS", "1")],
+    )
+    .await;
+    let token = sign_in(&server.base, "card-reliability-slow").await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let boundary = "slow-boundary";
+    let head = format!(
+        "POST /api/v1/drafts/{}/attachments?field=file HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: 100000\r\n\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\n",
+        uuid::Uuid::nil()
+    );
+    stream.write_all(head.as_bytes()).await.expect("send");
+    // …and nothing more. The answer must come within the bound (plus slack), not never.
+    let started = Instant::now();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer within 5 s")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request.body_timeout"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
 }
