@@ -1332,7 +1332,11 @@ fn forms_check_takes_a_block_or_catalog_yaml_on_its_own() {
     let (code, stdout, _) = forms_check(&[block.as_os_str()]);
     assert_eq!(code, 1, "{stdout}");
     assert!(
-        stdout.contains(&format!("{}:5: unknown key `typ`", block.display())),
+        stdout.contains(&format!(
+            "{}:{}: unknown key `typ`",
+            block.display(),
+            line_of(&std::fs::read_to_string(&block).expect("read"), "typ: text")
+        )),
         "{stdout}"
     );
     assert_eq!(
@@ -1356,4 +1360,112 @@ fn forms_check_takes_a_block_or_catalog_yaml_on_its_own() {
         stdout.contains("division `zeimu` needs a valid email address"),
         "{stdout}"
     );
+}
+
+/// Mistakes a JSON Schema can express, by a fragment of the checker's message: the editor
+/// schema of the edited file must refuse each of these cases too.
+const SCHEMA_CATCHES: &[&str] = &[
+    "`version` starts at 1",
+    "expected a whole number",
+    "must be kebab-case",
+    "unknown key",
+    "missing key",
+    "is not one of the choices",
+    "would never be shown",
+    "text is empty",
+    "expected true or false",
+    "is at most",
+    "must be snake_case",
+    "allows no text",
+    "allows nothing",
+    "expected a text",
+    "lists nothing",
+    "must be at least 1",
+    "may use only a-z",
+    "unknown error code",
+    "an error path is a JSON pointer",
+    "expected a date written",
+    "an option needs a `value`",
+    "takes no other keys",
+    "a text is not evaluated",
+    "must be a JSON Logic condition",
+    "never below 0",
+    "must be a whole number for type",
+    "must be a number, found",
+    "the date limit the text \"yesterday\"",
+    "the date limit the text \"today+1w\"",
+    "the date limit the number",
+    "a computed fee must be",
+    "a form with `requesters` needs",
+    "`third_party` may not request",
+];
+
+fn editor_schema(file: &str) -> serde_json::Value {
+    let name = if file == CATALOG_FILE {
+        "catalog.schema.json"
+    } else if file.starts_with("_blocks/") {
+        "block.schema.json"
+    } else {
+        "form-definition.schema.json"
+    };
+    serde_json::from_str(&std::fs::read_to_string(Path::new("forms").join(name)).expect("schema"))
+        .expect("schema is JSON")
+}
+
+#[test]
+fn the_editor_schemas_refuse_the_mistakes_a_schema_can_express() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (index, case) in CASES.iter().enumerate() {
+        if !SCHEMA_CATCHES
+            .iter()
+            .any(|fragment| case.message.contains(fragment))
+        {
+            continue;
+        }
+        let original = std::fs::read_to_string(Path::new("forms").join(case.file)).expect("read");
+        let edited = original.replacen(case.find, case.replace, 1);
+        let Ok(document) = madoguchi::forms::source::SourceDocument::parse(&edited) else {
+            continue;
+        };
+        let schema = editor_schema(case.file);
+        let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+        checked += 1;
+        if validator.is_valid(&document.value) {
+            failures.push(format!("case {index} ({}): {}", case.file, case.message));
+        }
+    }
+    assert!(checked >= 40, "{checked} cases");
+    assert!(
+        failures.is_empty(),
+        "the schema accepts:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn blocks_and_catalog_yaml_match_their_editor_schemas() {
+    let form = editor_schema(J);
+    let block = editor_schema(APPLICANT);
+    assert_eq!(
+        form["$defs"], block["$defs"],
+        "block.schema.json's $defs must equal form-definition.schema.json's"
+    );
+    for file in [CATALOG_FILE, APPLICANT, PERSON, POSTAL, PAYEE] {
+        let text = std::fs::read_to_string(Path::new("forms").join(file)).expect("read");
+        let expected = if file == CATALOG_FILE {
+            "# yaml-language-server: $schema=./catalog.schema.json"
+        } else {
+            "# yaml-language-server: $schema=../block.schema.json"
+        };
+        assert_eq!(text.lines().next(), Some(expected), "{file}: the modeline");
+        let document = madoguchi::forms::source::SourceDocument::parse(&text).expect("parse");
+        let schema = editor_schema(file);
+        let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(&document.value)
+            .map(|error| format!("{error} at {}", error.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{file}: {errors:#?}");
+    }
 }
