@@ -1485,6 +1485,7 @@ fn check_condition(
         }
         let mut mismatches = Vec::new();
         compared_literals(condition, scope, &mut mismatches);
+        engine_differences(condition, scope, &mut mismatches);
         for message in mismatches {
             collector.at(site, pointer, format!("{what} {message}"));
             outcome = Outcome::Reported;
@@ -1584,6 +1585,99 @@ fn compared_literals(node: &Value, scope: &Scope<'_>, out: &mut Vec<String>) {
         Value::Array(items) => items
             .iter()
             .for_each(|item| compared_literals(item, scope, out)),
+        _ => {}
+    }
+}
+
+/// The field a `var` reads and whether it gives a default (`{"var": ["name", 0]}`).
+fn var_with_default<'a>(node: &Value, scope: &Scope<'a>) -> Option<(&'a Field, bool)> {
+    let argument = node.as_object()?.get("var")?;
+    let has_default = argument.as_array().is_some_and(|items| items.len() > 1);
+    var_field(node, scope).map(|field| (field, has_default))
+}
+
+fn is_number_field(field: &Field) -> bool {
+    matches!(
+        field.kind(),
+        FieldType::Integer | FieldType::Decimal | FieldType::Money
+    )
+}
+
+/// Patterns on which the browser's json-logic-js and the server's datalogic-rs disagree (found
+/// by replaying conditions through both, tests/api/logic_engines.rs). Each is refused, with the
+/// way to write it that both evaluate alike.
+fn engine_differences(node: &Value, scope: &Scope<'_>, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            for (operator, argument) in map {
+                let items = argument.as_array().map(Vec::as_slice).unwrap_or_default();
+                match (operator.as_str(), items) {
+                    ("==" | "!=", [left, right]) => {
+                        for (side, other) in [(left, right), (right, left)] {
+                            let Some(field) = var_field(side, scope) else {
+                                continue;
+                            };
+                            let id = &field.id;
+                            let loose = matches!(other, Value::Bool(false) | Value::Null)
+                                || other.as_f64() == Some(0.0)
+                                || matches!(other.as_str(), Some("" | "true" | "false"));
+                            if loose {
+                                out.push(format!(
+                                    "compares `{id}` with {} using `{operator}`, which the browser and the server evaluate differently when `{id}` is not answered; use `===` / `!==`, or `!` / `!!` to test for an answer",
+                                    describe_value(other)
+                                ));
+                            }
+                            if field.kind() == FieldType::MultiSelect && is_literal(other) {
+                                out.push(format!(
+                                    "compares the multi_select `{id}` (a list) with `{operator}`, which the browser and the server evaluate differently; use {{\"in\": [\"value\", {{\"var\": \"{id}\"}}]}}"
+                                ));
+                            }
+                        }
+                    }
+                    ("<" | "<=" | ">" | ">=", operands) => {
+                        for operand in operands {
+                            if let Some(field) = var_field(operand, scope)
+                                && !is_number_field(field)
+                                && field.kind() != FieldType::Date
+                            {
+                                out.push(format!(
+                                    "orders `{}` with `{operator}`, but only numbers and dates can be ordered alike in the browser and on the server",
+                                    field.id
+                                ));
+                            }
+                        }
+                    }
+                    ("+" | "-" | "*" | "/" | "%" | "min" | "max", operands) => {
+                        for operand in operands {
+                            let Some((field, has_default)) = var_with_default(operand, scope)
+                            else {
+                                continue;
+                            };
+                            let id = &field.id;
+                            if !is_number_field(field) {
+                                out.push(format!(
+                                    "computes with `{id}`, which is not a number field; the browser and the server disagree on text"
+                                ));
+                            } else if !has_default && (!field.required || field.show_if.is_some()) {
+                                out.push(format!(
+                                    "computes with `{id}`, which may be unanswered: the browser then gets no number and the server 0; give a default, {{\"var\": [\"{id}\", 0]}}"
+                                ));
+                            }
+                        }
+                        if matches!(operator.as_str(), "/" | "%")
+                            && items.get(1).and_then(Value::as_f64) == Some(0.0)
+                        {
+                            out.push(format!("divides by 0 with `{operator}`"));
+                        }
+                    }
+                    _ => {}
+                }
+                engine_differences(argument, scope, out);
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| engine_differences(item, scope, out)),
         _ => {}
     }
 }

@@ -592,6 +592,56 @@ const CASES: &[Case] = &[
         "- id: kind",
         "field `kind` needs `options`",
     ),
+    // --- conditions the browser and the server would evaluate differently -----------------
+    case(
+        J,
+        "show_if: {\"==\": [{\"var\": \"purpose\"}, \"other\"]}",
+        "show_if: {\"==\": [{\"var\": \"copies\"}, 0]}",
+        "",
+        "compares `copies` with the number 0 using `==`, which the browser and the server evaluate differently",
+    ),
+    case(
+        J,
+        "show_if: {\"==\": [{\"var\": \"purpose\"}, \"other\"]}",
+        "show_if: {\"!=\": [{\"var\": \"scope\"}, \"\"]}",
+        "",
+        "use `===` / `!==`, or `!` / `!!` to test for an answer",
+    ),
+    case(
+        J,
+        "show_if: {\"==\": [{\"var\": \"purpose\"}, \"other\"]}",
+        "show_if: {\"==\": [{\"var\": \"extra_items\"}, \"my_number\"]}",
+        "",
+        "compares the multi_select `extra_items` (a list) with `==`",
+    ),
+    case(
+        J,
+        "show_if: {\"==\": [{\"var\": \"purpose\"}, \"other\"]}",
+        "show_if: {\">\": [{\"var\": \"purpose\"}, 3]}",
+        "",
+        "only numbers and dates can be ordered alike",
+    ),
+    case(
+        K,
+        "{\"var\": \"copies\"}, {\"if\"",
+        "{\"var\": \"purpose\"}, {\"if\"",
+        "computed:",
+        "computes with `purpose`, which is not a number field",
+    ),
+    case(
+        K,
+        "400, 450]}]}",
+        "400, {\"/\": [900, 0]}]}]}",
+        "computed:",
+        "divides by 0 with `/`",
+    ),
+    case(
+        K,
+        "        required: true\n        min: 1\n        max: 10",
+        "        min: 1\n        max: 10",
+        "computed:",
+        "computes with `copies`, which may be unanswered",
+    ),
     // --- options -------------------------------------------------------------------------
     case(
         J,

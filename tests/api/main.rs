@@ -11,6 +11,7 @@ mod forms_mistakes;
 mod helpers;
 mod http_edge;
 mod jpki;
+mod logic_engines;
 mod notify;
 mod oidc;
 mod reliability;
