@@ -443,3 +443,34 @@ pub struct ExtraQueue {
 pub struct Block {
     pub fields: Vec<Field>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_city_recognises_its_addresses_however_they_are_written() {
+        let city = City {
+            name: Localized::new("加賀市", "Kaga City"),
+            address: "石川県加賀市".to_owned(),
+        };
+        assert!(city.contains("石川県加賀市大聖寺南町ニ４１"));
+        assert!(city.contains("石川県 加賀市大聖寺南町ニ41"));
+        assert!(!city.contains("東京都千代田区丸の内１－１"));
+        assert!(!city.contains("石川県金沢市鞍月1-1"));
+        let residents = Requesters {
+            who: Residency::Residents,
+            send_to: SendTo::RegisteredAddress,
+            relationship: None,
+        };
+        assert!(residents.admits(Some(&city), Some("石川県加賀市大聖寺南町ニ４１")));
+        assert!(!residents.admits(Some(&city), Some("東京都千代田区丸の内１－１")));
+        assert!(!residents.admits(None, Some("石川県加賀市大聖寺南町ニ４１")));
+        assert!(!residents.admits(Some(&city), None));
+        let honseki = Requesters {
+            who: Residency::ResidentsAndHonseki,
+            ..residents
+        };
+        assert!(honseki.admits(Some(&city), Some("東京都千代田区丸の内１－１")));
+    }
+}

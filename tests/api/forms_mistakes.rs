@@ -1069,6 +1069,15 @@ const CASES: &[Case] = &[
         "city:",
         "missing key `address`",
     ),
+    // Without the city's address, "residents" cannot be told: the form relying on it is blamed.
+    Case {
+        file: CATALOG_FILE,
+        find: "city: {name: {ja: 加賀市, en: Kaga City}, address: 石川県加賀市}",
+        replace: "",
+        at: "",
+        message: "`who: residents` needs the city's address in catalog.yaml",
+        reported_in: Some(J),
+    },
     case(
         CATALOG_FILE,
         "queues:\n",
@@ -1134,7 +1143,12 @@ fn every_one_mistake_definition_is_reported_at_its_file_and_line() {
         );
         let edited = original.replacen(case.find, case.replace, 1);
         std::fs::write(&path, &edited).expect("write");
-        let expected_line = if case.at.is_empty() {
+        let expected_line = if let Some(other) = case.reported_in {
+            line_of(
+                &std::fs::read_to_string(dir.path().join(other)).expect("read"),
+                "  who: residents",
+            )
+        } else if case.at.is_empty() {
             let start = original.find(case.find).expect("found");
             edited[..start].lines().count()
                 + usize::from(edited[..start].ends_with('\n') || start == 0)
