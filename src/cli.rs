@@ -68,7 +68,8 @@ pub enum StaffCommand {
 pub enum FormsCommand {
     /// Check definitions; prints `file:line: message` per mistake and exits 1 if there is any.
     Check {
-        /// Definition files to check (default: the whole catalog).
+        /// Catalog folders, or definition, block or catalog.yaml files to check (default: the
+        /// whole catalog). A file is checked together with the rest of its catalog.
         paths: Vec<PathBuf>,
         /// The catalog directory (default: `forms.dir` from the configuration).
         #[arg(long)]
@@ -214,26 +215,7 @@ fn catalog_dir(dir: Option<PathBuf>) -> PathBuf {
 
 fn forms_command(command: FormsCommand) -> ExitCode {
     match command {
-        FormsCommand::Check { paths, dir } => {
-            let dir = catalog_dir(dir);
-            let files: Vec<PathBuf> = paths.into_iter().filter(|path| path.is_file()).collect();
-            let started = std::time::Instant::now();
-            match lint::check_catalog(&dir, &files) {
-                Ok(catalog) => {
-                    println!(
-                        "{} definition(s) checked in {} ms: no problems",
-                        catalog.definitions.len(),
-                        started.elapsed().as_millis()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(report) => {
-                    print!("{report}");
-                    eprintln!("{} problem(s)", report.problems.len());
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        FormsCommand::Check { paths, dir } => check_forms(&paths, &catalog_dir(dir)),
         FormsCommand::Export { dir } => match export_index(&catalog_dir(dir)) {
             Ok(markdown) => {
                 print!("{markdown}");
@@ -245,6 +227,70 @@ fn forms_command(command: FormsCommand) -> ExitCode {
             }
         },
     }
+}
+
+/// `forms check`: each folder argument is a catalog; each file is checked with the catalog it
+/// lives in (the nearest folder above it with a `catalog.yaml`, else `default_dir`). Exit 2 for
+/// a path that does not exist, 1 for mistakes.
+fn check_forms(paths: &[PathBuf], default_dir: &std::path::Path) -> ExitCode {
+    let started = std::time::Instant::now();
+    let mut catalogs: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    for path in paths {
+        if !path.exists() {
+            eprintln!("{}: no such file or folder", path.display());
+            return ExitCode::from(2);
+        }
+        if path.is_dir() {
+            if !path.join("catalog.yaml").is_file() {
+                eprintln!(
+                    "{}: not a catalog folder (it has no catalog.yaml)",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+            catalogs.push((path.clone(), Vec::new()));
+            continue;
+        }
+        let root = lint::catalog_root(path).unwrap_or_else(|| default_dir.to_owned());
+        let same =
+            |dir: &PathBuf| std::fs::canonicalize(dir).ok() == std::fs::canonicalize(&root).ok();
+        match catalogs
+            .iter_mut()
+            .find(|(dir, files)| !files.is_empty() && same(dir))
+        {
+            Some((_, files)) => files.push(path.clone()),
+            None => catalogs.push((root, vec![path.clone()])),
+        }
+    }
+    if catalogs.is_empty() {
+        catalogs.push((default_dir.to_owned(), Vec::new()));
+    }
+    let mut problems = 0;
+    let mut checked = 0;
+    for (dir, files) in &catalogs {
+        match lint::check_catalog(dir, files) {
+            Ok(catalog) => {
+                checked += if files.is_empty() {
+                    catalog.definitions.len()
+                } else {
+                    files.len()
+                };
+            }
+            Err(report) => {
+                print!("{report}");
+                problems += report.problems.len();
+            }
+        }
+    }
+    if problems > 0 {
+        eprintln!("{problems} problem(s)");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "{checked} file(s) checked in {} ms: no problems",
+        started.elapsed().as_millis()
+    );
+    ExitCode::SUCCESS
 }
 
 /// The catalog index as Markdown: one table per category with assurance, fee and division.

@@ -475,6 +475,12 @@ impl From<crate::submissions::SubmissionError> for ApiError {
                 "This procedure must be signed with the My Number Card.",
             ),
             S::InsufficientAssurance => crate::identity::AuthError::InsufficientAssurance.into(),
+            S::ResidentsOnly => Self::client(
+                StatusCode::FORBIDDEN,
+                "submission.residents_only",
+                "この証明書をオンラインで請求できるのは市内に住民登録のある方だけです（署名用電子証明書の住所で確認します）。窓口または住所地の市区町村へご請求ください。",
+                "Only residents of the city may request this certificate online (the address on your signature certificate decides). Please ask at the counter, or the city you live in.",
+            ),
             S::DefinitionChanged => Self::client(
                 StatusCode::CONFLICT,
                 "submission.definition_changed",

@@ -11,7 +11,7 @@ use serde_json::Value;
 static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::new);
 
 #[derive(Debug, thiserror::Error)]
-#[error("condition cannot be evaluated: {0}")]
+#[error("{0}")]
 pub struct LogicError(String);
 
 /// The operators of the JSON Logic standard (jsonlogic.com/operations.html). Conditions use only
@@ -59,28 +59,92 @@ pub fn compile(condition: &Value) -> Result<(), LogicError> {
     ENGINE
         .compile(condition)
         .map(|_| ())
-        .map_err(|error| LogicError(error.to_string()))
+        .map_err(|error| LogicError(format!("not valid JSON Logic ({error})")))
 }
 
+/// Deeper conditions than this are refused: nobody writes them, and evaluating them recurses.
+const MAX_DEPTH: usize = 32;
+
 fn check_operators(node: &Value) -> Result<(), LogicError> {
+    check_node(node, 0)
+}
+
+fn check_node(node: &Value, depth: usize) -> Result<(), LogicError> {
+    if depth > MAX_DEPTH {
+        return Err(LogicError(format!(
+            "the condition is nested more than {MAX_DEPTH} levels deep"
+        )));
+    }
     match node {
         Value::Object(map) => {
             if map.len() != 1 {
-                return Err(LogicError(
-                    "an operation is an object with exactly one operator".to_owned(),
-                ));
+                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                return Err(LogicError(format!(
+                    "an operation is an object with exactly one operator, found {}",
+                    if keys.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        keys.join(", ")
+                    }
+                )));
             }
             for (operator, argument) in map {
                 if !STANDARD_OPERATORS.contains(&operator.as_str()) {
-                    return Err(LogicError(format!("unknown operator `{operator}`")));
+                    return Err(LogicError(format!(
+                        "unknown operator `{operator}` (the operators are {})",
+                        STANDARD_OPERATORS.join(" ")
+                    )));
                 }
-                check_operators(argument)?;
+                check_arity(operator, argument)?;
+                check_node(argument, depth + 1)?;
             }
             Ok(())
         }
-        Value::Array(items) => items.iter().try_for_each(check_operators),
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| check_node(item, depth + 1)),
         _ => Ok(()),
     }
+}
+
+/// How many values each operator takes (json-logic-js treats a non-list argument as one value).
+fn arity(operator: &str) -> (usize, Option<usize>) {
+    match operator {
+        "==" | "===" | "!=" | "!==" | ">" | ">=" | "in" | "/" | "%" | "missing_some" => {
+            (2, Some(2))
+        }
+        "<" | "<=" => (2, Some(3)),
+        "!" | "!!" => (1, Some(1)),
+        "var" => (0, Some(2)),
+        "substr" => (2, Some(3)),
+        "map" | "filter" | "all" | "none" | "some" => (2, Some(2)),
+        "reduce" => (3, Some(3)),
+        "?:" => (3, Some(3)),
+        "-" => (1, Some(2)),
+        "if" | "and" | "or" | "+" | "*" | "max" | "min" => (1, None),
+        _ => (0, None),
+    }
+}
+
+fn check_arity(operator: &str, argument: &Value) -> Result<(), LogicError> {
+    let count = match argument {
+        Value::Array(items) => items.len(),
+        _ => 1,
+    };
+    let (least, most) = arity(operator);
+    let fits = count >= least && most.is_none_or(|most| count <= most);
+    if fits {
+        return Ok(());
+    }
+    let wanted = match most {
+        Some(most) if most == least => format!("{least}"),
+        Some(most) => format!("{least} to {most}"),
+        None => format!("at least {least}"),
+    };
+    let plural = if wanted == "1" { "value" } else { "values" };
+    Err(LogicError(format!(
+        "`{operator}` takes {wanted} {plural}, found {count}"
+    )))
 }
 
 pub fn evaluate(condition: &Value, data: &Value) -> Result<Value, LogicError> {

@@ -58,6 +58,9 @@ pub struct Definition {
     pub routing: Vec<RoutingRule>,
     #[serde(default)]
     pub notify: Notify,
+    /// Certificates: who may request one online and where it is sent (the law's rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requesters: Option<Requesters>,
     /// Example submissions the test suite runs. Not served by the API.
     #[serde(default, skip_serializing)]
     pub examples: Vec<Example>,
@@ -243,6 +246,84 @@ pub enum AccountType {
     Savings,
 }
 
+/// Who may request a certificate online, and where it goes (docs/FORMS.md, *Who may request*).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requesters {
+    pub who: Residency,
+    pub send_to: SendTo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<RelationshipRule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Residency {
+    /// Only residents of the city (住民票: 住民基本台帳法 第12条): the signature certificate's
+    /// address must be in the city.
+    Residents,
+    /// Residents, and anyone whose 本籍 is in the city (戸籍: 戸籍法 第10条); the 本籍 is not on
+    /// the card, so staff check it.
+    ResidentsAndHonseki,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SendTo {
+    /// The address in the resident record (required when the copy may show the My Number).
+    RegisteredAddress,
+    /// The address on the signature certificate.
+    SignatureAddress,
+}
+
+/// The field in which the requester says who they are to the person on the certificate, and
+/// the relationships that may request online.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelationshipRule {
+    pub field: String,
+    pub allowed: Vec<Relationship>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Relationship {
+    #[serde(rename = "self")]
+    Person,
+    Household,
+    Spouse,
+    LinealAscendant,
+    LinealDescendant,
+    ThirdParty,
+}
+
+impl Requesters {
+    /// Whether a requester whose signature certificate shows `address` may apply online. Only
+    /// residency is decided here; the 本籍 of a non-resident is checked by staff.
+    pub fn admits(&self, city: Option<&City>, address: Option<&str>) -> bool {
+        match self.who {
+            Residency::ResidentsAndHonseki => true,
+            Residency::Residents => match (city, address) {
+                (Some(city), Some(address)) => city.contains(address),
+                _ => false,
+            },
+        }
+    }
+}
+
+impl Relationship {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "self",
+            Self::Household => "household",
+            Self::Spouse => "spouse",
+            Self::LinealAscendant => "lineal_ascendant",
+            Self::LinealDescendant => "lineal_descendant",
+            Self::ThirdParty => "third_party",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingRule {
@@ -314,6 +395,31 @@ pub struct Organisation {
     pub divisions: BTreeMap<String, Division>,
     #[serde(default)]
     pub queues: BTreeMap<String, ExtraQueue>,
+    /// The city itself, for rules about residents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<City>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct City {
+    pub name: Localized,
+    /// How every address in the city starts (prefecture and city, e.g. 石川県加賀市): a
+    /// signature certificate whose address starts otherwise belongs to a non-resident.
+    pub address: String,
+}
+
+impl City {
+    /// Whether an address (as on a signature certificate) is in the city. Compared after NFKC,
+    /// without spaces, so full-width and half-width writings agree.
+    pub fn contains(&self, address: &str) -> bool {
+        let plain = |text: &str| -> String {
+            use unicode_normalization::UnicodeNormalization;
+            text.nfkc().filter(|c| !c.is_whitespace()).collect()
+        };
+        let prefix = plain(&self.address);
+        !prefix.is_empty() && plain(address).starts_with(&prefix)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -336,4 +442,35 @@ pub struct ExtraQueue {
 #[serde(deny_unknown_fields)]
 pub struct Block {
     pub fields: Vec<Field>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_city_recognises_its_addresses_however_they_are_written() {
+        let city = City {
+            name: Localized::new("加賀市", "Kaga City"),
+            address: "石川県加賀市".to_owned(),
+        };
+        assert!(city.contains("石川県加賀市大聖寺南町ニ４１"));
+        assert!(city.contains("石川県 加賀市大聖寺南町ニ41"));
+        assert!(!city.contains("東京都千代田区丸の内１－１"));
+        assert!(!city.contains("石川県金沢市鞍月1-1"));
+        let residents = Requesters {
+            who: Residency::Residents,
+            send_to: SendTo::RegisteredAddress,
+            relationship: None,
+        };
+        assert!(residents.admits(Some(&city), Some("石川県加賀市大聖寺南町ニ４１")));
+        assert!(!residents.admits(Some(&city), Some("東京都千代田区丸の内１－１")));
+        assert!(!residents.admits(None, Some("石川県加賀市大聖寺南町ニ４１")));
+        assert!(!residents.admits(Some(&city), None));
+        let honseki = Requesters {
+            who: Residency::ResidentsAndHonseki,
+            ..residents
+        };
+        assert!(honseki.admits(Some(&city), Some("東京都千代田区丸の内１－１")));
+    }
 }

@@ -73,6 +73,33 @@ struct Builder {
     anchors: HashMap<usize, Value>,
     error: Option<String>,
     error_line: Option<usize>,
+    /// Containers opened beyond `MAX_DEPTH`, skipped rather than built.
+    skipped: usize,
+    /// Values built so far, aliases counted in full: a few lines of anchors can expand to
+    /// billions of values.
+    size: usize,
+}
+
+/// No definition comes near these; beyond them the input is refused with a message instead of
+/// exhausting the stack or memory.
+const MAX_DEPTH: usize = 64;
+const MAX_SIZE: usize = 1_000_000;
+
+/// The number of values in `value`, counting up to `limit`.
+fn size_of(value: &Value, limit: usize) -> usize {
+    let mut total = 1;
+    let children: Box<dyn Iterator<Item = &Value>> = match value {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return total,
+    };
+    for child in children {
+        if total >= limit {
+            break;
+        }
+        total += size_of(child, limit - total);
+    }
+    total
 }
 
 impl Builder {
@@ -129,7 +156,29 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, mark: Marker) {
+        if self.size > MAX_SIZE {
+            self.fail("the text has too many values", mark);
+            return;
+        }
+        if self.skipped > 0 {
+            match event {
+                Event::MappingStart(..) | Event::SequenceStart(..) => self.skipped += 1,
+                Event::MappingEnd | Event::SequenceEnd => {
+                    self.skipped = self.skipped.saturating_sub(1);
+                }
+                _ => {}
+            }
+            return;
+        }
+        self.size += 1;
         match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fail(
+                    &format!("the text is nested more than {MAX_DEPTH} levels deep"),
+                    mark,
+                );
+                self.skipped = 1;
+            }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 let pointer = self.next_value_pointer().unwrap_or_default();
                 // A nested mapping starts on the line after its key; the key's line is the one
@@ -184,6 +233,11 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Alias(anchor) => {
                 let value = self.anchors.get(&anchor).cloned().unwrap_or(Value::Null);
+                self.size += size_of(&value, MAX_SIZE);
+                if self.size > MAX_SIZE {
+                    self.fail("the text expands to too many values (`*` aliases)", mark);
+                    return;
+                }
                 self.push_value(value, 0, mark);
             }
             _ => {}

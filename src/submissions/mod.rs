@@ -53,6 +53,10 @@ pub enum SubmissionError {
     SignatureRequired,
     #[error("this procedure needs a stronger sign-in")]
     InsufficientAssurance,
+    /// The signature certificate's address shows a requester the law does not let apply
+    /// online (a non-resident asking for a resident record).
+    #[error("only residents of the city may request this online")]
+    ResidentsOnly,
     /// The form changed since the application was made: answering a return against another
     /// version of the form would mix two sets of rules.
     #[error("the form was changed since the application was made")]
@@ -132,6 +136,24 @@ pub fn check_assurance(
     }
 }
 
+/// The law's rule on who may request a certificate online (`requesters.who` of the form),
+/// decided on the signature certificate's verified address.
+pub fn check_requester(
+    procedure: &Procedure,
+    city: Option<&crate::forms::model::City>,
+    signature: Option<&SignatureEvidence>,
+) -> Result<(), SubmissionError> {
+    let Some(requesters) = &procedure.definition.requesters else {
+        return Ok(());
+    };
+    let address = signature.and_then(|evidence| evidence.facts.address.as_deref());
+    if requesters.admits(city, address) {
+        Ok(())
+    } else {
+        Err(SubmissionError::ResidentsOnly)
+    }
+}
+
 /// Validates the answers against the current definition.
 pub fn check_answers(procedure: &Procedure, data: &Value) -> Result<Validated, SubmissionError> {
     validate::validate(
@@ -158,6 +180,11 @@ pub async fn submit(
         .get(&request.procedure_id)
         .ok_or(SubmissionError::NotFound)?;
     check_assurance(procedure, request.assurance, request.signature.is_some())?;
+    check_requester(
+        procedure,
+        context.catalog.organisation.city.as_ref(),
+        request.signature.as_ref().map(|(_, evidence)| evidence),
+    )?;
     let hash = request_hash(
         &request.procedure_id,
         &request.data,

@@ -131,7 +131,6 @@ async fn answers_are_checked_with_every_field_error_in_both_languages() {
                     "scope": "household",
                     "copies": "１２",
                     "purpose": "employment",
-                    "delivery_method": "counter",
                     "favourite_colour": "blue"
                 })),
         )
@@ -173,8 +172,7 @@ async fn answers_are_checked_with_every_field_error_in_both_languages() {
                     "scope": "household",
                     "copies": "２",
                     "purpose": "employment",
-                    "purpose_other": "stale answer from a hidden field",
-                    "delivery_method": "counter"
+                    "purpose_other": "stale answer from a hidden field"
                 })),
         )
         .await;

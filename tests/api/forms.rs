@@ -192,7 +192,7 @@ fn a_typoed_key_is_reported_with_file_and_line() {
     let line = line_of(&broken, "procesing_days");
     assert!(
         output.contains(&format!(
-            "{}:{line}: unknown field `procesing_days`",
+            "{}:{line}: unknown key `procesing_days`",
             file.display()
         )),
         "{output}"
@@ -209,10 +209,10 @@ fn a_condition_on_a_missing_field_is_reported_with_file_and_line() {
     let (dir, file) = scratch_catalog(&broken);
     let (ok, output) = forms_check(dir.path(), &file);
     assert!(!ok);
-    let line = line_of(&broken, "- id: purpose_other");
+    let line = line_of(&broken, "purpose_typo");
     assert!(
         output.contains(&format!(
-            "{}:{line}: field `purpose_other`: show_if names an unknown field `purpose_typo`",
+            "{}:{line}: field `purpose_other`: `show_if` names an unknown field `purpose_typo`",
             file.display()
         )),
         "{output}"
@@ -231,7 +231,7 @@ fn a_missing_english_title_is_reported_with_file_and_line() {
     assert!(!ok);
     let line = line_of(&broken, "title:");
     assert!(
-        output.contains(&format!("{}:{line}: missing field `en`", file.display())),
+        output.contains(&format!("{}:{line}: missing key `en`", file.display())),
         "{output}"
     );
 }
