@@ -183,7 +183,10 @@ pub async fn submit(
     check_requester(
         procedure,
         context.catalog.organisation.city.as_ref(),
-        request.signature.as_ref().map(|(_, evidence)| evidence),
+        request
+            .signature
+            .as_ref()
+            .map(|signature| &signature.evidence),
     )?;
     let hash = request_hash(
         &request.procedure_id,

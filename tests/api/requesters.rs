@@ -2,11 +2,9 @@
 //! enforced at submission on the signature certificate's verified address.
 
 use actix_web::test::TestRequest;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
-use crate::helpers::{CATALOG, TestApp, bearer, card_sign, settings_with_test_pki};
+use crate::helpers::{CATALOG, TestApp, bearer, settings_with_test_pki};
 
 fn submit(procedure: &str, token: &str, key: &str, body: Value) -> TestRequest {
     TestRequest::post()
@@ -26,14 +24,12 @@ async fn submit_signed(app: &TestApp, token: &str, procedure: &str, card: &str) 
         .expect("a valid example")
         .data
         .clone();
-    let payload =
-        madoguchi::submissions::signing_payload(CATALOG.get(procedure).expect("procedure"), &data);
-    let signature = card_sign(card, &payload);
+    let (signature, nonce) = app.card_signature(token, procedure, &data, card).await;
     app.json(submit(
         procedure,
         token,
         &format!("{procedure}-{card}"),
-        json!({"data": data, "signature": BASE64.encode(signature)}),
+        json!({"data": data, "signature": signature, "signing_nonce": nonce}),
     ))
     .await
 }

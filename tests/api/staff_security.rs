@@ -248,7 +248,6 @@ async fn from_an_untrusted_peer_forwarding_headers_are_ignored() {
 /// An application with a My Number, submitted with a card signature; its id, the My Number's
 /// pointer and the division.
 async fn my_number_application(app: &TestApp, resident: &str) -> (String, String, String) {
-    use base64::Engine;
     let procedure = crate::helpers::CATALOG
         .procedures
         .values()
@@ -271,9 +270,10 @@ async fn my_number_application(app: &TestApp, resident: &str) -> (String, String
         .expect("example")
         .data
         .clone();
-    let payload = madoguchi::submissions::signing_payload(procedure, &data);
-    let signature = crate::helpers::card_sign("sign-alice", &payload);
     let token = app.resident(resident).await;
+    let (signature, nonce) = app
+        .card_signature(&token, &procedure.definition.id, &data, "sign-alice")
+        .await;
     let (status, created) = app
         .json(
             TestRequest::post()
@@ -285,7 +285,8 @@ async fn my_number_application(app: &TestApp, resident: &str) -> (String, String
                 .insert_header(("idempotency-key", resident.to_owned()))
                 .set_json(json!({
                     "data": data,
-                    "signature": base64::engine::general_purpose::STANDARD.encode(signature),
+                    "signature": signature,
+                    "signing_nonce": nonce,
                 })),
         )
         .await;
