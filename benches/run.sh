@@ -141,6 +141,13 @@ psql -qX "$bench_url" -v ON_ERROR_STOP=1 -c \
     "INSERT INTO residents (id, provider, issuer, subject)
      SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'dev', 'pgbench', 'pgbench-' || g
      FROM generate_series(1, $residents) g" >/dev/null
+# One open session per pgbench resident (family id = resident id), for the per-request check.
+psql -qX "$bench_url" -v ON_ERROR_STOP=1 -c \
+    "INSERT INTO refresh_tokens (id, token_hash, family_id, resident_id, assurance, expires_at)
+     SELECT gen_random_uuid(), sha256(('pgbench-' || g)::bytea),
+            ('00000000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid,
+            ('00000000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'card-auth', now() + interval '1 day'
+     FROM generate_series(1, $residents) g" >/dev/null
 
 pgbench_run() { # seconds
     pgbench -n -M prepared -c "$concurrency" -j "$threads" -T "$1" -f benches/submission.pgbench \
