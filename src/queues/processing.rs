@@ -25,7 +25,7 @@ use crate::forms::lint::city_today;
 use crate::identity::staff::Role;
 use crate::submissions::attachments::{AttachmentInfo, Storage};
 use crate::submissions::lifecycle::{Action, Status};
-use crate::submissions::sealing::{self, Owner, Scope, Sealer};
+use crate::submissions::sealing::{self, Scope, Sealer};
 use crate::submissions::{
     ActorKind, Context, SubmissionError, SubmissionRef, notify_change, transition_with_comments,
 };
@@ -334,13 +334,7 @@ pub async fn open(
                     data: sealing::mask_answers(
                         context.sealer,
                         &data,
-                        &Scope {
-                            procedure_id: &procedure_id,
-                            owner: Owner::Revision {
-                                submission: id,
-                                revision,
-                            },
-                        },
+                        &Scope::revision(&procedure_id, id, revision),
                     ),
                     procedure_id,
                     content_hash,
@@ -470,13 +464,7 @@ pub async fn reveal(
                     .ok_or_else(not_a_my_number)?;
                 // The sealing bound the procedure, this application's current revision and the
                 // field's pointer: a value moved here from elsewhere does not open.
-                let scope = Scope {
-                    procedure_id: &procedure_id,
-                    owner: Owner::Revision {
-                        submission: id,
-                        revision,
-                    },
-                };
+                let scope = Scope::revision(&procedure_id, id, revision);
                 let plain = sealer.open(sealed, &scope, &field_path).map_err(|error| {
                     sealing::integrity_alarm(&scope, &field_path, &error);
                     QueueError::Sealing(error)
@@ -860,13 +848,7 @@ pub async fn revision_diff(
                     .find(|(n, _)| *n == revision - 1)
                     .map_or(&empty, |(_, data)| data);
                 audit(connection, located.id, viewer.id, AccessAction::View, None).await?;
-                let scope = |revision| Scope {
-                    procedure_id: &located.procedure_id,
-                    owner: Owner::Revision {
-                        submission: located.id,
-                        revision,
-                    },
-                };
+                let scope = |revision| Scope::revision(&located.procedure_id, located.id, revision);
                 Ok(diff::changes(
                     sealer,
                     (&scope(revision - 1), old),

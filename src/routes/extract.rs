@@ -32,6 +32,28 @@ fn bearer_claims(request: &HttpRequest) -> Result<Claims, ApiError> {
     Ok(state.keyring.verify(token.trim())?)
 }
 
+/// The verified claims of a `kind` principal whose session is still open, and the connection
+/// that checked it (for the caller's own lookups).
+fn open_session(
+    request: &HttpRequest,
+    kind: Principal,
+) -> impl Future<Output = Result<(Claims, crate::db::DbConn), ApiError>> + use<> {
+    let claims = bearer_claims(request);
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    async move {
+        let claims = claims?;
+        if claims.kind != kind {
+            return Err(AuthError::InvalidToken.into());
+        }
+        let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("state missing")))?;
+        let mut connection = crate::db::connection(&state.pool).await?;
+        if !session::is_live(&mut connection, &claims).await? {
+            return Err(AuthError::InvalidToken.into());
+        }
+        Ok((claims, connection))
+    }
+}
+
 /// A signed-in resident.
 #[derive(Debug, Clone, Copy)]
 pub struct ResidentAuth {
@@ -57,19 +79,9 @@ impl FromRequest for ResidentAuth {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let claims = bearer_claims(request);
-        let state = request.app_data::<web::Data<AppState>>().cloned();
+        let signed_in = open_session(request, Principal::Resident);
         Box::pin(async move {
-            let claims = claims?;
-            if claims.kind != Principal::Resident {
-                return Err(AuthError::InvalidToken.into());
-            }
-            let state =
-                state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("state missing")))?;
-            let mut connection = crate::db::connection(&state.pool).await?;
-            if !session::is_live(&mut connection, &claims).await? {
-                return Err(AuthError::InvalidToken.into());
-            }
+            let (claims, _) = signed_in.await?;
             Ok(Self {
                 id: claims.sub,
                 assurance: claims.assurance,
@@ -168,19 +180,9 @@ impl FromRequest for StaffSelf {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let claims = bearer_claims(request);
-        let state = request.app_data::<web::Data<AppState>>().cloned();
+        let signed_in = open_session(request, Principal::Staff);
         Box::pin(async move {
-            let claims = claims?;
-            if claims.kind != Principal::Staff {
-                return Err(AuthError::InvalidToken.into());
-            }
-            let state =
-                state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("state missing")))?;
-            let mut connection = crate::db::connection(&state.pool).await?;
-            if !session::is_live(&mut connection, &claims).await? {
-                return Err(AuthError::InvalidToken.into());
-            }
+            let (claims, mut connection) = signed_in.await?;
             let standing = staff::standing(&mut connection, claims.sub)
                 .await?
                 .ok_or(AuthError::InvalidToken)?;

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use self::lifecycle::{Action, Status};
-use self::sealing::{Owner, Scope, Sealer};
+use self::sealing::{Scope, Sealer};
 use crate::calendar::BusinessCalendar;
 use crate::db::DbError;
 use crate::db::schema::{
@@ -223,7 +223,7 @@ pub async fn submit(
                 let due_date = (definition.processing_days > 0)
                     .then(|| context.calendar.add_business_days(today, definition.processing_days));
                 let division = division_of(context.catalog, &validated.queue);
-                let scope = Scope { procedure_id: &definition.id, owner: Owner::Revision { submission: id, revision: 1 } };
+                let scope = Scope::revision(&definition.id, id, 1);
                 let sealed = Value::Object(sealing::seal_answers(context.sealer, definition.pages.iter().flat_map(|p| p.fields.iter()), &validated.data, &scope));
                 diesel::insert_into(submissions::table)
                     .values((
@@ -777,13 +777,7 @@ pub async fn get_for_resident(
         data: sealing::mask_answers(
             context.sealer,
             &data,
-            &Scope {
-                procedure_id: &procedure_id,
-                owner: Owner::Revision {
-                    submission: id,
-                    revision,
-                },
-            },
+            &Scope::revision(&procedure_id, id, revision),
         ),
         revision,
         content_hash,
@@ -1033,10 +1027,7 @@ pub async fn resubmit(
                 }
 
                 let revision = revision + 1;
-                let scope = Scope {
-                    procedure_id: &definition.id,
-                    owner: Owner::Revision { submission: request.id, revision },
-                };
+                let scope = Scope::revision(&definition.id, request.id, revision);
                 let sealed = Value::Object(sealing::seal_answers(
                     context.sealer,
                     definition.pages.iter().flat_map(|p| p.fields.iter()),

@@ -59,7 +59,18 @@ pub struct Scope<'a> {
     pub owner: Owner,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
+    /// The scope of one revision of an application.
+    pub fn revision(procedure_id: &'a str, submission: Uuid, revision: i32) -> Self {
+        Self {
+            procedure_id,
+            owner: Owner::Revision {
+                submission,
+                revision,
+            },
+        }
+    }
+
     fn associated_data(&self, pointer: &str) -> String {
         let procedure = self.procedure_id;
         match self.owner {

@@ -1,18 +1,10 @@
 //! The law's rules on who may request a certificate online (`requesters` in a definition),
 //! enforced at submission on the signature certificate's verified address.
 
-use actix_web::test::TestRequest;
 use serde_json::{Value, json};
 
-use crate::helpers::{CATALOG, TestApp, bearer, settings_with_test_pki};
-
-fn submit(procedure: &str, token: &str, key: &str, body: Value) -> TestRequest {
-    TestRequest::post()
-        .uri(&format!("/api/v1/procedures/{procedure}/submissions"))
-        .insert_header(bearer(token))
-        .insert_header(("idempotency-key", key.to_owned()))
-        .set_json(body)
-}
+use crate::helpers::{CATALOG, TestApp, settings_with_test_pki};
+use crate::submissions::submit;
 
 /// Submits the first valid example of `procedure`, signed with the test card `card`.
 async fn submit_signed(app: &TestApp, token: &str, procedure: &str, card: &str) -> (u16, Value) {

@@ -750,7 +750,7 @@ async fn a_queue_page_costs_the_same_three_statements_whatever_the_table_holds()
 }
 
 /// The JSON pointer of the first string equal to `needle` in `value`.
-fn pointer_of(value: &Value, needle: &str, at: &str) -> Option<String> {
+pub(crate) fn pointer_of(value: &Value, needle: &str, at: &str) -> Option<String> {
     match value {
         Value::String(text) if text == needle => Some(at.to_owned()),
         Value::Object(map) => map

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{STAFF_PASSWORD, TestApp, bearer, test_settings};
+use crate::staff::pointer_of;
 
 /// Creates a password account `login` as a clerk of kosodate.
 async fn account(app: &TestApp, login: &str) -> Uuid {
@@ -297,21 +298,6 @@ async fn my_number_application(app: &TestApp, resident: &str) -> (String, String
         field_path,
         procedure.definition.division.clone(),
     )
-}
-
-/// The JSON pointer of the first string equal to `needle` in `value`.
-fn pointer_of(value: &Value, needle: &str, at: &str) -> Option<String> {
-    match value {
-        Value::String(text) if text == needle => Some(at.to_owned()),
-        Value::Object(map) => map
-            .iter()
-            .find_map(|(key, inner)| pointer_of(inner, needle, &format!("{at}/{key}"))),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(index, inner)| pointer_of(inner, needle, &format!("{at}/{index}"))),
-        _ => None,
-    }
 }
 
 fn staff_post(path: &str, token: &str, body: Value) -> TestRequest {

@@ -12,7 +12,7 @@ use crate::helpers::{
     CATALOG, TestApp, bearer, card_sign, field_errors, samples, settings_with_test_pki,
 };
 
-fn submit(procedure: &str, token: &str, key: &str, body: Value) -> TestRequest {
+pub(crate) fn submit(procedure: &str, token: &str, key: &str, body: Value) -> TestRequest {
     TestRequest::post()
         .uri(&format!("/api/v1/procedures/{procedure}/submissions"))
         .insert_header(bearer(token))

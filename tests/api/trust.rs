@@ -10,14 +10,8 @@ use serde_json::{Value, json};
 use crate::helpers::{
     CATALOG, TestApp, bearer, card_sign, settings_with_test_pki, test_pki, test_settings,
 };
-
-fn submit(procedure: &str, token: &str, key: &str, body: Value) -> TestRequest {
-    TestRequest::post()
-        .uri(&format!("/api/v1/procedures/{procedure}/submissions"))
-        .insert_header(bearer(token))
-        .insert_header(("idempotency-key", key.to_owned()))
-        .set_json(body)
-}
+use crate::staff::pointer_of;
+use crate::submissions::submit;
 
 /// A card-sign procedure whose valid example carries My Numbers (top level and in a group),
 /// with that example.
@@ -213,21 +207,6 @@ async fn no_my_number_is_stored_in_clear_in_any_table() {
         .map(|cell| cell.place)
         .collect();
     assert!(leaks.is_empty(), "My Numbers in clear in: {leaks:?}");
-}
-
-/// The JSON pointer of the first string equal to `needle`.
-fn pointer_of(value: &Value, needle: &str, at: &str) -> Option<String> {
-    match value {
-        Value::String(text) if text == needle => Some(at.to_owned()),
-        Value::Object(map) => map
-            .iter()
-            .find_map(|(key, inner)| pointer_of(inner, needle, &format!("{at}/{key}"))),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(index, inner)| pointer_of(inner, needle, &format!("{at}/{index}"))),
-        _ => None,
-    }
 }
 
 #[actix_web::test]
