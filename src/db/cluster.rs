@@ -13,9 +13,13 @@ use anyhow::{Context, bail};
 
 use crate::config::DatabaseSettings;
 
-const LOCAL_CANDIDATES: [&str; 2] = [
-    "postgres://postgres@127.0.0.1:5432",
-    "postgres://postgres@%2Fvar%2Frun%2Fpostgresql:5432",
+/// The local servers tried, as URLs and as said in the log.
+const LOCAL_CANDIDATES: [(&str, &str); 2] = [
+    ("postgres://postgres@127.0.0.1:5432", "127.0.0.1:5432"),
+    (
+        "postgres://postgres@%2Fvar%2Frun%2Fpostgresql:5432",
+        "/var/run/postgresql",
+    ),
 ];
 
 pub const HOW_TO_GET_POSTGRES: &str = "No PostgreSQL found: set DATABASE_URL, start one with \
@@ -40,6 +44,12 @@ pub async fn resolve(
         .filter(|url| !url.is_empty())
         .or_else(|| Some(settings.url.clone()).filter(|url| !url.is_empty()));
     if let Some(url) = explicit {
+        let source = if std::env::var("DATABASE_URL").is_ok_and(|url| !url.is_empty()) {
+            "DATABASE_URL"
+        } else {
+            "database.url"
+        };
+        tracing::info!(source, "using the PostgreSQL server configured in {source}");
         let admin_url = super::with_database(&url, "postgres");
         return Ok(ResolvedDatabase {
             url,
@@ -48,25 +58,47 @@ pub async fn resolve(
         });
     }
 
-    for server in LOCAL_CANDIDATES {
+    let mut skipped = Vec::new();
+    for (server, label) in LOCAL_CANDIDATES {
         let admin_url = format!("{server}/postgres");
-        if super::can_connect(&admin_url).await {
-            super::create_database_if_missing(&admin_url, database_name).await?;
-            tracing::info!(server = %server, "using the local PostgreSQL server");
-            return Ok(ResolvedDatabase {
-                url: format!("{server}/{database_name}"),
-                admin_url,
-                cluster: None,
-            });
+        match super::connect_error(&admin_url).await {
+            None => {
+                super::create_database_if_missing(&admin_url, database_name).await?;
+                tracing::info!(
+                    server = label,
+                    "using the local PostgreSQL server on {label} as user postgres{}",
+                    skipped_note(&skipped)
+                );
+                return Ok(ResolvedDatabase {
+                    url: format!("{server}/{database_name}"),
+                    admin_url,
+                    cluster: None,
+                });
+            }
+            Some(error) => skipped.push(Skipped::from_error(label, &error)),
         }
     }
 
     if settings.embedded_dir.is_empty() {
-        bail!(HOW_TO_GET_POSTGRES);
+        bail!("{HOW_TO_GET_POSTGRES}{}", skipped_note(&skipped));
+    }
+    let note = skipped_note(&skipped);
+    // A server that is there but would not let us in is worth a warning: the user probably meant
+    // to use it (e.g. `docker compose up -d db`, which needs its password in DATABASE_URL).
+    if skipped.iter().any(|skip| skip.server_present) {
+        tracing::warn!(
+            "starting a private PostgreSQL cluster under {}{note}",
+            settings.embedded_dir
+        );
+    } else {
+        tracing::info!(
+            "starting a private PostgreSQL cluster under {}{note}",
+            settings.embedded_dir
+        );
     }
     let cluster = PrivateCluster::start(Path::new(&settings.embedded_dir))
         .await
-        .map_err(|error| anyhow::anyhow!("{HOW_TO_GET_POSTGRES} ({error:#})"))?;
+        .map_err(|error| anyhow::anyhow!("{HOW_TO_GET_POSTGRES}{note} ({error:#})"))?;
     let admin_url = cluster.url("postgres");
     super::create_database_if_missing(&admin_url, database_name).await?;
     Ok(ResolvedDatabase {
@@ -74,6 +106,63 @@ pub async fn resolve(
         admin_url,
         cluster: Some(cluster),
     })
+}
+
+/// A local server that was tried and not used, and why, in one phrase for the log.
+#[derive(Debug, PartialEq, Eq)]
+struct Skipped {
+    reason: String,
+    /// Something answered (it refused us), as opposed to nothing listening.
+    server_present: bool,
+}
+
+impl Skipped {
+    /// Reads the driver's error into what the user should do. Through diesel-async a server's
+    /// refusal keeps its message, but the driver's own failures keep only their kind: "error
+    /// connecting to server" (nothing listens), "invalid configuration" (the server asked for a
+    /// password and the URL has none), "authentication error" (SCRAM failed).
+    fn from_error(server: &str, error: &str) -> Self {
+        let present = |reason: String| Self {
+            reason,
+            server_present: true,
+        };
+        if error.contains("password authentication failed")
+            || error.contains("authentication error")
+        {
+            present(format!("{server} refused the password; set DATABASE_URL"))
+        } else if error.contains("password missing") || error.contains("invalid configuration") {
+            present(format!(
+                "{server} asks for a password; set DATABASE_URL (e.g. postgres://postgres:PASSWORD@{server}/madoguchi)"
+            ))
+        } else if error.contains("pg_hba.conf") {
+            present(format!(
+                "{server} does not let user postgres in from here (pg_hba.conf); set DATABASE_URL"
+            ))
+        } else if error.contains("role \"postgres\" does not exist") {
+            present(format!("{server} has no user postgres; set DATABASE_URL"))
+        } else if error.contains("error connecting to server")
+            || error.contains("Connection refused")
+            || error.contains("No such file or directory")
+        {
+            Self {
+                reason: format!("no server on {server}"),
+                server_present: false,
+            }
+        } else if error.contains("timed out") {
+            present(format!("{server} did not answer within 3 s"))
+        } else {
+            present(format!("{server} could not be used ({error})"))
+        }
+    }
+}
+
+/// ": reason; reason" after the log line's verb, or nothing.
+fn skipped_note(skipped: &[Skipped]) -> String {
+    if skipped.is_empty() {
+        return String::new();
+    }
+    let reasons: Vec<&str> = skipped.iter().map(|skip| skip.reason.as_str()).collect();
+    format!(" ({})", reasons.join("; "))
 }
 
 /// A PostgreSQL cluster of our own, started with `pg_ctl` and stopped when dropped.
@@ -263,4 +352,82 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_password_says_to_set_database_url() {
+        let skip = Skipped::from_error(
+            "127.0.0.1:5432",
+            "password authentication failed for user \"postgres\"",
+        );
+        assert_eq!(
+            skip.reason,
+            "127.0.0.1:5432 refused the password; set DATABASE_URL"
+        );
+        assert!(skip.server_present);
+    }
+
+    #[test]
+    fn a_server_asking_for_a_password_says_how_to_give_it() {
+        // What a passwordless connection to `docker compose up -d db` gets.
+        let skip = Skipped::from_error("127.0.0.1:5432", "invalid configuration");
+        assert!(
+            skip.reason
+                .starts_with("127.0.0.1:5432 asks for a password; set DATABASE_URL")
+        );
+        assert!(skip.server_present);
+    }
+
+    #[test]
+    fn nothing_listening_is_no_server() {
+        for error in [
+            "error connecting to server",
+            "error connecting to server: Connection refused (os error 111)",
+        ] {
+            let skip = Skipped::from_error("127.0.0.1:5432", error);
+            assert_eq!(skip.reason, "no server on 127.0.0.1:5432");
+            assert!(!skip.server_present);
+        }
+    }
+
+    #[test]
+    fn other_refusals_name_their_cause() {
+        let hba = Skipped::from_error(
+            "/var/run/postgresql",
+            "no pg_hba.conf entry for host \"[local]\", user \"postgres\", database \"postgres\", no encryption",
+        );
+        assert!(hba.reason.contains("pg_hba.conf"), "{}", hba.reason);
+        let odd = Skipped::from_error("127.0.0.1:5432", "something new");
+        assert_eq!(
+            odd.reason,
+            "127.0.0.1:5432 could not be used (something new)"
+        );
+    }
+
+    #[test]
+    fn the_note_lists_every_skipped_server() {
+        assert_eq!(skipped_note(&[]), "");
+        let note = skipped_note(&[
+            Skipped::from_error("127.0.0.1:5432", "password authentication failed"),
+            Skipped::from_error("/var/run/postgresql", "No such file or directory"),
+        ]);
+        assert_eq!(
+            note,
+            " (127.0.0.1:5432 refused the password; set DATABASE_URL; no server on /var/run/postgresql)"
+        );
+    }
+
+    /// The driver's real wording for a port where nothing listens.
+    #[tokio::test]
+    async fn a_real_refused_connection_reads_as_no_server() {
+        let error = crate::db::connect_error("postgres://postgres@127.0.0.1:1/postgres")
+            .await
+            .expect("nothing listens on port 1");
+        let skip = Skipped::from_error("127.0.0.1:1", &error);
+        assert_eq!(skip.reason, "no server on 127.0.0.1:1", "{error}");
+    }
 }

@@ -169,12 +169,26 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
     .context("migration task panicked")?
 }
 
-/// True when a server answers at `url` and accepts us.
-pub async fn can_connect(url: &str) -> bool {
-    matches!(
-        tokio::time::timeout(Duration::from_secs(3), AsyncPgConnection::establish(url)).await,
-        Ok(Ok(_))
-    )
+/// Connects once (bounded): `None` when the server accepts, else why not, in the driver's words
+/// (it never carries the password).
+pub async fn connect_error(url: &str) -> Option<String> {
+    match tokio::time::timeout(Duration::from_secs(3), AsyncPgConnection::establish(url)).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(error)) => Some(with_causes(&error)),
+        Err(_) => Some("timed out after 3 s".to_owned()),
+    }
+}
+
+/// An error and its causes, as far as the driver keeps them.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
 }
 
 /// Creates database `name` on the server behind `admin_url` unless it exists. Returns whether

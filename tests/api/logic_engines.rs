@@ -2,9 +2,7 @@
 //! catalog alike: this replays each condition on each example through both engines.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use madoguchi::forms::lint::city_today;
 use madoguchi::forms::logic;
@@ -13,42 +11,6 @@ use madoguchi::forms::validate::{CheckOptions, validate};
 use serde_json::{Map, Value, json};
 
 use crate::helpers::CATALOG;
-
-const FIXTURE_DIR: &str = "tests/fixtures/jsonlogic";
-
-/// `npm ci` once per test binary, unless already done (offline first, from npm's cache).
-fn ensure_npm_ci() {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = DONE.get_or_init(|| {
-        if Path::new(FIXTURE_DIR).join("node_modules").exists() {
-            return Ok(());
-        }
-        for offline in [true, false] {
-            let mut command = Command::new("npm");
-            command
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(FIXTURE_DIR)
-                .stdin(Stdio::null());
-            if offline {
-                command.arg("--offline");
-            }
-            let output = command.output().map_err(|e| format!("npm: {e}"))?;
-            if output.status.success() {
-                return Ok(());
-            }
-            if !offline {
-                return Err(format!(
-                    "npm ci failed:\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                ));
-            }
-        }
-        Ok(())
-    });
-    if let Err(error) = result {
-        panic!("{error}");
-    }
-}
 
 /// One evaluation: the condition, the data it sees, and where it comes from (for messages).
 struct Replay {
@@ -61,18 +23,19 @@ struct Replay {
 
 /// The browser's answers, in order.
 fn json_logic_js(replays: &[Replay]) -> Vec<Value> {
-    ensure_npm_ci();
+    let fixture = crate::fixtures::node_fixture("jsonlogic");
     let input: Vec<Value> = replays
         .iter()
         .map(|replay| json!({"logic": replay.logic, "data": replay.data}))
         .collect();
     let mut child = Command::new("node")
         .arg("eval.mjs")
-        .current_dir(FIXTURE_DIR)
+        .current_dir(fixture)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("run node");
+        .expect("node runs (is Node.js installed?)");
     child
         .stdin
         .take()
@@ -80,7 +43,11 @@ fn json_logic_js(replays: &[Replay]) -> Vec<Value> {
         .write_all(&serde_json::to_vec(&input).expect("json"))
         .expect("write");
     let output = child.wait_with_output().expect("node");
-    assert!(output.status.success());
+    assert!(
+        output.status.success(),
+        "json-logic-js failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("node prints JSON")
 }
 

@@ -8,6 +8,8 @@ mod bad_input;
 mod catalog;
 mod contract;
 mod database;
+mod docs_commands;
+mod fixtures;
 mod forms;
 mod forms_mistakes;
 mod helpers;

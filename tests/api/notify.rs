@@ -27,7 +27,8 @@ impl SmtpServer {
 
     fn start_on(port: u16, delay_seconds: f64, tls: Option<(&Path, &Path)>) -> Self {
         let maildir = tempfile::tempdir().expect("maildir");
-        let mut command = Command::new("python3");
+        let stderr = tempfile::tempfile().expect("temp file for the SMTP fixture's stderr");
+        let mut command = Command::new(crate::fixtures::smtp_python());
         command
             .arg("tests/fixtures/smtp/server.py")
             .env("MAILDIR", maildir.path())
@@ -35,23 +36,29 @@ impl SmtpServer {
             .env("DELAY_SECONDS", delay_seconds.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(stderr.try_clone().expect("clone stderr file"));
         if let Some((cert, key)) = tls {
             command.env("TLS_CERT", cert).env("TLS_KEY", key);
         }
         let mut child = command
             .spawn()
-            .expect("python3 tests/fixtures/smtp/server.py (pip install aiosmtpd)");
+            .expect("the SMTP fixture (tests/fixtures/smtp/server.py) runs");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("READY line");
-        let port = line
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let Some(port) = line
             .trim()
             .strip_prefix("READY ")
             .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("the SMTP fixture did not start: {line:?}"));
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut stderr = stderr;
+            panic!(
+                "the SMTP fixture did not start ({read:?}, stdout {line:?}):\n{}",
+                crate::fixtures::read_log(&mut stderr)
+            );
+        };
         Self {
             child,
             port,
@@ -521,4 +528,19 @@ async fn divisions_get_one_overdue_digest_a_day_with_reference_numbers_only() {
             .contains(created["reference"].as_str().unwrap_or("?"))
     );
     assert!(rendered.subject.contains("1 件"));
+}
+
+#[test]
+fn an_smtp_fixture_that_cannot_start_says_why() {
+    let missing = Path::new("/nonexistent/madoguchi-test-cert.pem");
+    let failure = std::panic::catch_unwind(|| SmtpServer::start(0.0, Some((missing, missing))))
+        .err()
+        .expect("a missing certificate stops the fixture");
+    let message = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("did not start"), "{message}");
+    // The fixture's own stderr (Python's traceback), not just "no READY line".
+    assert!(message.contains("FileNotFoundError"), "{message}");
 }

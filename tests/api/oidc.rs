@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -18,7 +17,6 @@ use reqwest::Url;
 use secrecy::SecretString;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const FIXTURE_DIR: &str = "tests/fixtures/oidc";
 const CLIENT_ID: &str = "madoguchi-test";
 const CLIENT_SECRET: &str = "s3cret for tests";
 // Never called: the login stops at the redirect to it.
@@ -26,43 +24,6 @@ const REDIRECT_URI: &str = "http://127.0.0.1:9/api/v1/auth/oidc/callback";
 const STAFF_REDIRECT_URI: &str = "http://127.0.0.1:9/api/v1/staff/auth/oidc/callback";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `npm ci` once per test binary (the lock serializes concurrent tests), unless already done.
-fn ensure_npm_ci() {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = DONE.get_or_init(|| {
-        if Path::new(FIXTURE_DIR).join("node_modules").exists() {
-            return Ok(());
-        }
-        let npm_ci = |offline: bool| {
-            let mut command = std::process::Command::new("npm");
-            command.arg("ci").current_dir(FIXTURE_DIR);
-            if offline {
-                command.arg("--offline");
-            }
-            command
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("npm: {e}"))
-        };
-        let output = npm_ci(true)?;
-        if output.status.success() {
-            return Ok(());
-        }
-        let output = npm_ci(false)?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "npm ci failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    });
-    if let Err(error) = result {
-        panic!("{error}");
-    }
-}
 
 /// A running test OpenID Provider; killed on drop (and it exits by itself when its stdin closes).
 struct Provider {
@@ -73,12 +34,12 @@ struct Provider {
 impl Provider {
     /// Starts `node server.mjs` with a random port and `env`, waiting (bounded) for `READY`.
     async fn start(env: &[(&str, &str)]) -> Self {
-        ensure_npm_ci();
+        let fixture = crate::fixtures::node_fixture("oidc");
         let stderr = tempfile::tempfile().expect("temp file for the provider's stderr");
         let mut command = tokio::process::Command::new("node");
         command
             .arg("server.mjs")
-            .current_dir(FIXTURE_DIR)
+            .current_dir(fixture)
             .env("PORT", "0")
             .env("CLIENT_ID", CLIENT_ID)
             .env("REDIRECT_URI", REDIRECT_URI)
@@ -103,10 +64,7 @@ impl Provider {
         let Some(issuer) = line.trim().strip_prefix("READY ").map(str::to_owned) else {
             let _ = child.start_kill();
             let mut stderr = stderr;
-            let mut log = String::new();
-            use std::io::{Read, Seek};
-            let _ = stderr.rewind();
-            let _ = stderr.read_to_string(&mut log);
+            let log = crate::fixtures::read_log(&mut stderr);
             panic!("the test OpenID Provider did not start ({read:?}, stdout {line:?}):\n{log}");
         };
         Self {

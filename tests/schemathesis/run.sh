@@ -4,7 +4,8 @@
 #
 #   tests/schemathesis/run.sh PATH_TO_MADOGUCHI_BINARY
 #
-# Needs a PostgreSQL on 127.0.0.1:5432 (user postgres) and `pip install schemathesis`.
+# Needs a PostgreSQL on 127.0.0.1:5432 (user postgres) and schemathesis's `st` on PATH (.ci/run
+# installs tests/schemathesis/requirements.txt into a virtual environment under .cache/ci).
 set -euo pipefail
 binary=$(realpath "${1:?usage: run.sh PATH_TO_MADOGUCHI_BINARY}")
 cd "$(dirname "$0")/../.."   # the server reads config/ and forms/ from the project root
