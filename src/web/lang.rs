@@ -227,7 +227,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     (
         "accessibility_target",
         "このサイトは、ウェブアクセシビリティの国際規格 WCAG 2.2 の適合レベル AA（JIS X 8341-3 の AA に相当）を目標としています。",
-        "These pages aim to meet the Web Content Accessibility Guidelines (WCAG) 2.2 at level AA.",
+        "These pages aim to meet WCAG 2.2 (the Web Content Accessibility Guidelines) at level AA.",
     ),
     (
         "accessibility_how",

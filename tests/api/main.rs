@@ -16,6 +16,7 @@ mod jpki;
 mod logic_engines;
 mod notify;
 mod oidc;
+mod portal;
 mod reliability;
 mod requesters;
 mod staff;
