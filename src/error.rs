@@ -400,11 +400,14 @@ pub mod handlers {
     pub fn render_problem<B>(
         response: ServiceResponse<B>,
     ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-        let is_problem = response
+        let content_type = response
             .headers()
             .get(actix_web::http::header::CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes() == super::PROBLEM_JSON.as_bytes());
-        if is_problem {
+            .map(|value| value.as_bytes());
+        let is_problem = content_type == Some(super::PROBLEM_JSON.as_bytes());
+        // The portal's error pages (HTML) are answers already, like a problem.
+        let is_page = content_type.is_some_and(|value| value.starts_with(b"text/html"));
+        if is_problem || is_page {
             return Ok(ErrorHandlerResponse::Response(
                 response.map_into_left_body(),
             ));

@@ -19,3 +19,4 @@ pub mod routes;
 pub mod startup;
 pub mod submissions;
 pub mod telemetry;
+pub mod web;

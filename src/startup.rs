@@ -162,12 +162,22 @@ pub fn build_app(
         .app_data(web::QueryConfig::default().error_handler(handlers::query_error))
         .app_data(web::PathConfig::default().error_handler(handlers::path_error))
         .configure(routes::configure)
-        .default_service(web::to(routes::openapi::unmatched))
+        .configure(crate::web::configure)
+        .default_service(web::to(unmatched))
         .wrap(from_fn(routes::deadline::deadline))
         .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
         .wrap(from_fn(crate::input::guard))
         .wrap(security_headers(https))
         .wrap(from_fn(telemetry::observe_request))
+}
+
+/// A path nothing matched: the portal's 404 page for its own paths, problem+json for the API.
+async fn unmatched(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    if crate::web::owns(request.path()) {
+        crate::web::not_found(request).await
+    } else {
+        routes::openapi::unmatched(request).await
+    }
 }
 
 /// A ready-to-run server: database resolved and migrated, catalog loaded, listener bound.

@@ -8,6 +8,7 @@ pub mod lint;
 pub mod logic;
 pub mod model;
 pub mod normalize;
+pub mod search;
 pub mod source;
 pub mod validate;
 pub mod wareki;

@@ -66,6 +66,27 @@ pub struct Definition {
     pub examples: Vec<Example>,
 }
 
+impl Definition {
+    /// Every file field, in page order, including those inside groups: what a resident must
+    /// prepare to upload.
+    pub fn file_fields(&self) -> Vec<&Field> {
+        fn collect<'a>(fields: &'a [Field], into: &mut Vec<&'a Field>) {
+            for field in fields {
+                match field.kind() {
+                    FieldType::File => into.push(field),
+                    FieldType::Group => collect(&field.fields, into),
+                    _ => {}
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for page in &self.pages {
+            collect(&page.fields, &mut files);
+        }
+        files
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fee {
@@ -194,6 +215,21 @@ impl Field {
         self.field_type.unwrap_or(FieldType::Info)
     }
 
+    /// File fields: the largest file accepted, in MB (10 unless the definition says).
+    pub fn size_limit_mb(&self) -> u32 {
+        self.max_size_mb.unwrap_or(10)
+    }
+
+    /// File fields: the kinds accepted; PDF, JPEG and PNG when none are listed (HEIC only when
+    /// a definition asks for it).
+    pub fn accepted_kinds(&self) -> Vec<FileKind> {
+        if self.accept.is_empty() {
+            vec![FileKind::Pdf, FileKind::Jpeg, FileKind::Png]
+        } else {
+            self.accept.clone()
+        }
+    }
+
     /// Bank account fields: the account types accepted; all of them when none are listed.
     pub fn allowed_account_types(&self) -> Vec<AccountType> {
         if self.account_types.is_empty() {
@@ -225,6 +261,16 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// The name residents know the kind by.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pdf => "PDF",
+            Self::Jpeg => "JPEG",
+            Self::Png => "PNG",
+            Self::Heic => "HEIC",
+        }
+    }
+
     pub fn mime(self) -> &'static str {
         match self {
             Self::Pdf => "application/pdf",

@@ -12,7 +12,7 @@ use crate::error::{ApiError, Localized};
 use crate::forms::Catalog;
 use crate::forms::lint::city_today;
 use crate::forms::model::{Assurance, Definition};
-use crate::forms::normalize;
+use crate::forms::search::Search;
 use crate::forms::validate::{self, CheckOptions};
 use crate::startup::AppState;
 use crate::submissions::signing;
@@ -84,7 +84,7 @@ pub async fn list_categories(
 
 #[derive(Deserialize, IntoParams)]
 pub struct ProceduresQuery {
-    /// Words to find in the Japanese or English title (full-width input is fine).
+    /// Words to find in the Japanese or English title (full-width input is fine; hiragana finds katakana).
     pub q: Option<String>,
     /// A category id.
     pub category: Option<String>,
@@ -173,15 +173,7 @@ pub async fn list_procedures(
     state: web::Data<AppState>,
     query: web::Query<ProceduresQuery>,
 ) -> HttpResponse {
-    let words: Vec<String> = query
-        .q
-        .as_deref()
-        .map(normalize::text)
-        .unwrap_or_default()
-        .to_lowercase()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let search = Search::new(query.q.as_deref().unwrap_or_default());
     // The ETag varies with the query string, since the body does.
     let etag = format!(
         "{}-{:x}",
@@ -189,7 +181,7 @@ pub async fn list_procedures(
         fxhash(request.query_string())
     ) + "\"";
     // The whole catalog is the common request: served from the listing serialised at startup.
-    if words.is_empty() && query.category.is_none() && query.auth.is_none() {
+    if search.is_empty() && query.category.is_none() && query.auth.is_none() {
         return cached(&request, &etag, || {
             HttpResponse::Ok()
                 .content_type(header::ContentType::json())
@@ -197,19 +189,11 @@ pub async fn list_procedures(
         });
     }
     let matches = |definition: &Definition| {
-        (words.is_empty() || {
-            let haystack = format!(
-                "{} {} {}",
-                definition.id,
-                normalize::text(&definition.title.ja),
-                definition.title.en
-            )
-            .to_lowercase();
-            words.iter().all(|word| haystack.contains(word))
-        }) && query
-            .category
-            .as_ref()
-            .is_none_or(|category| &definition.category == category)
+        search.matches(definition)
+            && query
+                .category
+                .as_ref()
+                .is_none_or(|category| &definition.category == category)
             && query.auth.is_none_or(|auth| definition.assurance == auth)
     };
     let list: Vec<ProcedureSummary> = state

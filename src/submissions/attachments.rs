@@ -204,11 +204,7 @@ pub async fn upload(
         )
     })?;
 
-    let accepted: Vec<FileKind> = if field.accept.is_empty() {
-        vec![FileKind::Pdf, FileKind::Jpeg, FileKind::Png]
-    } else {
-        field.accept.clone()
-    };
+    let accepted: Vec<FileKind> = field.accepted_kinds();
     let sniffed = infer::get(upload.bytes).map(|kind| kind.mime_type());
     let Some(kind) = accepted.iter().find(|kind| Some(kind.mime()) == sniffed) else {
         return Err(upload_error(
@@ -217,7 +213,7 @@ pub async fn upload(
             "This kind of file cannot be attached (use PDF, JPEG, PNG or the listed types).",
         ));
     };
-    let max_bytes = u64::from(field.max_size_mb.unwrap_or(10)) * 1024 * 1024;
+    let max_bytes = u64::from(field.size_limit_mb()) * 1024 * 1024;
     if upload.bytes.len() as u64 > max_bytes {
         return Err(upload_error(
             "file_too_large",

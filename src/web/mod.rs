@@ -1,0 +1,36 @@
+//! The HTML edge: the resident portal, rendered on the server from the same in-process catalog
+//! as the JSON edge (`crate::routes`). Both call the domain; neither calls into the other.
+//! Every page works without JavaScript and loads nothing from another origin (docs: UI.md).
+
+pub mod assets;
+mod lang;
+mod pages;
+mod render;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+pub use render::Page;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(assets::serve)
+        .service(pages::home)
+        .service(pages::procedures)
+        .service(pages::start_page)
+        .service(pages::sign_in)
+        .service(pages::accessibility);
+}
+
+/// Whether an unmatched path is the portal's to answer (with an HTML page) rather than the
+/// API's (with problem+json): everything outside the API, its reference and the probes.
+pub fn owns(path: &str) -> bool {
+    const NOT_OURS: [&str; 5] = ["/api/", "/docs", "/healthz", "/readyz", "/metrics"];
+    !NOT_OURS
+        .iter()
+        .any(|prefix| path == prefix.trim_end_matches('/') || path.starts_with(prefix))
+}
+
+/// The portal's answer to a path it does not know.
+pub async fn not_found(request: HttpRequest) -> HttpResponse {
+    Page::new(&request).not_found()
+}

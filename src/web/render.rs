@@ -1,0 +1,232 @@
+//! Rendering a page: the templates (compiled into the binary), the layout's shared context, and
+//! the headers every page carries.
+
+use std::sync::LazyLock;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::{Environment, Value, context};
+
+use super::assets;
+use super::lang::{self, Lang};
+use crate::startup::AppState;
+
+/// Scripts, styles, images and form posts from this origin only; no inline script or style, no
+/// frames. Pages answer GET forms to themselves.
+pub const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'self'";
+
+/// Seconds a resident is asked to wait before retrying a 503.
+const RETRY_AFTER_SECONDS: u32 = 30;
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut environment = Environment::new();
+    // A misspelt name fails the page (and the tests) instead of printing nothing.
+    environment.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+    environment.set_formatter(escape_html);
+    // Compiled into the binary; a template error is a bug the tests catch (every page rendered).
+    for (name, source) in [
+        ("base.html", include_str!("../../templates/web/base.html")),
+        (
+            "macros.html",
+            include_str!("../../templates/web/macros.html"),
+        ),
+        ("home.html", include_str!("../../templates/web/home.html")),
+        (
+            "procedures.html",
+            include_str!("../../templates/web/procedures.html"),
+        ),
+        (
+            "procedure.html",
+            include_str!("../../templates/web/procedure.html"),
+        ),
+        (
+            "sign_in.html",
+            include_str!("../../templates/web/sign_in.html"),
+        ),
+        (
+            "accessibility.html",
+            include_str!("../../templates/web/accessibility.html"),
+        ),
+        (
+            "not_found.html",
+            include_str!("../../templates/web/not_found.html"),
+        ),
+        (
+            "unavailable.html",
+            include_str!("../../templates/web/unavailable.html"),
+        ),
+    ] {
+        if let Err(error) = environment.add_template(name, source) {
+            tracing::error!(%error, name, "a page template does not compile");
+        }
+    }
+    environment
+});
+
+/// Escapes the five characters that matter in HTML text and quoted attributes; the default
+/// also escapes `/`, which makes every address on a page longer for nothing.
+fn escape_html(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if !value.is_safe() && state.auto_escape() != minijinja::AutoEscape::None => {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#39;"),
+                    _ => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped).map_err(minijinja::Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+/// What every page of one request shares: its language and where it is.
+pub struct Page {
+    pub lang: Lang,
+    /// The language sent as `?lang=`, to remember in the cookie.
+    chosen: Option<Lang>,
+    path: String,
+    query: String,
+    secure: bool,
+    city: Option<crate::error::Localized>,
+}
+
+impl Page {
+    pub fn new(request: &HttpRequest) -> Self {
+        let state = request.app_data::<web::Data<AppState>>();
+        Self {
+            lang: Lang::of(request),
+            chosen: Lang::from_query(request.query_string()),
+            path: request.path().to_owned(),
+            query: request.query_string().to_owned(),
+            secure: state
+                .is_some_and(|state| state.settings.server.public_url.starts_with("https://")),
+            city: state.and_then(|state| {
+                state
+                    .catalog
+                    .organisation
+                    .city
+                    .as_ref()
+                    .map(|city| city.name.clone())
+            }),
+        }
+    }
+
+    /// Renders `template` with the layout's context and `values`.
+    pub fn render(&self, status: StatusCode, template: &str, values: Value) -> HttpResponse {
+        let other = self.lang.other();
+        let shared = context! {
+            lang => self.lang.code(),
+            other_lang => other.code(),
+            switch_href => lang::switch_href(&self.path, &self.query, other),
+            t => self.lang.texts(),
+            city => self.city.as_ref().map(|city| match self.lang {
+                Lang::Ja => city.ja.clone(),
+                Lang::En => city.en.clone(),
+            }),
+            tokens_css => assets::href("tokens.css"),
+            site_css => assets::href("site.css"),
+        };
+        let rendered = TEMPLATES
+            .get_template(template)
+            .and_then(|page| page.render(context! { ..values, ..shared }));
+        let body = match rendered {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, template, "a page did not render");
+                return HttpResponse::InternalServerError().finish();
+            }
+        };
+        let mut response = HttpResponse::build(status);
+        response
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
+            // Public pages hold no personal data but depend on the language cookie.
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header((header::VARY, "Cookie"));
+        if let Some(chosen) = self.chosen {
+            let secure = if self.secure { "; Secure" } else { "" };
+            response.insert_header((
+                header::SET_COOKIE,
+                format!(
+                    "{}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}",
+                    lang::COOKIE,
+                    chosen.code()
+                ),
+            ));
+        }
+        response.body(body)
+    }
+
+    pub fn ok(&self, template: &str, values: Value) -> HttpResponse {
+        self.render(StatusCode::OK, template, values)
+    }
+
+    pub fn not_found(&self) -> HttpResponse {
+        self.render(StatusCode::NOT_FOUND, "not_found.html", context! {})
+    }
+
+    /// The database (or another service a page needs) is unavailable: a 503 that asks to retry
+    /// the same address, after Retry-After.
+    pub fn unavailable(&self) -> HttpResponse {
+        let retry_href = if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
+        };
+        let mut response = self.render(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable.html",
+            context! { retry_href, retry_after => RETRY_AFTER_SECONDS },
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(RETRY_AFTER_SECONDS),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn unavailable_is_a_503_page_with_a_retry_link() {
+        let request = TestRequest::get()
+            .uri("/procedures/x?lang=en")
+            .to_http_request();
+        let response = Page::new(&request).unavailable();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "30");
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_SECURITY_POLICY)
+                .unwrap(),
+            PAGE_POLICY
+        );
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap_or_default();
+        let html = String::from_utf8_lossy(&body);
+        assert!(html.contains(r#"<html lang="en">"#), "{html}");
+        assert!(
+            html.contains(r#"href="/procedures/x?lang=en""#),
+            "a retry link to the same address: {html}"
+        );
+    }
+}
