@@ -311,6 +311,10 @@ pub enum Residency {
     /// Residents, and anyone whose 本籍 is in the city (戸籍: 戸籍法 第10条); the 本籍 is not on
     /// the card, so staff check it.
     ResidentsAndHonseki,
+    /// Residents, and former residents (住民票の除票: 住民基本台帳法 第15条の4; tax certificates of
+    /// the city of residence on 1 January, 地方税法 第20条の10); a former residence is not on the
+    /// card, so staff check it.
+    ResidentsAndFormer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -348,7 +352,7 @@ impl Requesters {
     /// residency is decided here; the 本籍 of a non-resident is checked by staff.
     pub fn admits(&self, city: Option<&City>, address: Option<&str>) -> bool {
         match self.who {
-            Residency::ResidentsAndHonseki => true,
+            Residency::ResidentsAndHonseki | Residency::ResidentsAndFormer => true,
             Residency::Residents => match (city, address) {
                 (Some(city), Some(address)) => city.contains(address),
                 _ => false,
@@ -518,5 +522,11 @@ mod tests {
             ..residents
         };
         assert!(honseki.admits(Some(&city), Some("東京都千代田区丸の内１－１")));
+        let former = Requesters {
+            who: Residency::ResidentsAndFormer,
+            send_to: SendTo::SignatureAddress,
+            relationship: None,
+        };
+        assert!(former.admits(Some(&city), Some("東京都千代田区丸の内１－１")));
     }
 }

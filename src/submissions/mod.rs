@@ -1009,6 +1009,11 @@ pub async fn resubmit(
                     .filter(|procedure| procedure.content_hash == content_hash)
                     .ok_or(SubmissionError::DefinitionChanged)?;
                 check_assurance(procedure, request.assurance, request.signature.is_some())?;
+                check_requester(
+                    procedure,
+                    context.catalog.organisation.city.as_ref(),
+                    request.signature.as_ref().map(|signature| &signature.evidence),
+                )?;
                 if let Some(signature) = &request.signature {
                     signing::consume_nonce(connection, request.resident_id, &procedure_id, &signature.nonce).await?;
                 }

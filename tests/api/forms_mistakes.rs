@@ -223,7 +223,7 @@ const CASES: &[Case] = &[
         "  who: residents-and-honseki",
         "  who: honseki",
         "",
-        "`honseki` is not one of the choices: residents, residents-and-honseki",
+        "`honseki` is not one of the choices: residents, residents-and-honseki, residents-and-former",
     ),
     case(
         K,

@@ -3,11 +3,13 @@
 use super::*;
 
 /// The relationships the law lets request each kind of certificate (CERTIFICATES: 住民基本台帳法
-/// 第12条 for resident records, 戸籍法 第10条 for family registers). Third parties must state
+/// 第12条 for resident records, 第15条の4 for removed ones, 戸籍法 第10条 for family registers). Third parties must state
 /// a reason, which is done at the counter, never online.
 pub(super) fn lawful_relationships(who: Residency) -> &'static [Relationship] {
     match who {
-        Residency::Residents => &[Relationship::Person, Relationship::Household],
+        Residency::Residents | Residency::ResidentsAndFormer => {
+            &[Relationship::Person, Relationship::Household]
+        }
         Residency::ResidentsAndHonseki => &[
             Relationship::Person,
             Relationship::Spouse,
