@@ -112,6 +112,8 @@ pub struct ServerSettings {
     /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<String>,
     pub upload_body_timeout_seconds: u64,
+    /// Longest a non-upload request body may take to arrive before a 408.
+    pub body_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,7 +11,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpMessage, web};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -19,6 +19,10 @@ use uuid::Uuid;
 use crate::config::{LogFormat, LogSettings};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request's id, in the request's extensions for middleware that answers on its own.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub HeaderValue);
 
 /// Log targets that print SQL parameters (answers, emails, tokens) at debug level: capped at
 /// info whatever the filter asks for.
@@ -37,13 +41,88 @@ pub fn log_filter(configured: &str) -> tracing_subscriber::EnvFilter {
 
 /// Installs the global tracing subscriber. Safe to call more than once (tests do).
 pub fn init_tracing(settings: &LogSettings) {
+    use tracing_subscriber::util::SubscriberInitExt;
     let configured = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.filter.clone());
-    let filter = log_filter(&configured);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let _ = subscriber(&configured, settings.format, std::io::stdout).try_init();
+}
+
+/// The subscriber: formatted output filtered by `filter`, writing to `writer`.
+fn subscriber<W>(
+    filter: &str,
+    format: LogFormat,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Clone + Send + Sync + 'static,
+{
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::prelude::*;
+    let output = tracing_subscriber::fmt::layer().with_writer(writer.clone());
+    let output = match format {
+        LogFormat::Json => output.json().boxed(),
+        LogFormat::Pretty => output.boxed(),
     };
+    let not_dispatcher_error = filter_fn(|metadata| !is_dispatcher_error(metadata));
+    let dispatcher_errors = DispatcherErrors { writer, format };
+    tracing_subscriber::registry()
+        .with(output.with_filter(log_filter(filter).and(not_dispatcher_error)))
+        .with(dispatcher_errors.with_filter(filter_fn(is_dispatcher_error)))
+}
+
+/// actix's HTTP/1 dispatcher logs a connection that ended in an error at ERROR, and most such
+/// connections are a client's malformed request ("stream error: …"): not our failure.
+fn is_dispatcher_error(metadata: &tracing::Metadata<'_>) -> bool {
+    *metadata.level() == tracing::Level::ERROR
+        && metadata.target() == "actix_http::h1::dispatcher"
+        && metadata.is_event()
+}
+
+/// Writes the dispatcher's errors under our own target: a request the HTTP parser refused at
+/// WARN (a client error), anything else still at ERROR; the output layer skips the originals.
+/// The line is written here, in the output layer's shape, because tracing drops an event
+/// emitted from inside another event's dispatch.
+struct DispatcherErrors<W> {
+    writer: W,
+    format: LogFormat,
+}
+
+impl<S, W> tracing_subscriber::Layer<S> for DispatcherErrors<W>
+where
+    S: tracing::Subscriber,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        use std::io::Write;
+        let mut message = MessageText::default();
+        event.record(&mut message);
+        let (level, text) = match message.0.strip_prefix("stream error: ") {
+            Some(reason) => ("WARN", format!("refused a malformed request: {reason}")),
+            None => ("ERROR", message.0),
+        };
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let line = match self.format {
+            LogFormat::Json => serde_json::json!({
+                "timestamp": now,
+                "level": level,
+                "fields": { "message": text },
+                "target": "madoguchi::http",
+            })
+            .to_string(),
+            LogFormat::Pretty => format!("{now} {level:>5} madoguchi::http: {text}"),
+        };
+        let _ = writeln!(self.writer.make_writer(), "{line}");
+    }
+}
+
+#[derive(Default)]
+struct MessageText(String);
+
+impl tracing::field::Visit for MessageText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
 }
 
 /// Prometheus metrics of one app instance.
@@ -123,9 +202,16 @@ pub async fn observe_request(
         tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let started = Instant::now();
 
-    let mut response = next.call(request).instrument(span.clone()).await?;
-
-    let status = response.status();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        request.extensions_mut().insert(RequestId(value));
+    }
+    // A middleware further in may refuse with an error rather than a response (the deadline's
+    // 408 and 503); it is counted and logged all the same, and carries the id itself.
+    let result = next.call(request).instrument(span.clone()).await;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
     let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(
@@ -144,6 +230,7 @@ pub async fn observe_request(
             .with_label_values(&[method, route.as_str()])
             .observe(elapsed.as_secs_f64());
     }
+    let mut response = result?;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response
             .headers_mut()
@@ -177,10 +264,7 @@ mod tests {
         for configured in ["debug", "trace", "tokio_postgres=trace,debug"] {
             let captured = Captured::default();
             let writer = captured.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_env_filter(log_filter(configured))
-                .with_writer(move || writer.clone())
-                .finish();
+            let subscriber = subscriber(configured, LogFormat::Pretty, move || writer.clone());
             tracing::subscriber::with_default(subscriber, || {
                 tracing::debug!(target: "tokio_postgres::query", "parameters: [\"kaga@example.jp\"]");
                 tracing::debug!(target: "madoguchi::submissions", "still shown");
@@ -191,5 +275,31 @@ mod tests {
             assert!(text.contains("connection closed"), "{configured}: {text}");
             assert!(!text.contains("kaga@example.jp"), "{configured}: {text}");
         }
+    }
+
+    #[test]
+    fn a_request_the_http_parser_refused_is_a_warning_and_other_dispatcher_errors_stay_errors() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = subscriber("info", LogFormat::Json, move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "actix_http::h1::dispatcher", "stream error: {}", "parse error: invalid Header provided");
+            tracing::error!(target: "actix_http::h1::dispatcher", "write zero; closing");
+            tracing::trace!(target: "actix_http::h1::dispatcher", "not shown at info");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).expect("utf-8");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON log line"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["level"], "WARN");
+        assert_eq!(lines[0]["target"], "madoguchi::http");
+        assert_eq!(
+            lines[0]["fields"]["message"],
+            "refused a malformed request: parse error: invalid Header provided"
+        );
+        assert_eq!(lines[1]["level"], "ERROR");
+        assert_eq!(lines[1]["fields"]["message"], "write zero; closing");
     }
 }
