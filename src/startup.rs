@@ -169,6 +169,9 @@ pub fn build_app(
         .wrap(from_fn(crate::input::guard))
         .wrap(security_headers(https))
         .wrap(from_fn(telemetry::observe_request))
+        // gzip for clients that ask (pages, definitions, schemas, lists); a response that is
+        // already encoded (the precompressed catalog listing) is left as it is.
+        .wrap(actix_web::middleware::Compress::default())
 }
 
 /// A path nothing matched: the portal's 404 page for its own paths, problem+json for the API.

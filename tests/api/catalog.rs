@@ -189,3 +189,85 @@ async fn answers_are_checked_with_every_field_error_in_both_languages() {
         "hidden answers are not kept"
     );
 }
+
+/// Gunzips a response body.
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut plain)
+        .expect("a gzip body");
+    plain
+}
+
+#[actix_web::test]
+async fn the_catalog_and_definitions_are_gzipped_for_clients_that_ask() {
+    let app = TestApp::spawn().await;
+    let plain = app
+        .call(TestRequest::get().uri("/api/v1/procedures?lang=ja"))
+        .await;
+    assert!(!plain.headers().contains_key("content-encoding"));
+    let plain_etag = crate::helpers::header(&plain, "etag");
+    let plain = actix_web::test::read_body(plain).await;
+
+    let gzipped = app
+        .call(
+            TestRequest::get()
+                .uri("/api/v1/procedures?lang=ja")
+                .insert_header(("accept-encoding", "br;q=1, gzip;q=0.8")),
+        )
+        .await;
+    assert_eq!(crate::helpers::header(&gzipped, "content-encoding"), "gzip");
+    assert_eq!(crate::helpers::header(&gzipped, "vary"), "Accept-Encoding");
+    let gzip_etag = crate::helpers::header(&gzipped, "etag");
+    assert_ne!(
+        gzip_etag, plain_etag,
+        "another representation, another ETag"
+    );
+    let gzipped = actix_web::test::read_body(gzipped).await;
+    assert!(
+        gzipped.len() * 3 < plain.len(),
+        "{} vs {}",
+        gzipped.len(),
+        plain.len()
+    );
+    assert_eq!(gunzip(&gzipped), plain.to_vec());
+
+    // The precompressed body revalidates like the plain one.
+    let again = app
+        .call(
+            TestRequest::get()
+                .uri("/api/v1/procedures?lang=ja")
+                .insert_header(("accept-encoding", "gzip"))
+                .insert_header(("if-none-match", gzip_etag.as_str())),
+        )
+        .await;
+    assert_eq!(again.status().as_u16(), 304);
+
+    // gzip refused with q=0: plain.
+    let refused = app
+        .call(
+            TestRequest::get()
+                .uri("/api/v1/procedures?lang=ja")
+                .insert_header(("accept-encoding", "gzip;q=0, identity")),
+        )
+        .await;
+    assert!(!refused.headers().contains_key("content-encoding"));
+
+    // Anything else is compressed on the way out.
+    let definition = app
+        .call(
+            TestRequest::get()
+                .uri("/api/v1/procedures/juminhyo-copy-request")
+                .insert_header(("accept-encoding", "gzip")),
+        )
+        .await;
+    assert_eq!(
+        crate::helpers::header(&definition, "content-encoding"),
+        "gzip"
+    );
+    let definition = actix_web::test::read_body(definition).await;
+    let definition: serde_json::Value =
+        serde_json::from_slice(&gunzip(&definition)).expect("JSON inside");
+    assert_eq!(definition["definition"]["id"], "juminhyo-copy-request");
+}
