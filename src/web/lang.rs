@@ -299,8 +299,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "card_sign_note",
-        "この手続きは、送信の前にマイナンバーカードの署名用電子証明書で署名します。",
-        "Before it is sent, this application is signed with your My Number Card's signature certificate.",
+        "この手続きは、マイナンバーカードの署名用電子証明書で署名して送信します。このページからの署名は準備中のため、下書きは保存したまま、マイナンバーカードに対応したアプリから送信してください。",
+        "This application is sent signed with your My Number Card's signature certificate. Signing on these pages is not available yet: your draft is kept, and you can send it from an app that supports the card.",
     ),
     ("send", "申請する", "Send"),
     (

@@ -467,3 +467,235 @@ async fn a_procedure_without_the_card_is_applied_for_through_the_pages_once() {
     assert_eq!(replayed.html, received.html);
     assert_eq!(count_applications(&app).await, 1);
 }
+
+/// A card-auth procedure with a repeatable group and a file: members added and removed with
+/// the buttons (no script), a file uploaded as multipart, the card's facts shown read-only.
+#[actix_web::test]
+async fn a_card_procedure_with_members_and_a_file_is_applied_for_through_the_pages() {
+    let app = TestApp::spawn().await;
+    let has = |definition: &Definition, kind: FieldType| {
+        definition
+            .pages
+            .iter()
+            .flat_map(|page| page.fields.iter())
+            .any(|field| field.kind() == kind)
+    };
+    let definition = CATALOG
+        .procedures
+        .values()
+        .map(|p| &p.definition)
+        .filter(|d| d.assurance == Assurance::CardAuth)
+        .filter(|d| has(d, FieldType::Group) && has(d, FieldType::File))
+        .find(|d| {
+            example(d).is_some_and(|data| {
+                d.pages.iter().flat_map(|p| p.fields.iter()).any(|field| {
+                    field.kind() == FieldType::Group
+                        && data.get(&field.id).and_then(Value::as_array).is_some_and(|m| !m.is_empty())
+                })
+            })
+        })
+        .expect("a card-auth procedure with a group and a file");
+    let data = example(definition).unwrap();
+    let mut browser = Browser::new(&app);
+    browser.sign_in("portal-card").await;
+    let first = start(&mut browser, &definition.id).await;
+    let draft = first.trim_end_matches("/pages/1").to_owned();
+
+    // On the group's page: add two members, remove the first, without answering anything else.
+    let (number, group) = definition
+        .pages
+        .iter()
+        .enumerate()
+        .find_map(|(index, page)| {
+            page.fields
+                .iter()
+                .find(|field| field.kind() == FieldType::Group)
+                .map(|field| (index + 1, field))
+        })
+        .unwrap();
+    let group_page = format!("{draft}/pages/{number}");
+    let page = browser.get(&group_page).await;
+    if page.status == 200 {
+        let csrf = hidden(&page.html, "csrf");
+        let add = format!("add:{}", group.id);
+        let mut once = pairs(&[("csrf", &csrf), ("action", &add)]);
+        once.push((format!("{}.count", group.id), "0".to_owned()));
+        let added = browser.post_multipart(&group_page, &once, &[]).await;
+        assert_eq!(added.status, 200, "{}", added.html);
+        assert!(added.html.contains(&format!(r#"id="f-{}-0""#, group.id)));
+        let mut twice = pairs(&[("csrf", &csrf), ("action", &add)]);
+        twice.push((format!("{}.count", group.id), "1".to_owned()));
+        let added = browser.post_multipart(&group_page, &twice, &[]).await;
+        assert!(added.html.contains(&format!(r#"id="f-{}-1""#, group.id)));
+        let remove = format!("remove:{}:0", group.id);
+        let mut removing = pairs(&[("csrf", &csrf), ("action", &remove)]);
+        removing.push((format!("{}.count", group.id), "2".to_owned()));
+        let removed = browser.post_multipart(&group_page, &removing, &[]).await;
+        assert!(removed.html.contains(&format!(r#"id="f-{}-0""#, group.id)));
+        assert!(!removed.html.contains(&format!(r#"id="f-{}-1""#, group.id)));
+    }
+
+    fill_in(&mut browser, definition, &first, &data).await;
+    // The applicant's name comes from the card, read-only, with its source.
+    let applicant_page = definition
+        .pages
+        .iter()
+        .position(|page| page.fields.iter().any(|f| f.id == "applicant_name"));
+    if let Some(index) = applicant_page {
+        let shown = browser.get(&format!("{draft}/pages/{}", index + 1)).await;
+        assert!(shown.html.contains("窓口\u{3000}試子"), "{}", shown.html);
+        assert!(shown.html.contains("マイナンバーカードで確認済み"));
+        assert!(!shown.html.contains(r#"name="applicant_name""#));
+    }
+    let confirm = browser.get(&format!("{draft}/confirm")).await;
+    for file in definition.file_fields() {
+        if data.to_string().contains(&format!("\"{}\"", file.id)) {
+            assert!(confirm.html.contains(&file.label.as_ref().unwrap().ja));
+        }
+    }
+    send(&mut browser, &format!("{draft}/confirm")).await;
+    assert_eq!(count_applications(&app).await, 1);
+}
+
+#[actix_web::test]
+async fn bad_answers_come_back_with_an_error_summary_in_japanese_and_english() {
+    let app = TestApp::spawn().await;
+    let definition = CATALOG
+        .procedures
+        .values()
+        .map(|p| &p.definition)
+        .find(|d| {
+            d.assurance == Assurance::None
+                && d.pages[0]
+                    .fields
+                    .iter()
+                    .any(|f| f.kind() == FieldType::Phone && f.required)
+        })
+        .expect("a none procedure asking a phone number on its first page");
+    let phone = definition.pages[0]
+        .fields
+        .iter()
+        .find(|f| f.kind() == FieldType::Phone)
+        .unwrap();
+    let mut browser = Browser::new(&app);
+    browser.sign_in("portal-errors").await;
+    let first = start(&mut browser, &definition.id).await;
+    for (lang, words) in [("ja", "入力内容を確認してください"), ("en", "There is a problem")] {
+        let page = browser.get(&format!("{first}?lang={lang}")).await;
+        let sent = pairs(&[
+            ("csrf", &hidden(&page.html, "csrf")),
+            (&phone.id, "12345"),
+        ]);
+        let refused = browser.post(&first, &sent).await;
+        assert_eq!(refused.status, 422, "{}", refused.html);
+        assert!(refused.html.contains(words), "{lang}: {}", refused.html);
+        assert!(refused.html.contains(&format!(r##"<a href="#f-{}">"##, phone.id)));
+        assert!(refused.html.contains(&format!(r#"id="f-{}""#, phone.id)));
+        assert!(refused.html.contains(r#"aria-invalid="true""#));
+        assert!(refused.html.contains(r#"value="12345""#), "what was typed stays");
+        assert_eq!(refused.html.matches("<h1").count(), 1);
+        let label = phone.label.as_ref().unwrap();
+        assert!(refused.html.contains(if lang == "ja" { &label.ja } else { &label.en }));
+    }
+    // Without the token, nothing is saved.
+    let forged = browser.post(&first, &pairs(&[(&phone.id, "0312345678")])).await;
+    assert_eq!(forged.status, 403);
+}
+
+#[actix_web::test]
+async fn a_resident_cannot_open_anothers_draft() {
+    let app = TestApp::spawn().await;
+    let (procedure, _) = crate::helpers::sample_application();
+    let mut owner = Browser::new(&app);
+    owner.sign_in("portal-owner").await;
+    let first = start(&mut owner, &procedure).await;
+    let draft = first.trim_end_matches("/pages/1").to_owned();
+    let mut stranger = Browser::new(&app);
+    stranger.sign_in("portal-stranger").await;
+    for address in [first.clone(), format!("{draft}/confirm")] {
+        let refused = stranger.get(&address).await;
+        assert_eq!(refused.status, 404, "{address}");
+        assert!(refused.html.contains("ページが見つかりません"));
+    }
+    let page = stranger.get("/drafts").await;
+    let posted = stranger
+        .post(&first, &pairs(&[("csrf", &hidden(&page.html, "csrf"))]))
+        .await;
+    assert_eq!(posted.status, 404);
+    assert_eq!(owner.get(&first).await.status, 200);
+}
+
+/// Every procedure's first question page and its confirm page, from a valid example saved as a
+/// draft (through the API, as another device would), in both languages for the first page.
+#[actix_web::test]
+async fn every_procedure_renders_its_first_page_and_its_confirm_page() {
+    let mut settings = test_settings();
+    settings.submissions.max_drafts_per_resident = 1000;
+    let app = TestApp::with_settings(settings).await;
+    let token = app.resident("portal-all").await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("portal-all").await;
+    assert_eq!(CATALOG.procedures.len(), 173);
+    for (id, procedure) in &CATALOG.procedures {
+        let definition = &procedure.definition;
+        let example = definition
+            .examples
+            .iter()
+            .find(|example| example.valid)
+            .unwrap_or_else(|| panic!("{id} has a valid example"));
+        let mut data = example.data.clone();
+        // An example written for a fixed "today" may have dates out of range now: those
+        // answers are left out (the page then asks for them).
+        let mut draft = Value::Null;
+        for _ in 0..2 {
+            let (status, body) = app
+                .json(
+                    TestRequest::post()
+                        .uri("/api/v1/drafts")
+                        .insert_header(crate::helpers::bearer(&token))
+                        .set_json(serde_json::json!({"procedure_id": id, "data": data})),
+                )
+                .await;
+            if status == 201 {
+                draft = body;
+                break;
+            }
+            assert_eq!(status, 422, "{id}: {body}");
+            for error in body["errors"].as_array().unwrap() {
+                let field = error["path"].as_str().unwrap().split('/').nth(1).unwrap();
+                data.as_object_mut().unwrap().remove(field);
+            }
+        }
+        assert!(draft.is_object(), "{id}: no draft could be saved");
+        let complete = data == example.data
+            && definition.assurance != Assurance::CardSign
+            && example.as_of.is_none()
+            && !data.to_string().contains("01900000-");
+        let draft = draft["id"].as_str().unwrap();
+        for lang in ["ja", "en"] {
+            let first = browser
+                .get(&format!("/drafts/{draft}/pages/1?lang={lang}"))
+                .await;
+            let first = if first.status == 303 {
+                browser.get(&first.location).await
+            } else {
+                first
+            };
+            assert_eq!(first.status, 200, "{id} in {lang}: {}", first.html);
+            assert_eq!(first.html.matches("<h1").count(), 1, "{id}");
+            assert!(first.html.contains(r#"name="csrf""#), "{id}");
+        }
+        let confirm = browser.get(&format!("/drafts/{draft}/confirm?lang=ja")).await;
+        assert_eq!(confirm.status, 200, "{id}: {}", confirm.html);
+        assert!(confirm.html.contains("申請内容の確認"), "{id}");
+        assert!(confirm.html.contains("変更"), "{id}");
+        if complete {
+            assert!(
+                !confirm.html.contains("まだ申請できません"),
+                "{id}: a valid example is complete: {}",
+                confirm.html
+            );
+            assert!(confirm.html.contains(r#"name="idempotency_key""#), "{id}");
+        }
+    }
+}
