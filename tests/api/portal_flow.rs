@@ -490,7 +490,10 @@ async fn a_card_procedure_with_members_and_a_file_is_applied_for_through_the_pag
             example(d).is_some_and(|data| {
                 d.pages.iter().flat_map(|p| p.fields.iter()).any(|field| {
                     field.kind() == FieldType::Group
-                        && data.get(&field.id).and_then(Value::as_array).is_some_and(|m| !m.is_empty())
+                        && data
+                            .get(&field.id)
+                            .and_then(Value::as_array)
+                            .is_some_and(|m| !m.is_empty())
                 })
             })
         })
@@ -580,25 +583,38 @@ async fn bad_answers_come_back_with_an_error_summary_in_japanese_and_english() {
     let mut browser = Browser::new(&app);
     browser.sign_in("portal-errors").await;
     let first = start(&mut browser, &definition.id).await;
-    for (lang, words) in [("ja", "入力内容を確認してください"), ("en", "There is a problem")] {
+    for (lang, words) in [
+        ("ja", "入力内容を確認してください"),
+        ("en", "There is a problem"),
+    ] {
         let page = browser.get(&format!("{first}?lang={lang}")).await;
-        let sent = pairs(&[
-            ("csrf", &hidden(&page.html, "csrf")),
-            (&phone.id, "12345"),
-        ]);
+        let sent = pairs(&[("csrf", &hidden(&page.html, "csrf")), (&phone.id, "12345")]);
         let refused = browser.post(&first, &sent).await;
         assert_eq!(refused.status, 422, "{}", refused.html);
         assert!(refused.html.contains(words), "{lang}: {}", refused.html);
-        assert!(refused.html.contains(&format!(r##"<a href="#f-{}">"##, phone.id)));
+        assert!(
+            refused
+                .html
+                .contains(&format!(r##"<a href="#f-{}">"##, phone.id))
+        );
         assert!(refused.html.contains(&format!(r#"id="f-{}""#, phone.id)));
         assert!(refused.html.contains(r#"aria-invalid="true""#));
-        assert!(refused.html.contains(r#"value="12345""#), "what was typed stays");
+        assert!(
+            refused.html.contains(r#"value="12345""#),
+            "what was typed stays"
+        );
         assert_eq!(refused.html.matches("<h1").count(), 1);
         let label = phone.label.as_ref().unwrap();
-        assert!(refused.html.contains(if lang == "ja" { &label.ja } else { &label.en }));
+        assert!(
+            refused
+                .html
+                .contains(if lang == "ja" { &label.ja } else { &label.en })
+        );
     }
     // Without the token, nothing is saved.
-    let forged = browser.post(&first, &pairs(&[(&phone.id, "0312345678")])).await;
+    let forged = browser
+        .post(&first, &pairs(&[(&phone.id, "0312345678")]))
+        .await;
     assert_eq!(forged.status, 403);
 }
 
@@ -685,7 +701,9 @@ async fn every_procedure_renders_its_first_page_and_its_confirm_page() {
             assert_eq!(first.html.matches("<h1").count(), 1, "{id}");
             assert!(first.html.contains(r#"name="csrf""#), "{id}");
         }
-        let confirm = browser.get(&format!("/drafts/{draft}/confirm?lang=ja")).await;
+        let confirm = browser
+            .get(&format!("/drafts/{draft}/confirm?lang=ja"))
+            .await;
         assert_eq!(confirm.status, 200, "{id}: {}", confirm.html);
         assert!(confirm.html.contains("申請内容の確認"), "{id}");
         assert!(confirm.html.contains("変更"), "{id}");
