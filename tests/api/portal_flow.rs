@@ -13,20 +13,20 @@ use crate::helpers::{CATALOG, TestApp, test_settings};
 
 /// What came back.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: String,
-    html: String,
+pub struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub html: String,
 }
 
 /// A cookie jar in front of the app.
-struct Browser<'a> {
+pub struct Browser<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             cookies: HashMap::new(),
@@ -72,11 +72,11 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, uri: &str) -> Answer {
+    pub async fn get(&mut self, uri: &str) -> Answer {
         self.send(TestRequest::get().uri(uri)).await
     }
 
-    async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
+    pub async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
         let body = serde_urlencoded::to_string(pairs).unwrap();
         self.send(
             TestRequest::post()
@@ -142,14 +142,14 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect()
 }
 
 /// The value of the first hidden input named `name`.
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html
         .find(&marker)
