@@ -525,6 +525,17 @@ async fn a_card_procedure_with_members_and_a_file_is_applied_for_through_the_pag
         once.push((format!("{}.count", group.id), "0".to_owned()));
         let added = browser.post_multipart(&group_page, &once, &[]).await;
         assert_eq!(added.status, 200, "{}", added.html);
+        // Enter in a text box presses the first submit button: it must be 「次へ」.
+        let form = added
+            .html
+            .find(&format!(r#"action="{group_page}""#))
+            .unwrap();
+        let first_button = form + added.html[form..].find(r#"type="submit""#).unwrap();
+        assert!(
+            added.html[first_button..first_button + 60].contains(r#"value="next""#),
+            "{}",
+            &added.html[first_button..]
+        );
         assert!(added.html.contains(&format!(r#"id="f-{}-0""#, group.id)));
         let mut twice = pairs(&[("csrf", &csrf), ("action", &add)]);
         twice.push((format!("{}.count", group.id), "1".to_owned()));
@@ -639,6 +650,14 @@ async fn a_resident_cannot_open_anothers_draft() {
         .await;
     assert_eq!(posted.status, 404);
     assert_eq!(owner.get(&first).await.status, 200);
+    for malformed in ["/drafts/not-a-draft/pages/1", &format!("{draft}/pages/x")] {
+        let missing = owner.get(malformed).await;
+        assert_eq!(missing.status, 404, "{malformed}");
+        assert!(
+            missing.html.contains("ページが見つかりません"),
+            "{malformed}"
+        );
+    }
 }
 
 /// Every procedure's first question page and its confirm page, from a valid example saved as a
