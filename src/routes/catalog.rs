@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::ResidentAuth;
-use crate::error::{ApiError, Localized};
 use crate::forms::Catalog;
 use crate::forms::lint::city_today;
 use crate::forms::model::{Assurance, Definition};
 use crate::forms::search::Search;
 use crate::forms::validate::{self, CheckOptions};
-use crate::startup::AppState;
+use crate::messages::Localized;
+use crate::routes::problem::ApiError;
+use crate::state::AppState;
 use crate::submissions::signing;
 
 #[derive(Serialize, ToSchema)]
@@ -171,6 +172,7 @@ impl Listing {
 pub async fn list_procedures(
     request: HttpRequest,
     state: web::Data<AppState>,
+    listing: web::Data<Listing>,
     query: web::Query<ProceduresQuery>,
 ) -> HttpResponse {
     let search = Search::new(query.q.as_deref().unwrap_or_default());
@@ -185,7 +187,7 @@ pub async fn list_procedures(
         return cached(&request, &etag, || {
             HttpResponse::Ok()
                 .content_type(header::ContentType::json())
-                .body(state.listing.get(query.lang))
+                .body(listing.get(query.lang))
         });
     }
     let matches = |definition: &Definition| {
@@ -231,7 +233,7 @@ pub struct ProcedureDetail {
     responses(
         (status = 200, body = ProcedureDetail),
         (status = 304),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/procedures/{id}")]
@@ -268,7 +270,7 @@ pub async fn get_procedure(
     responses(
         (status = 200, description = "A JSON Schema", content_type = "application/schema+json", body = Object),
         (status = 304),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/procedures/{id}/schema")]
@@ -343,8 +345,8 @@ pub struct CheckedAnswers {
     request_body(content = Object, description = "The answers, keyed by field id"),
     responses(
         (status = 200, body = CheckedAnswers),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/procedures/{id}/validate")]

@@ -16,8 +16,8 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use crate::db::DbError;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::routes::problem::ApiError;
+use crate::state::AppState;
 
 /// The bound for one request's database work.
 pub fn request_bound(state: &AppState) -> Duration {

@@ -3,13 +3,14 @@
 
 pub mod auth;
 pub mod catalog;
-pub mod client_address;
 pub mod deadline;
 pub mod docs;
 pub mod extract;
+pub mod guard;
 pub mod health;
 pub mod openapi;
 pub mod outbox;
+pub mod problem;
 pub mod queues;
 pub mod staff;
 pub mod submissions;
@@ -84,9 +85,9 @@ use utoipa::OpenApi;
         queues::revision_diff,
     ),
     components(schemas(
-        crate::error::Problem,
-        crate::error::FieldError,
-        crate::error::Localized,
+        crate::routes::problem::Problem,
+        crate::messages::FieldError,
+        crate::messages::Localized,
         catalog::Language,
         crate::forms::model::Field,
         crate::forms::model::FieldType,

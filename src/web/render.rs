@@ -9,7 +9,7 @@ use minijinja::{Environment, Value, context};
 
 use super::assets;
 use super::lang::{self, Lang};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Scripts, styles, images and form posts from this origin only; no inline script or style, no
 /// frames. Pages answer GET forms to themselves.
@@ -99,7 +99,7 @@ pub struct Page {
     path: String,
     query: String,
     secure: bool,
-    city: Option<crate::error::Localized>,
+    city: Option<crate::messages::Localized>,
 }
 
 impl Page {
