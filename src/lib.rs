@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client_address;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod forms;
 pub mod identity;
 pub mod input;

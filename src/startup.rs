@@ -16,9 +16,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::Settings;
 use crate::db::{self, DbPool};
+use crate::error::handlers;
 use crate::forms::Catalog;
 use crate::routes;
-use crate::routes::problem::handlers;
 use crate::state::AppState;
 use crate::submissions::sealing::Sealer;
 use crate::telemetry::{self, Metrics};
@@ -55,6 +55,7 @@ pub fn build_app(
         .configure(routes::configure)
         .configure(crate::web::configure)
         .default_service(web::to(unmatched))
+        .wrap(from_fn(crate::web::session::write_cookie))
         .wrap(from_fn(routes::deadline::deadline))
         .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
         .wrap(from_fn(routes::guard::guard))

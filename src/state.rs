@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
+use actix_web::cookie::Key;
 use anyhow::Context;
+use rand::RngCore;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha512};
 
 use crate::calendar::BusinessCalendar;
 use crate::config::Settings;
@@ -34,6 +38,8 @@ pub struct AppState {
     pub staff_login_limiter: LoginLimiter,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<crate::client_address::Cidr>,
+    /// Seals the portal's session cookies.
+    pub cookie_key: CookieKey,
 }
 
 /// A per-IP rate limiter (GCRA, from the governor crate), pruned now and then.
@@ -86,6 +92,7 @@ impl AppState {
             .iter()
             .filter_map(|proxy| crate::client_address::Cidr::parse(proxy))
             .collect();
+        let cookie_key = CookieKey::from_settings(&settings);
         Ok(Self {
             settings,
             pool,
@@ -99,6 +106,7 @@ impl AppState {
             storage,
             staff_login_limiter,
             trusted_proxies,
+            cookie_key,
         })
     }
 
@@ -117,5 +125,48 @@ impl AppState {
             calendar: &self.calendar,
             public_url: &self.settings.server.public_url,
         }
+    }
+}
+
+/// The key that seals the portal's session cookies (`crate::web::session`).
+pub struct CookieKey(Key);
+
+impl CookieKey {
+    /// Derived from the first `identity.session.signing_keys` secret (with a label of its own, so
+    /// the cookie key is never the JWT key), so page sessions survive a restart as tokens do; a
+    /// random key when none is configured (development and tests, as for the tokens).
+    pub fn from_settings(settings: &Settings) -> Self {
+        let configured = settings.identity.session.signing_keys.expose_secret();
+        let secret = configured
+            .split(',')
+            .map(str::trim)
+            .find(|entry| !entry.is_empty())
+            .and_then(|entry| entry.split_once(':'))
+            .map(|(_, secret)| secret.as_bytes().to_vec());
+        let material = match secret {
+            Some(secret) => {
+                let mut hasher = Sha512::new();
+                hasher.update(b"madoguchi page session cookie v1\0");
+                hasher.update(&secret);
+                hasher.finalize().to_vec()
+            }
+            None => {
+                let mut random = vec![0u8; 64];
+                rand::rng().fill_bytes(&mut random);
+                random
+            }
+        };
+        // SHA-512 and the random branch both give the 64 bytes `Key::from` needs.
+        Self(Key::from(&material))
+    }
+
+    pub fn key(&self) -> &Key {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for CookieKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("CookieKey(..)")
     }
 }

@@ -11,11 +11,11 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::extract::{Body, ResidentAuth};
+use crate::error::ApiError;
 use crate::identity::facts::VouchedFacts;
 use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, TokenPair};
 use crate::identity::{AuthError, challenge, dev, residents};
-use crate::routes::problem::ApiError;
 use crate::state::AppState;
 
 fn enabled(state: &AppState, provider: &str) -> Result<(), ApiError> {
@@ -50,7 +50,7 @@ pub struct StartedLogin {
 #[utoipa::path(
     tag = "identity",
     params(("provider" = String, Path, description = "jpki, oidc or dev")),
-    responses((status = 200, body = StartedLogin), (status = 404, body = crate::routes::problem::Problem))
+    responses((status = 200, body = StartedLogin), (status = 404, body = crate::error::Problem))
 )]
 #[post("/auth/{provider}/start")]
 pub async fn start(
@@ -160,7 +160,7 @@ fn decode(field: &Option<String>, name: &str) -> Result<Vec<u8>, ApiError> {
     tag = "identity",
     params(("provider" = String, Path, description = "jpki or dev")),
     request_body = CompleteLogin,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::routes::problem::Problem))
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem))
 )]
 #[post("/auth/{provider}/complete")]
 pub async fn complete(
@@ -229,7 +229,7 @@ pub struct CallbackQuery {
 }
 
 /// Where the OpenID Provider sends the resident back (`redirect_uri`). Completes the sign-in.
-#[utoipa::path(tag = "identity", params(CallbackQuery), responses((status = 200, body = TokenPair), (status = 401, body = crate::routes::problem::Problem)))]
+#[utoipa::path(tag = "identity", params(CallbackQuery), responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem)))]
 #[get("/auth/oidc/callback")]
 pub async fn oidc_callback(
     state: web::Data<AppState>,
@@ -258,7 +258,7 @@ pub struct RefreshRequest {
 }
 
 /// Exchanges a refresh token for a new pair (the old one stops working).
-#[utoipa::path(tag = "identity", request_body = RefreshRequest, responses((status = 200, body = TokenPair), (status = 401, body = crate::routes::problem::Problem)))]
+#[utoipa::path(tag = "identity", request_body = RefreshRequest, responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem)))]
 #[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
@@ -290,7 +290,7 @@ pub struct Me {
 }
 
 /// The signed-in resident's account.
-#[utoipa::path(tag = "identity", responses((status = 200, body = Me), (status = 401, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "identity", responses((status = 200, body = Me), (status = 401, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, auth: ResidentAuth) -> Result<web::Json<Me>, ApiError> {
     let mut connection = crate::db::connection(&state.pool).await?;
@@ -306,7 +306,7 @@ pub async fn me(state: web::Data<AppState>, auth: ResidentAuth) -> Result<web::J
 /// The basic facts the sign-in provider vouched for in this session (for example to fill in a
 /// form's applicant fields); 404 when it vouched for none (a JPKI sign-in: the authentication
 /// certificate carries no personal data).
-#[utoipa::path(tag = "identity", responses((status = 200, body = VouchedFacts), (status = 401, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "identity", responses((status = 200, body = VouchedFacts), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/me/facts")]
 pub async fn my_facts(
     state: web::Data<AppState>,
@@ -332,14 +332,14 @@ pub struct UpdateMe {
 }
 
 /// Sets the resident's email address and language for notifications.
-#[utoipa::path(tag = "identity", request_body = UpdateMe, responses((status = 204), (status = 422, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "identity", request_body = UpdateMe, responses((status = 204), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[patch("/me")]
 pub async fn update_me(
     state: web::Data<AppState>,
     auth: ResidentAuth,
     body: Body<UpdateMe>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = crate::routes::problem::validation_errors(body.validate());
+    let mut errors = crate::error::validation_errors(body.validate());
     if let Some(language) = &body.language
         && language != "ja"
         && language != "en"
@@ -389,7 +389,7 @@ pub struct ConfirmEmail {
 
 /// Confirms a new email address with the token from the link sent to it; from then on notices
 /// go there. No sign-in needed: the token proves the mailbox.
-#[utoipa::path(tag = "identity", request_body = ConfirmEmail, responses((status = 204), (status = 422, body = crate::routes::problem::Problem)))]
+#[utoipa::path(tag = "identity", request_body = ConfirmEmail, responses((status = 204), (status = 422, body = crate::error::Problem)))]
 #[post("/me/email/confirm")]
 pub async fn confirm_email(
     state: web::Data<AppState>,

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::ResidentAuth;
+use crate::error::ApiError;
 use crate::forms::Catalog;
 use crate::forms::lint::city_today;
 use crate::forms::model::{Assurance, Definition};
 use crate::forms::search::Search;
 use crate::forms::validate::{self, CheckOptions};
 use crate::messages::Localized;
-use crate::routes::problem::ApiError;
 use crate::state::AppState;
 use crate::submissions::signing;
 
@@ -233,7 +233,7 @@ pub struct ProcedureDetail {
     responses(
         (status = 200, body = ProcedureDetail),
         (status = 304),
-        (status = 404, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/procedures/{id}")]
@@ -270,7 +270,7 @@ pub async fn get_procedure(
     responses(
         (status = 200, description = "A JSON Schema", content_type = "application/schema+json", body = Object),
         (status = 304),
-        (status = 404, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/procedures/{id}/schema")]
@@ -345,8 +345,8 @@ pub struct CheckedAnswers {
     request_body(content = Object, description = "The answers, keyed by field id"),
     responses(
         (status = 200, body = CheckedAnswers),
-        (status = 404, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/procedures/{id}/validate")]

@@ -16,7 +16,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use crate::db::DbError;
-use crate::routes::problem::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The bound for one request's database work.

@@ -12,11 +12,11 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
 use uuid::Uuid;
 
+use crate::error::ApiError;
 use crate::forms::Assurance;
 use crate::identity::AuthError;
 use crate::identity::session::{self, Claims, Principal};
 use crate::identity::staff::{self, Membership, Role};
-use crate::routes::problem::ApiError;
 use crate::state::AppState;
 
 fn bearer_claims(request: &HttpRequest) -> Result<Claims, ApiError> {

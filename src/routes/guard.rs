@@ -11,9 +11,9 @@ use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 
+use crate::error::ApiError;
 use crate::input::{INVALID_CHARACTER, is_acceptable};
 use crate::messages::FieldError;
-use crate::routes::problem::ApiError;
 
 /// The 422 for a body with refused characters.
 pub fn invalid_characters(errors: Vec<FieldError>) -> ApiError {

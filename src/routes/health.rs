@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::config::ServerSettings;
-use crate::routes::problem::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
@@ -30,7 +30,7 @@ pub async fn healthz() -> web::Json<Health> {
     tag = "operations",
     responses(
         (status = 200, body = Health),
-        (status = 503, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/readyz")]
@@ -55,7 +55,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
     tag = "operations",
     responses(
         (status = 200, content_type = "text/plain"),
-        (status = 404, body = crate::routes::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/metrics")]

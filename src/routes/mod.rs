@@ -10,7 +10,6 @@ pub mod guard;
 pub mod health;
 pub mod openapi;
 pub mod outbox;
-pub mod problem;
 pub mod queues;
 pub mod staff;
 pub mod submissions;
@@ -85,7 +84,7 @@ use utoipa::OpenApi;
         queues::revision_diff,
     ),
     components(schemas(
-        crate::routes::problem::Problem,
+        crate::error::Problem,
         crate::messages::FieldError,
         crate::messages::Localized,
         catalog::Language,

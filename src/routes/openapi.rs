@@ -13,7 +13,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
-use crate::routes::problem::{ApiError, PROBLEM_JSON};
+use crate::error::{ApiError, PROBLEM_JSON};
 
 /// Errors any operation may answer, with the problem+json body.
 const COMMON_ERRORS: [(&str, &str); 7] = [

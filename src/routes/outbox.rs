@@ -5,9 +5,9 @@ use actix_web::{HttpResponse, get, post, web};
 use uuid::Uuid;
 
 use super::extract::StaffAuth;
+use crate::error::ApiError;
 use crate::identity::staff::Role;
 use crate::notify::{self, DivisionsScope, FailedMessage};
-use crate::routes::problem::ApiError;
 use crate::state::AppState;
 
 /// The divisions the caller administers and their notice addresses; 403 when none.
@@ -33,7 +33,7 @@ fn administered(
 }
 
 /// Emails about the caller's divisions that could not be delivered after every retry.
-#[utoipa::path(tag = "staff", responses((status = 200, body = [FailedMessage]), (status = 403, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "staff", responses((status = 200, body = [FailedMessage]), (status = 403, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/staff/admin/outbox/failed")]
 pub async fn failed(
     state: web::Data<AppState>,
@@ -53,7 +53,7 @@ pub async fn failed(
 }
 
 /// Queues a failed email about one of the caller's divisions again.
-#[utoipa::path(tag = "staff", params(("id" = Uuid, Path)), responses((status = 204), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "staff", params(("id" = Uuid, Path)), responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/staff/admin/outbox/{id}/retry")]
 pub async fn retry(
     state: web::Data<AppState>,

@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{Body, StaffAuth};
+use crate::error::ApiError;
 use crate::queues::diff::Change;
 use crate::queues::processing::{self, FieldComment, Note, StaffAction, StaffSubmission};
 use crate::queues::{self, AssigneeFilter, PageFilter, QueueItem, QueuePage, QueueSummary};
-use crate::routes::problem::ApiError;
 use crate::state::AppState;
 use crate::submissions::lifecycle::Status;
 
@@ -59,7 +59,7 @@ pub struct PageQuery {
 #[utoipa::path(
     tag = "staff",
     params(("queue" = String, Path), PageQuery),
-    responses((status = 200, body = QueuePage), (status = 404, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = QueuePage), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/queues/{queue}/submissions")]
@@ -103,7 +103,7 @@ pub async fn queue_page(
 #[utoipa::path(
     tag = "staff",
     params(("queue" = String, Path)),
-    responses((status = 200, body = QueueItem), (status = 204), (status = 404, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = QueueItem), (status = 204), (status = 404, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[post("/staff/queues/{queue}/claim")]
@@ -124,7 +124,7 @@ pub async fn claim(
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = StaffSubmission), (status = 404, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = StaffSubmission), (status = 404, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/submissions/{id}")]
@@ -163,7 +163,7 @@ pub struct Revealed {
     tag = "staff",
     params(("id" = Uuid, Path)),
     request_body = RevealRequest,
-    responses((status = 200, body = Revealed), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem), (status = 409, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem), (status = 429, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = Revealed), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[post("/staff/submissions/{id}/reveal")]
@@ -195,7 +195,7 @@ pub async fn reveal(
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path)),
-    responses((status = 200, description = "The file, with the type its content was checked to be", content((crate::submissions::attachments::FileBytes = "application/pdf"), (crate::submissions::attachments::FileBytes = "image/jpeg"), (crate::submissions::attachments::FileBytes = "image/png"), (crate::submissions::attachments::FileBytes = "image/heic"))), (status = 404, body = crate::routes::problem::Problem)),
+    responses((status = 200, description = "The file, with the type its content was checked to be", content((crate::submissions::attachments::FileBytes = "application/pdf"), (crate::submissions::attachments::FileBytes = "image/jpeg"), (crate::submissions::attachments::FileBytes = "image/png"), (crate::submissions::attachments::FileBytes = "image/heic"))), (status = 404, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/attachments/{id}")]
@@ -222,7 +222,7 @@ pub struct NoteRequest {
     tag = "staff",
     params(("id" = Uuid, Path)),
     request_body = NoteRequest,
-    responses((status = 201, body = Note), (status = 404, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem)),
+    responses((status = 201, body = Note), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[post("/staff/submissions/{id}/notes")]
@@ -264,10 +264,10 @@ pub struct TransitionDone {
     request_body = TransitionRequest,
     responses(
         (status = 200, body = TransitionDone),
-        (status = 403, body = crate::routes::problem::Problem),
-        (status = 404, body = crate::routes::problem::Problem),
-        (status = 409, body = crate::routes::problem::Problem),
-        (status = 422, body = crate::routes::problem::Problem),
+        (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
     ),
     security(("bearer" = []))
 )]
@@ -297,7 +297,7 @@ pub async fn transition(
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = TransitionDone), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem), (status = 409, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = TransitionDone), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[post("/staff/submissions/{id}/release")]
@@ -331,7 +331,7 @@ pub struct AssignRequest {
     tag = "staff",
     params(("id" = Uuid, Path)),
     request_body = AssignRequest,
-    responses((status = 200, body = TransitionDone), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem), (status = 409, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = TransitionDone), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[post("/staff/submissions/{id}/assign")]
@@ -351,7 +351,7 @@ pub async fn assign(
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path), ("n" = i32, Path, description = "Revision number (1 = the first application)")),
-    responses((status = 200, body = [Change]), (status = 404, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = [Change]), (status = 404, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/submissions/{id}/revisions/{n}/diff")]

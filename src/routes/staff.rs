@@ -10,6 +10,7 @@ use validator::Validate;
 
 use super::auth::{CallbackQuery, StartedLogin, read_callback, start_oidc};
 use super::extract::{Body, StaffAuth, StaffSelf};
+use crate::error::ApiError;
 use crate::forms::Assurance;
 use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, Principal, TokenPair};
@@ -17,7 +18,6 @@ use crate::identity::staff::{self, Membership, Role, StaffListing};
 use crate::identity::staff_admin::{self, AccountEvent, AdminError};
 use crate::identity::{AuthError, challenge};
 use crate::messages::FieldError;
-use crate::routes::problem::ApiError;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -33,7 +33,7 @@ pub struct StaffLogin {
 #[utoipa::path(
     tag = "staff",
     request_body = StaffLogin,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::routes::problem::Problem), (status = 429, body = crate::routes::problem::Problem))
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem), (status = 429, body = crate::error::Problem))
 )]
 #[post("/staff/login")]
 pub async fn login(
@@ -98,7 +98,7 @@ fn staff_oidc(state: &AppState) -> Result<&OidcClient, ApiError> {
 /// send the browser to `authorization_url`.
 #[utoipa::path(
     tag = "staff",
-    responses((status = 200, body = StartedLogin), (status = 404, body = crate::routes::problem::Problem))
+    responses((status = 200, body = StartedLogin), (status = 404, body = crate::error::Problem))
 )]
 #[post("/staff/auth/oidc/start")]
 pub async fn oidc_start(state: web::Data<AppState>) -> Result<web::Json<StartedLogin>, ApiError> {
@@ -128,7 +128,7 @@ pub struct CompleteStaffOidc {
 #[utoipa::path(
     tag = "staff",
     request_body = CompleteStaffOidc,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::routes::problem::Problem), (status = 403, body = crate::routes::problem::Problem))
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem))
 )]
 #[post("/staff/auth/oidc/complete")]
 pub async fn oidc_complete(
@@ -143,7 +143,7 @@ pub async fn oidc_complete(
 #[utoipa::path(
     tag = "staff",
     params(CallbackQuery),
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::routes::problem::Problem), (status = 403, body = crate::routes::problem::Problem))
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem))
 )]
 #[get("/staff/auth/oidc/callback")]
 pub async fn oidc_callback(
@@ -222,9 +222,9 @@ pub struct CreatedStaff {
     request_body = NewStaff,
     responses(
         (status = 201, body = CreatedStaff),
-        (status = 403, body = crate::routes::problem::Problem),
-        (status = 409, body = crate::routes::problem::Problem),
-        (status = 422, body = crate::routes::problem::Problem),
+        (status = 403, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
     ),
     security(("bearer" = []))
 )]
@@ -235,7 +235,7 @@ pub async fn create_staff(
     body: Body<NewStaff>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_role(&body.division, Role::Admin)?;
-    let mut errors = crate::routes::problem::validation_errors(body.validate());
+    let mut errors = crate::error::validation_errors(body.validate());
     match &body.password {
         None if !state.settings.staff.allows("oidc") => {
             errors.push(FieldError::new("/password", "required"));
@@ -267,7 +267,7 @@ pub async fn create_staff(
 /// The staff of the divisions the caller administers.
 #[utoipa::path(
     tag = "staff",
-    responses((status = 200, body = [StaffListing]), (status = 403, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = [StaffListing]), (status = 403, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/admin/staff")]
@@ -317,7 +317,7 @@ pub struct MembershipChange {
     tag = "staff",
     params(("id" = Uuid, Path), ("division" = String, Path)),
     request_body = MembershipChange,
-    responses((status = 204), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem), (status = 409, body = crate::routes::problem::Problem)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[put("/staff/admin/staff/{id}/memberships/{division}")]
@@ -348,7 +348,7 @@ pub async fn put_membership(
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path), ("division" = String, Path)),
-    responses((status = 204), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem), (status = 409, body = crate::routes::problem::Problem)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[delete("/staff/admin/staff/{id}/memberships/{division}")]
@@ -379,7 +379,7 @@ pub struct AccountChange {
     tag = "staff",
     params(("id" = Uuid, Path)),
     request_body = AccountChange,
-    responses((status = 204), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem), (status = 409, body = crate::routes::problem::Problem)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[patch("/staff/admin/staff/{id}")]
@@ -411,7 +411,7 @@ pub struct PasswordReset {
     tag = "staff",
     params(("id" = Uuid, Path)),
     request_body = PasswordReset,
-    responses((status = 204), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem)),
+    responses((status = 204), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[put("/staff/admin/staff/{id}/password")]
@@ -439,7 +439,7 @@ pub async fn reset_password(
 #[utoipa::path(
     tag = "staff",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = [AccountEvent]), (status = 403, body = crate::routes::problem::Problem), (status = 404, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = [AccountEvent]), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/admin/staff/{id}/history")]
@@ -478,7 +478,7 @@ fn administered_divisions(auth: &StaffAuth) -> Result<Vec<String>, ApiError> {
 /// The signed-in staff member's account and memberships.
 #[utoipa::path(
     tag = "staff",
-    responses((status = 200, body = staff::OwnAccount), (status = 401, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = staff::OwnAccount), (status = 401, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[get("/staff/me")]
@@ -506,7 +506,7 @@ pub struct PasswordChange {
 #[utoipa::path(
     tag = "staff",
     request_body = PasswordChange,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem)),
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = []))
 )]
 #[post("/staff/me/password")]

@@ -13,10 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{Body, OptionalBody, ResidentAuth};
+use crate::error::ApiError;
 use crate::forms::{Assurance, Procedure};
 use crate::identity::AuthError;
 use crate::identity::facts::{self, FactsSource, VouchedFacts};
-use crate::routes::problem::ApiError;
 use crate::state::AppState;
 use crate::submissions::{
     self, AccessEntry, CardSignature, NewSubmission, SubmissionDetail, SubmissionError,
@@ -134,10 +134,10 @@ async fn vouched_facts(
     request_body = SubmitRequest,
     responses(
         (status = 201, description = "Stored", body = Object),
-        (status = 401, body = crate::routes::problem::Problem),
-        (status = 403, body = crate::routes::problem::Problem),
-        (status = 404, body = crate::routes::problem::Problem),
-        (status = 422, body = crate::routes::problem::Problem),
+        (status = 401, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
     ),
     security(("bearer" = []))
 )]
@@ -212,7 +212,7 @@ pub async fn list(
 }
 
 /// One of my applications with its answers (My Numbers masked) and status history.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), responses((status = 200, body = SubmissionDetail), (status = 404, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), responses((status = 200, body = SubmissionDetail), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/submissions/{id}")]
 pub async fn detail(
     state: web::Data<AppState>,
@@ -234,7 +234,7 @@ pub struct WithdrawRequest {
 /// Withdraws (取下げ) an application that has no decision yet; 409 after a decision. The body
 /// is optional: none at all (or `null`), or a JSON object with an optional `reason`; anything
 /// else is refused (400, 413, 415 or 422) and withdraws nothing.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body(content = Option<WithdrawRequest>, content_type = "application/json", description = "Optional: no body, null, or this object"), responses((status = 200, body = Object), (status = 404, body = crate::routes::problem::Problem), (status = 409, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), request_body(content = Option<WithdrawRequest>, content_type = "application/json", description = "Optional: no body, null, or this object"), responses((status = 200, body = Object), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/submissions/{id}/withdraw")]
 pub async fn withdraw(
     state: web::Data<AppState>,
@@ -277,9 +277,9 @@ pub struct ResubmitRequest {
     request_body = ResubmitRequest,
     responses(
         (status = 200, body = Object),
-        (status = 404, body = crate::routes::problem::Problem),
-        (status = 409, body = crate::routes::problem::Problem),
-        (status = 422, body = crate::routes::problem::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
     ),
     security(("bearer" = []))
 )]
@@ -328,7 +328,7 @@ pub async fn resubmit(
 }
 
 /// Which staff opened my application, and when.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), responses((status = 200, body = [AccessEntry]), (status = 404, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path)), responses((status = 200, body = [AccessEntry]), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/submissions/{id}/access-log")]
 pub async fn access_log(
     state: web::Data<AppState>,
@@ -350,7 +350,7 @@ pub struct DraftRequest {
 }
 
 /// Saves partial answers to resume later, on any device. Only what is filled in is checked.
-#[utoipa::path(tag = "drafts", request_body = DraftRequest, responses((status = 201, body = drafts::Draft), (status = 422, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", request_body = DraftRequest, responses((status = 201, body = drafts::Draft), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/drafts")]
 pub async fn create_draft(
     state: web::Data<AppState>,
@@ -384,7 +384,7 @@ pub async fn list_drafts(
     ))
 }
 
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, body = drafts::Draft), (status = 404, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, body = drafts::Draft), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/drafts/{id}")]
 pub async fn get_draft(
     state: web::Data<AppState>,
@@ -397,7 +397,7 @@ pub async fn get_draft(
     ))
 }
 
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), request_body = DraftRequest, responses((status = 200, body = drafts::Draft), (status = 404, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), request_body = DraftRequest, responses((status = 200, body = drafts::Draft), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[put("/drafts/{id}")]
 pub async fn update_draft(
     state: web::Data<AppState>,
@@ -420,7 +420,7 @@ pub async fn update_draft(
     ))
 }
 
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[delete("/drafts/{id}")]
 pub async fn discard_draft(
     state: web::Data<AppState>,
@@ -440,7 +440,7 @@ pub struct UploadQuery {
 
 /// Uploads one file (multipart part `file`) for a draft's file field. The type is checked from
 /// the content, not the name. Returns the id to put in the field's answer.
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 408, body = crate::routes::problem::Problem), (status = 413, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 408, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/drafts/{id}/attachments")]
 pub async fn upload(
     state: web::Data<AppState>,
@@ -462,7 +462,7 @@ pub async fn upload(
 
 /// Uploads one file for an application returned for correction; name its id in the answers of
 /// the resubmission.
-#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 408, body = crate::routes::problem::Problem), (status = 409, body = crate::routes::problem::Problem), (status = 413, body = crate::routes::problem::Problem), (status = 422, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "submissions", params(("id" = Uuid, Path), UploadQuery), request_body(content_type = "multipart/form-data", content = Object), responses((status = 201, body = attachments::AttachmentInfo), (status = 408, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 #[post("/submissions/{id}/attachments")]
 pub async fn upload_for_correction(
     state: web::Data<AppState>,
@@ -512,7 +512,7 @@ async fn read_file_bytes(mut payload: Multipart, limit: usize) -> Result<Vec<u8>
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|_| malformed_upload())?;
             if bytes.len() + chunk.len() > limit {
-                return Err(crate::routes::problem::handlers::payload_too_large());
+                return Err(crate::error::handlers::payload_too_large());
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -570,7 +570,7 @@ fn malformed_upload() -> ApiError {
 }
 
 /// Downloads one of my attachments.
-#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, description = "The file, with the type its content was checked to be", content((attachments::FileBytes = "application/pdf"), (attachments::FileBytes = "image/jpeg"), (attachments::FileBytes = "image/png"), (attachments::FileBytes = "image/heic"))), (status = 404, body = crate::routes::problem::Problem)), security(("bearer" = [])))]
+#[utoipa::path(tag = "drafts", params(("id" = Uuid, Path)), responses((status = 200, description = "The file, with the type its content was checked to be", content((attachments::FileBytes = "application/pdf"), (attachments::FileBytes = "image/jpeg"), (attachments::FileBytes = "image/png"), (attachments::FileBytes = "image/heic"))), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 #[get("/attachments/{id}")]
 pub async fn download(
     state: web::Data<AppState>,

@@ -1,13 +1,14 @@
-//! Error policy, and the JSON edge's mapping of domain errors to problem+json.
+//! Error policy, and the mapping of domain errors to HTTP answers, shared by both edges.
 //!
-//! - Domain and database code return `thiserror` enums that say what went wrong in their terms.
+//! - Domain and database code return `thiserror` enums that say what went wrong in their terms;
+//!   none of them knows this module or actix (`crate::layers` checks the direction).
 //! - `anyhow` is used only at startup, in CLI commands and in background jobs.
-//! - At the HTTP edge everything becomes an [`ApiError`], rendered as RFC 9457 problem+json with a
-//!   stable machine `code` and messages in Japanese and English.
+//! - At the HTTP edge everything becomes an [`ApiError`]: a status, a stable machine `code` and
+//!   messages in Japanese and English. The JSON edge renders it as RFC 9457 problem+json; the
+//!   portal renders the same status and message as a page (`crate::web`).
 //! - A 500 body is fixed and says nothing; the cause chain is logged with the request id.
 //!   Pool exhaustion and an unreachable database are 503, so clients retry and balancers drain.
-//! - Texts and field errors are the shared vocabulary of [`crate::messages`]; the portal maps the
-//!   same domain errors to pages in `crate::web`.
+//! - Texts and field errors are the shared vocabulary of [`crate::messages`], below everything.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
