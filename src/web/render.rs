@@ -90,6 +90,30 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "received.html",
             include_str!("../../templates/web/received.html"),
         ),
+        (
+            "applications.html",
+            include_str!("../../templates/web/applications.html"),
+        ),
+        (
+            "application.html",
+            include_str!("../../templates/web/application.html"),
+        ),
+        (
+            "correct.html",
+            include_str!("../../templates/web/correct.html"),
+        ),
+        (
+            "withdraw.html",
+            include_str!("../../templates/web/withdraw.html"),
+        ),
+        (
+            "account.html",
+            include_str!("../../templates/web/account.html"),
+        ),
+        (
+            "email_confirm.html",
+            include_str!("../../templates/web/email_confirm.html"),
+        ),
     ] {
         if let Err(error) = environment.add_template(name, source) {
             tracing::error!(%error, name, "a page template does not compile");
