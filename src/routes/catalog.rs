@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::ResidentAuth;
-use crate::error::{ApiError, Localized};
+use crate::error::ApiError;
 use crate::forms::Catalog;
 use crate::forms::lint::city_today;
 use crate::forms::model::{Assurance, Definition};
 use crate::forms::search::Search;
 use crate::forms::validate::{self, CheckOptions};
-use crate::startup::AppState;
+use crate::messages::Localized;
+use crate::state::AppState;
 use crate::submissions::signing;
 
 #[derive(Serialize, ToSchema)]
@@ -213,6 +214,7 @@ fn accepts_gzip(request: &HttpRequest) -> bool {
 pub async fn list_procedures(
     request: HttpRequest,
     state: web::Data<AppState>,
+    listing: web::Data<Listing>,
     query: web::Query<ProceduresQuery>,
 ) -> HttpResponse {
     let search = Search::new(query.q.as_deref().unwrap_or_default());
@@ -224,7 +226,7 @@ pub async fn list_procedures(
     ) + "\"";
     // The whole catalog is the common request: served from the listing serialised at startup.
     if search.is_empty() && query.category.is_none() && query.auth.is_none() {
-        let listing = state.listing.get(query.lang);
+        let serialised = listing.get(query.lang);
         let gzip = accepts_gzip(&request);
         // Another representation, another strong ETag (RFC 9110 §8.8.3).
         let etag = if gzip {
@@ -240,9 +242,9 @@ pub async fn list_procedures(
             if gzip {
                 response
                     .insert_header((header::CONTENT_ENCODING, "gzip"))
-                    .body(listing.gzip.clone())
+                    .body(serialised.gzip.clone())
             } else {
-                response.body(listing.json.clone())
+                response.body(serialised.json.clone())
             }
         });
     }

@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 
 use crate::db::DbError;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::telemetry::{REQUEST_ID_HEADER, RequestId};
 
 /// The bound for one request's database work.

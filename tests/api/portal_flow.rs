@@ -33,7 +33,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(name, value)| format!("{name}={value}"))
@@ -127,7 +127,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Signs in with the development card as `subject`, from the sign-in page.
-    async fn sign_in(&mut self, subject: &str) {
+    pub(crate) async fn sign_in(&mut self, subject: &str) {
         let page = self.get("/sign-in?next=/drafts").await;
         assert_eq!(page.status, 200, "{}", page.html);
         let csrf = hidden(&page.html, "csrf");
@@ -173,7 +173,7 @@ fn text_of(value: &Value) -> String {
 }
 
 /// The form inputs that answer `field` with `value` (as the page names them), and the files.
-fn inputs(
+pub(crate) fn inputs(
     field: &Field,
     name: &str,
     value: &Value,
