@@ -1,0 +1,171 @@
+"""Starting the real `madoguchi serve` for the browser tests and the page benchmark.
+
+The binary runs in the development profile (so the `dev` card signs residents in) on a free
+loopback port, against a PostgreSQL database created for the run and dropped afterwards, and
+sends its mail to the SMTP server the Rust suite uses (tests/fixtures/smtp/server.py). Every wait
+is bounded, and everything started is stopped again, also when a start fails half-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_SERVER = os.environ.get("BROWSER_TESTS_PG", "postgres://postgres@127.0.0.1:5432")
+START_SECONDS = 90  # a cold debug binary migrates a fresh database first
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", f"{PG_SERVER}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+        timeout=60,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def read_line(stream, seconds: float) -> str:
+    """One line from a child's stdout, or "" after `seconds` (a silent child never hangs us)."""
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return line[0] if line else ""
+
+
+@dataclass
+class Mailbox:
+    """The SMTP fixture: every accepted message as `<n>.json` in `directory`."""
+
+    directory: Path
+    port: int
+
+    def messages(self) -> list[dict]:
+        return [json.loads(p.read_text()) for p in sorted(self.directory.glob("*.json"))]
+
+
+@contextlib.contextmanager
+def smtp_server(directory: Path):
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/fixtures/smtp/server.py")],
+        env={**os.environ, "MAILDIR": str(directory)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = read_line(process.stdout, 20)
+        if not ready.startswith("READY "):
+            raise RuntimeError(
+                "the SMTP fixture did not start (is aiosmtpd installed? see tests/browser/run.sh)"
+            )
+        yield Mailbox(directory, int(ready.split()[1]))
+    finally:
+        # The fixture exits when its stdin closes.
+        with contextlib.suppress(Exception):
+            process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@dataclass
+class Server:
+    base_url: str
+    database_url: str
+    mailbox: Mailbox
+    log: Path
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def ready(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(base_url + "/readyz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def madoguchi(binary: str | os.PathLike, extra_env: dict[str, str] | None = None):
+    """`madoguchi serve` on a fresh database; yields a `Server`."""
+    binary = Path(binary).resolve()
+    if not binary.is_file():
+        raise FileNotFoundError(f"no madoguchi binary at {binary} (build it with `cargo build`)")
+    work = Path(tempfile.mkdtemp(prefix="madoguchi-browser-"))
+    database = f"madoguchi_browser_{uuid.uuid4().hex[:12]}"
+    database_url = f"{PG_SERVER}/{database}"
+    psql(f"CREATE DATABASE {database}")
+    process = None
+    try:
+        with smtp_server(work / "mail") as mailbox:
+            port = free_port()
+            base_url = f"http://127.0.0.1:{port}"
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "MADOGUCHI_PROFILE": "development",
+                "MADOGUCHI__SERVER__PORT": str(port),
+                "MADOGUCHI__SERVER__PUBLIC_URL": base_url,
+                "MADOGUCHI__SERVER__WORKERS": "2",
+                "MADOGUCHI__DATABASE__POOL_SIZE": "4",
+                "MADOGUCHI__LOG__FILTER": "warn",
+                "MADOGUCHI__SUBMISSIONS__ATTACHMENTS_DIR": str(work / "attachments"),
+                "MADOGUCHI__EMAIL__TRANSPORT": "smtp",
+                "MADOGUCHI__EMAIL__SMTP_PORT": str(mailbox.port),
+                "MADOGUCHI__EMAIL__SMTP_TLS": "none",
+                "MADOGUCHI__EMAIL__POLL_INTERVAL_SECONDS": "1",
+                **(extra_env or {}),
+            }
+            log = work / "server.log"
+            with open(log, "wb") as log_file:
+                # config/ and forms/ are read from the project root.
+                process = subprocess.Popen(
+                    [str(binary), "serve"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
+                )
+            server = Server(base_url, database_url, mailbox, log)
+            deadline = time.monotonic() + START_SECONDS
+            while not ready(base_url):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"madoguchi serve did not become ready:\n{server.log_tail()}"
+                    )
+                time.sleep(0.2)
+            yield server
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(15)
+        with contextlib.suppress(Exception):
+            psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        shutil.rmtree(work, ignore_errors=True)
