@@ -10,5 +10,7 @@
 set -euo pipefail
 binary=$(realpath "${1:?usage: run.sh PATH_TO_MADOGUCHI_BINARY [pytest arguments…]}")
 shift
+python=${PYTHON:-python3}
+[[ $python == */* ]] && python=$(realpath -s "$python")   # still right after the cd; -s: a venv's python is a symlink
 cd "$(dirname "$0")"
-MADOGUCHI_BINARY="$binary" timeout 1200 "${PYTHON:-python3}" -m pytest "$@"
+MADOGUCHI_BINARY="$binary" timeout 1200 "$python" -m pytest "$@"

@@ -1,7 +1,8 @@
 """The README's screenshots of the portal at a phone's width, taken from the real server.
 
-    PYTHON=.cache/ci/browser-…/bin/python   # the browser tests' environment (.ci/run makes it)
-    $PYTHON tests/browser/screenshots.py PATH_TO_MADOGUCHI_BINARY
+    .cache/browser/bin/python tests/browser/screenshots.py target/debug/madoguchi
+
+(the browser tests' virtual environment: README.md, "The resident portal").
 
 Writes docs/images/portal-home.png and docs/images/portal-start-page.png. Japanese glyphs need a
 CJK font on the machine (Debian: fonts-noto-cjk).
