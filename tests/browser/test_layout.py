@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+from playwright.sync_api import expect
+
+from test_accessibility import PAGES, with_lang
+
 
 def test_category_underline_ends_with_the_name(page):
     """The underline of a category link covers the category's name and stops there: not the
@@ -30,9 +35,25 @@ def test_category_underline_ends_with_the_name(page):
         assert not underlined.endswith(("）", ")")), repr(underlined)
 
 
-def test_nothing_is_wider_than_the_phone(page):
-    """No page scrolls sideways at 390 px (a long title or URL wraps instead)."""
-    for path in ["/", "/procedures", "/procedures/juminhyo-copy-request", "/accessibility"]:
-        page.goto(path)
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_pages_reflow_at_320_px(page, lang):
+    """WCAG 1.4.10: at 320 CSS px (a 1280 px window zoomed to 400%) no page scrolls sideways;
+    long titles, English words and addresses wrap."""
+    page.set_viewport_size({"width": 320, "height": 640})
+    for path, _ in PAGES.values():
+        page.goto(with_lang(path, lang))
         width = page.evaluate("() => document.documentElement.scrollWidth")
-        assert width <= 390, f"{path}: {width}px wide"
+        assert width <= 320, f"{path} ({lang}): {width}px wide"
+
+
+def test_skip_link_is_the_first_stop_and_moves_to_the_content(page):
+    page.goto("/procedures/juminhyo-copy-request")
+    page.keyboard.press("Tab")
+    skip = page.locator(":focus")
+    expect(skip).to_have_text("本文へ移動")
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.locator(":focus")).to_have_id("main")
+    page.keyboard.press("Tab")
+    # The next stop is inside the main content, not back in the header.
+    assert page.evaluate("() => document.querySelector('main').contains(document.activeElement)")
