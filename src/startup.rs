@@ -47,6 +47,8 @@ pub struct AppState {
     pub staff_login_limiter: LoginLimiter,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<routes::client_address::Cidr>,
+    /// Seals the portal's session cookies.
+    pub cookie_key: crate::web::session::CookieKey,
 }
 
 /// A per-IP rate limiter (GCRA, from the governor crate), pruned now and then.
@@ -100,6 +102,7 @@ impl AppState {
             .filter_map(|proxy| routes::client_address::Cidr::parse(proxy))
             .collect();
         let listing = routes::catalog::Listing::new(&catalog);
+        let cookie_key = crate::web::session::CookieKey::from_settings(&settings);
         Ok(Self {
             settings,
             pool,
@@ -114,6 +117,7 @@ impl AppState {
             storage,
             staff_login_limiter,
             trusted_proxies,
+            cookie_key,
         })
     }
 
@@ -164,6 +168,7 @@ pub fn build_app(
         .configure(routes::configure)
         .configure(crate::web::configure)
         .default_service(web::to(unmatched))
+        .wrap(from_fn(crate::web::session::write_cookie))
         .wrap(from_fn(routes::deadline::deadline))
         .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
         .wrap(from_fn(crate::input::guard))

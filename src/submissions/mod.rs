@@ -288,6 +288,29 @@ pub async fn submit(
         .await
 }
 
+/// The answer already given to the resident's request with idempotency key `key`, whatever
+/// its answers were: lets an edge that re-reads the answers from a draft (gone once the
+/// application is stored) replay the first answer to a repeated attempt.
+pub async fn answer_for_key(
+    connection: &mut AsyncPgConnection,
+    resident_id: Uuid,
+    key: &str,
+) -> Result<Option<StoredResponse>, SubmissionError> {
+    let previous: Option<(i16, Value)> = idempotency_keys::table
+        .find((resident_id, key))
+        .select((
+            idempotency_keys::response_status,
+            idempotency_keys::response_body,
+        ))
+        .first(connection)
+        .await
+        .optional()?;
+    Ok(previous.map(|(status, body)| StoredResponse {
+        status: status as u16,
+        body,
+    }))
+}
+
 /// Inside the caller's transaction: waits for any concurrent request with the same key (a
 /// transaction-scoped advisory lock, so retries queue up and the first one's commit decides),
 /// then returns the answer stored for the key, if any. A key first used for another request is

@@ -2,10 +2,14 @@
 //! as the JSON edge (`crate::routes`). Both call the domain; neither calls into the other.
 //! Every page works without JavaScript and loads nothing from another origin (docs: UI.md).
 
+mod apply;
 pub mod assets;
 mod lang;
 mod pages;
+mod questions;
 mod render;
+pub mod session;
+mod sign_in;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -17,7 +21,19 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(pages::home)
         .service(pages::procedures)
         .service(pages::start_page)
-        .service(pages::sign_in)
+        .service(sign_in::sign_in)
+        .service(sign_in::sign_in_dev)
+        .service(sign_in::sign_in_oidc)
+        .service(sign_in::oidc_callback)
+        .service(sign_in::sign_out)
+        .service(apply::apply_page)
+        .service(apply::start)
+        .service(apply::list_drafts)
+        .service(apply::question)
+        .service(apply::save_page)
+        .service(apply::confirm)
+        .service(apply::submit)
+        .service(apply::received)
         .service(pages::accessibility);
 }
 

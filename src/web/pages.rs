@@ -1,5 +1,5 @@
 //! The public pages: home, the catalog and its search, a procedure's start page, the sign-in
-//! placeholder and the accessibility statement.
+//! and the accessibility statement.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -24,7 +24,7 @@ fn pick(text: &Localized, lang: Lang) -> String {
 }
 
 /// `1,500円` or `¥1,500`.
-fn yen(amount: u64, lang: Lang) -> String {
+pub(super) fn yen(amount: u64, lang: Lang) -> String {
     let digits = amount.to_string();
     let mut grouped = String::new();
     for (index, digit) in digits.chars().enumerate() {
@@ -219,7 +219,7 @@ pub async fn start_page(
         .into_iter()
         .map(|field| attachment(field, lang))
         .collect();
-    let start_href = format!("/sign-in?next=/procedures/{}", definition.id);
+    let start_href = format!("/procedures/{}/apply", definition.id);
     page.ok(
         "procedure.html",
         context! {
@@ -232,24 +232,6 @@ pub async fn start_page(
             start_href,
         },
     )
-}
-
-#[derive(Deserialize)]
-pub struct SignInQuery {
-    next: Option<String>,
-}
-
-/// Where 「申請をはじめる」 leads until sign-in pages exist: says so, and links back.
-#[get("/sign-in")]
-pub async fn sign_in(request: HttpRequest, query: web::Query<SignInQuery>) -> HttpResponse {
-    let page = Page::new(&request);
-    // Only a path on this site, never another origin (`//host` or `/\host`).
-    let back = query
-        .next
-        .as_deref()
-        .filter(|next| next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\"))
-        .map(str::to_owned);
-    page.ok("sign_in.html", context! { back })
 }
 
 #[get("/accessibility")]

@@ -57,6 +57,39 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "unavailable.html",
             include_str!("../../templates/web/unavailable.html"),
         ),
+        (
+            "forbidden.html",
+            include_str!("../../templates/web/forbidden.html"),
+        ),
+        (
+            "refused.html",
+            include_str!("../../templates/web/refused.html"),
+        ),
+        (
+            "expired.html",
+            include_str!("../../templates/web/expired.html"),
+        ),
+        ("apply.html", include_str!("../../templates/web/apply.html")),
+        (
+            "fields.html",
+            include_str!("../../templates/web/fields.html"),
+        ),
+        (
+            "question.html",
+            include_str!("../../templates/web/question.html"),
+        ),
+        (
+            "drafts.html",
+            include_str!("../../templates/web/drafts.html"),
+        ),
+        (
+            "confirm.html",
+            include_str!("../../templates/web/confirm.html"),
+        ),
+        (
+            "received.html",
+            include_str!("../../templates/web/received.html"),
+        ),
     ] {
         if let Err(error) = environment.add_template(name, source) {
             tracing::error!(%error, name, "a page template does not compile");
@@ -100,6 +133,10 @@ pub struct Page {
     query: String,
     secure: bool,
     city: Option<crate::error::Localized>,
+    /// The CSRF token for the page's forms, when it has any.
+    csrf: Option<String>,
+    /// Whether a resident is signed in (the header then offers sign-out).
+    signed_in: bool,
 }
 
 impl Page {
@@ -120,6 +157,25 @@ impl Page {
                     .as_ref()
                     .map(|city| city.name.clone())
             }),
+            csrf: None,
+            signed_in: false,
+        }
+    }
+
+    /// A page with forms: `csrf` goes into each (the `csrf_field` macro). `signed_in` adds
+    /// the resident's links and sign-out to the header.
+    pub fn with_session(mut self, csrf: String, signed_in: bool) -> Self {
+        self.csrf = Some(csrf);
+        self.signed_in = signed_in;
+        self
+    }
+
+    /// The current address, path and query, as a place to come back to.
+    pub fn here(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
         }
     }
 
@@ -137,6 +193,8 @@ impl Page {
             }),
             tokens_css => assets::href("tokens.css"),
             site_css => assets::href("site.css"),
+            csrf => self.csrf.clone(),
+            signed_in => self.signed_in,
         };
         let rendered = TEMPLATES
             .get_template(template)
@@ -175,6 +233,50 @@ impl Page {
 
     pub fn not_found(&self) -> HttpResponse {
         self.render(StatusCode::NOT_FOUND, "not_found.html", context! {})
+    }
+
+    /// A POST without this session's CSRF token, or from another origin.
+    pub fn forbidden(&self) -> HttpResponse {
+        self.render(StatusCode::FORBIDDEN, "forbidden.html", context! {})
+    }
+
+    /// A refusal the resident can act on, in their language: `detail` says what and why.
+    pub fn refused(&self, status: StatusCode, detail: &crate::error::Localized) -> HttpResponse {
+        let message = match self.lang {
+            Lang::Ja => detail.ja.clone(),
+            Lang::En => detail.en.clone(),
+        };
+        self.render(status, "refused.html", context! { message })
+    }
+
+    /// The page for a domain error, through the same mapping as the API's (error.rs): not found
+    /// is the 404 page, an unavailable database the 503 page, other refusals their message,
+    /// and anything else a fixed 500 page whose cause goes to the log only.
+    pub fn failure(&self, error: impl Into<crate::error::ApiError>) -> HttpResponse {
+        use crate::error::ApiError;
+        match error.into() {
+            ApiError::Client { status, .. } if status == StatusCode::NOT_FOUND => self.not_found(),
+            ApiError::Client { status, detail, .. } => self.refused(status, &detail),
+            ApiError::Unavailable(error) => {
+                tracing::warn!(error = %error, "a page found the database unavailable");
+                self.unavailable()
+            }
+            ApiError::Internal(error) => {
+                tracing::error!(error = ?error, "a page failed");
+                self.render(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "refused.html",
+                    context! { message => self.lang.text("internal_error") },
+                )
+            }
+        }
+    }
+
+    /// 303 See Other to `location` (after a POST, so a reload does not post again).
+    pub fn see_other(location: &str) -> HttpResponse {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .finish()
     }
 
     /// The database (or another service a page needs) is unavailable: a 503 that asks to retry

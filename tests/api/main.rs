@@ -19,6 +19,7 @@ mod logic_engines;
 mod notify;
 mod oidc;
 mod portal;
+mod portal_flow;
 mod reliability;
 mod requesters;
 mod staff;

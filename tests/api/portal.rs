@@ -327,7 +327,7 @@ async fn the_start_page_says_what_to_prepare_and_leads_to_sign_in() {
     assert!(html.contains("標準処理期間"));
     assert!(html.contains("ファイル形式"));
     assert!(html.contains(&format!(
-        r#"<a class="button button-start" href="/sign-in?next=/procedures/{}">申請をはじめる</a>"#,
+        r#"<a class="button button-start" href="/procedures/{}/apply">申請をはじめる</a>"#,
         with_basis.id
     )));
 
@@ -338,7 +338,7 @@ async fn the_start_page_says_what_to_prepare_and_leads_to_sign_in() {
     let sign_in = get(&app, &format!("/sign-in?next=/procedures/{signed}")).await;
     assert_eq!(sign_in.status, 200);
     assert_page(&sign_in, "ja");
-    assert!(sign_in.html.contains("準備中"));
+    assert!(sign_in.html.contains(r#"action="/sign-in/dev""#));
     assert!(
         sign_in
             .html
@@ -366,11 +366,7 @@ async fn every_procedures_start_page_renders_in_japanese_and_english() {
             assert_page(&start, lang);
             let escaped = title.replace('&', "&amp;").replace('\'', "&#39;");
             assert!(start.html.contains(&escaped), "{id} in {lang}: title");
-            assert!(
-                start
-                    .html
-                    .contains(&format!("/sign-in?next=/procedures/{id}"))
-            );
+            assert!(start.html.contains(&format!("/procedures/{id}/apply")));
         }
     }
 }
