@@ -100,6 +100,26 @@ class Server:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def scalar(self, sql: str, **variables: str) -> str:
+        """One value from the server's database; `:'name'` in `sql` is a quoted variable."""
+        command = ["psql", self.database_url, "-v", "ON_ERROR_STOP=1", "-At"]
+        for name, value in variables.items():
+            command += ["-v", f"{name}={value}"]
+        done = subprocess.run(
+            command, input=sql, capture_output=True, text=True, check=True, timeout=30
+        )
+        return done.stdout.strip()
+
+    def applications_of(self, subject: str) -> int:
+        """How many applications the `dev` card holder `subject` has sent."""
+        return int(
+            self.scalar(
+                "SELECT count(*) FROM submissions s JOIN residents r ON r.id = s.resident_id"
+                " WHERE r.provider = 'dev' AND r.subject = :'subject'",
+                subject=subject,
+            )
+        )
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
