@@ -1,14 +1,15 @@
 """The portal's page weight and load time on an emulated 3G phone, and the server's render time
-of a page as a ratio to the JSON definition endpoint. Run by hand (docs/BENCHMARKS.md):
+of a question page as a ratio to the JSON definition endpoint. Run by hand (docs/BENCHMARKS.md):
 
     benches/pages/run.sh PATH_TO_MADOGUCHI_BINARY
 
 Starts the real `madoguchi serve` on a throwaway database (tests/browser/madoguchi_server.py),
 loads every page type in Debian's Chromium through the DevTools protocol's throttling (1.44 Mbps
 down, 675 kbps up, 562 ms round trip, CPU slowed 4 times, as Lighthouse's mobile preset), and
-compares the figures with the budgets of UI.md. Then `wrk` requests the page and the JSON
-definition endpoint of the same procedure one after the other, to compare their cost on the
-server. Only 127.0.0.1 is contacted; every step is bounded in time.
+compares the figures with the budgets of UI.md. Then `wrk` requests a question page (signed
+in, a draft of the procedure) and the JSON definition endpoint of the same procedure in
+alternating rounds, to compare their cost on the server. Only 127.0.0.1 is contacted; every
+step is bounded in time.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
+import http.client
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,15 +58,41 @@ PAGES = {
     "404": "/no-such-page",
 }
 
-# The procedure whose page and JSON definition are compared on the server.
+# The procedure whose question page and JSON definition are compared on the server.
 RATIO_PROCEDURE = "juminhyo-copy-request"
+# Pages of a signed-in resident, in a draft of RATIO_PROCEDURE ({draft} is filled in).
+SIGNED_IN_PAGES = {
+    "question page": "/drafts/{draft}/pages/1",
+    "confirm": "/drafts/{draft}/confirm",
+    "drafts": "/drafts",
+}
+
+
+def signed_in_draft(browser, base_url: str) -> tuple[dict, str]:
+    """Signs a `dev` card holder in through the pages and starts a draft of RATIO_PROCEDURE;
+    returns the browser session (cookies) and the draft's id."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(f"/procedures/{RATIO_PROCEDURE}/apply")
+    page.locator("#subject").fill("benchmark-resident")
+    page.locator("form.dev-sign-in button[type=submit]").click()
+    page.locator(f'form[action="/procedures/{RATIO_PROCEDURE}/apply"] button').click()
+    page.wait_for_url(re.compile(r"/drafts/[^/]+/pages/\d+$"))
+    draft = page.url.split("/drafts/")[1].split("/")[0]
+    session = context.storage_state()
+    context.close()
+    return session, draft
 ROUNDS = 3
 
 
-def load(browser, base_url: str, path: str, warm_with: str | None) -> dict:
-    """Loads `path` in a fresh phone context, after `warm_with` when given (a later page: the
-    stylesheets are cached then). Returns the bytes it fetched and its load time."""
-    context = browser.new_context(base_url=base_url, viewport={"width": 390, "height": 844})
+def load(browser, base_url: str, path: str, warm_with: str | None, session=None) -> dict:
+    """Loads `path` in a fresh phone context (with a signed-in `session`'s cookies when given),
+    after `warm_with` when given (a later page: the stylesheets are cached then). Returns the
+    bytes it fetched and its load time."""
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": 390, "height": 844}, storage_state=session
+    )
     context.set_default_timeout(60_000)
     page = context.new_page()
     if warm_with:
@@ -167,7 +196,9 @@ def main() -> int:
     args = parser.parse_args()
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     figures: dict = {"pages": {}, "render": {}}
-    with madoguchi(args.binary) as server, sync_playwright() as playwright:
+    # The shipped pool and worker count, not the small ones the browser tests use.
+    shipped = {"MADOGUCHI__DATABASE__POOL_SIZE": "16", "MADOGUCHI__SERVER__WORKERS": "0"}
+    with madoguchi(args.binary, shipped) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         # One load first so the server's templates are compiled before anything is timed.
         load(browser, server.base_url, "/", None)
@@ -175,9 +206,14 @@ def main() -> int:
             f"{'page':<22} {'first: gz':>10} {'raw':>9} {'load':>8}   "
             f"{'later: gz':>10} {'load':>8}   {'JS gz':>7}  verdict"
         )
-        for name, path in PAGES.items():
-            first = load(browser, server.base_url, path, None)
-            later = load(browser, server.base_url, path, "/" if path != "/" else "/accessibility")
+        session, draft = signed_in_draft(browser, server.base_url)
+        every_page = {name: (path, None) for name, path in PAGES.items()} | {
+            name: (path.format(draft=draft), session) for name, path in SIGNED_IN_PAGES.items()
+        }
+        for name, (path, cookies) in every_page.items():
+            first = load(browser, server.base_url, path, None, cookies)
+            warm = "/" if path != "/" else "/accessibility"
+            later = load(browser, server.base_url, path, warm, cookies)
             met = (
                 first["bytes_gzip"] <= FIRST_PAGE_BUDGET
                 and later["bytes_gzip"] <= LATER_PAGE_BUDGET
@@ -199,14 +235,25 @@ def main() -> int:
                "benchmark (the server sent it uncompressed; load times are for what it sent)")
         )
 
-        page_url = server.url(f"/procedures/{RATIO_PROCEDURE}")
+        page_url = server.url(SIGNED_IN_PAGES["question page"].format(draft=draft))
         schema_url = server.url(f"/api/v1/procedures/{RATIO_PROCEDURE}/schema")
-        wrk(page_url, 2, {})  # warm-up
+        cookie = {
+            "Cookie": "; ".join(f"{c['name']}={c['value']}" for c in session["cookies"])
+        }
+        # wrk counts a redirect as success: make sure the cookie opens the page itself.
+        parsed = urllib.parse.urlsplit(page_url)
+        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        connection.request("GET", parsed.path, headers=cookie)
+        status = connection.getresponse().status
+        connection.close()
+        if status != 200:
+            raise SystemExit(f"the question page answered {status} to the benchmark's session")
+        wrk(page_url, 2, cookie)  # warm-up
         wrk(schema_url, 2, {})
         # Alternating rounds, so a slow moment of the machine falls on both; the medians count.
         rounds = {"page": [], "schema": []}
         for _ in range(ROUNDS):
-            rounds["page"].append(wrk(page_url, args.seconds, {}))
+            rounds["page"].append(wrk(page_url, args.seconds, cookie))
             rounds["schema"].append(wrk(schema_url, args.seconds, {}))
         html = median(rounds["page"])
         schema = median(rounds["schema"])
@@ -214,7 +261,7 @@ def main() -> int:
         figures["render"] = {"rounds": rounds, "ratio": ratio, "seconds": args.seconds}
         print(
             f"\nserver, {ROUNDS} alternating rounds of {args.seconds}s, 8 connections (medians): "
-            f"start page {html['per_second']:.0f} req/s ({html['mean_ms']:.2f} ms), "
+            f"question page {html['per_second']:.0f} req/s ({html['mean_ms']:.2f} ms), "
             f"JSON schema {schema['per_second']:.0f} req/s ({schema['mean_ms']:.2f} ms); "
             f"page / schema time = {ratio:.2f}"
         )
