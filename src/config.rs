@@ -51,6 +51,22 @@ pub struct Settings {
     pub submissions: SubmissionSettings,
     pub calendar: CalendarSettings,
     pub email: EmailSettings,
+    #[serde(default)]
+    pub portal: PortalSettings,
+}
+
+/// The resident portal's pages.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PortalSettings {
+    /// How the pages get a `card-sign` application signed: empty (not offered on the pages) or
+    /// `dev` (a development signer with a test card's key; refused by the production profile).
+    #[serde(default)]
+    pub signer: String,
+    /// The dev signer's signature certificate and private key (PEM).
+    #[serde(default)]
+    pub dev_signer_certificate: String,
+    #[serde(default)]
+    pub dev_signer_key: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -300,6 +316,20 @@ impl Settings {
                 problems.push(format!("staff.sign_in: unknown method `{method}`"));
             }
         }
+        match self.portal.signer.as_str() {
+            "" => {}
+            "dev" => {
+                if self.portal.dev_signer_certificate.is_empty()
+                    || self.portal.dev_signer_key.is_empty()
+                {
+                    problems.push(
+                        "portal.signer = \"dev\" needs portal.dev_signer_certificate and portal.dev_signer_key"
+                            .to_owned(),
+                    );
+                }
+            }
+            other => problems.push(format!("portal.signer: unknown signer `{other}`")),
+        }
         if self.staff.sign_in.is_empty() {
             problems.push("staff.sign_in: staff need at least one way to sign in".to_owned());
         }
@@ -342,6 +372,9 @@ impl Settings {
         if self.profile == Profile::Production {
             if !self.server.public_url.starts_with("https://") {
                 problems.push("production: server.public_url must be https".to_owned());
+            }
+            if self.portal.signer == "dev" {
+                problems.push("production: the `dev` signer is for demos only".to_owned());
             }
             if self.identity.providers.iter().any(|p| p == "dev") {
                 problems

@@ -375,7 +375,13 @@ pub mod handlers {
         as_actix_error(error, api_error)
     }
 
-    pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error {
+    /// A path segment of the wrong type (`/drafts/not-a-uuid`) is not found: the portal's 404
+    /// page on its own paths, problem+json elsewhere.
+    pub fn path_error(error: PathError, request: &HttpRequest) -> actix_web::Error {
+        if crate::web::owns(request.path()) {
+            return InternalError::from_response(error, crate::web::Page::new(request).not_found())
+                .into();
+        }
         as_actix_error(error, ApiError::not_found())
     }
 

@@ -26,9 +26,12 @@ use crate::forms::lint::city_today;
 use crate::forms::model::{Definition, FieldType};
 use crate::forms::validate::{self, CheckOptions};
 use crate::forms::{Assurance, Procedure};
+use crate::identity::AuthError;
 use crate::identity::facts::{self, VouchedFacts};
 use crate::startup::AppState;
-use crate::submissions::{self, NewSubmission, SubmissionError, attachments, drafts};
+use crate::submissions::{
+    self, CardSignature, NewSubmission, SubmissionError, attachments, drafts, signing,
+};
 
 fn pick(text: &Localized, lang: Lang) -> String {
     match lang {
@@ -828,10 +831,18 @@ pub async fn confirm(
         Ok(restored) => restored,
         Err(error) => return page.failure(error),
     };
-    render_confirm(&page, procedure, &draft, &restored, StatusCode::OK)
+    render_confirm(
+        signer_configured(&state),
+        &page,
+        procedure,
+        &draft,
+        &restored,
+        StatusCode::OK,
+    )
 }
 
 fn render_confirm(
+    can_sign: bool,
     page: &Page,
     procedure: &Procedure,
     draft: &drafts::Draft,
@@ -891,7 +902,9 @@ fn render_confirm(
             missing,
             complete => checked.is_ok(),
             card_sign => definition.assurance == Assurance::CardSign,
+            can_sign,
             action => format!("/drafts/{}/submit", draft.id),
+            sign_action => format!("/drafts/{}/sign", draft.id),
             idempotency_key => attempt_key(draft),
             back_href => shown.last().map_or_else(
                 || format!("/drafts/{}/pages/1", draft.id),
@@ -977,9 +990,28 @@ pub async fn submit(
         Ok(data) => data,
         Err(error) => return page.failure(error),
     };
-    let vouched = match vouched_facts(&mut connection, &resident, procedure).await {
-        Ok(vouched) => vouched,
-        Err(error) => return page.failure(error),
+    let signature = if procedure.definition.assurance == Assurance::CardSign {
+        let Some(nonce) = input.get("signing_nonce").filter(|nonce| !nonce.is_empty()) else {
+            return Page::see_other(&format!("/drafts/{id}/confirm"));
+        };
+        match sign_with_card(&state, procedure, &resident, &data, nonce).await {
+            Ok(signature) => Some(signature),
+            Err(error) => return page.failure(error),
+        }
+    } else {
+        None
+    };
+    let vouched = match signature.as_ref().filter(|s| !s.evidence.facts.is_empty()) {
+        Some(signed) => Some(VouchedFacts {
+            source: facts::FactsSource::Signature,
+            issuer: signed.evidence.signer.issuer.clone(),
+            facts: signed.evidence.facts.clone(),
+            verified_at: signed.evidence.verified_at,
+        }),
+        None => match vouched_facts(&mut connection, &resident, procedure).await {
+            Ok(vouched) => vouched,
+            Err(error) => return page.failure(error),
+        },
     };
     let stored = submissions::submit(
         &mut connection,
@@ -990,7 +1022,7 @@ pub async fn submit(
             procedure_id: procedure.definition.id.clone(),
             data: data.clone(),
             idempotency_key: key,
-            signature: None,
+            signature,
             draft_id: Some(id),
             vouched,
         },
@@ -999,6 +1031,7 @@ pub async fn submit(
     match stored {
         Ok(answer) => received_redirect(&answer.body),
         Err(SubmissionError::Invalid(_)) => render_confirm(
+            signer_configured(&state),
             &page,
             procedure,
             &draft,
@@ -1007,6 +1040,120 @@ pub async fn submit(
         ),
         Err(error) => page.failure(error),
     }
+}
+
+/// Whether the pages can have a card-sign application signed (`portal.signer`).
+fn signer_configured(state: &AppState) -> bool {
+    state.settings.portal.signer == "dev" && state.jpki.is_some()
+}
+
+/// Hands the exact signing payload (the answers as they will be stored, this resident's account
+/// and the nonce issued for it) to the configured signer, and verifies what comes back as a
+/// card's signature is verified.
+async fn sign_with_card(
+    state: &AppState,
+    procedure: &Procedure,
+    resident: &Resident,
+    data: &Value,
+    nonce: &str,
+) -> Result<CardSignature, crate::error::ApiError> {
+    if !signer_configured(state) {
+        return Err(AuthError::ProviderDisabled.into());
+    }
+    let payload = signing::payload(procedure, data, resident.id, nonce);
+    let portal = &state.settings.portal;
+    let cms = crate::identity::dev::sign(
+        &portal.dev_signer_certificate,
+        &portal.dev_signer_key,
+        &payload,
+    )
+    .await
+    .map_err(crate::error::ApiError::internal)?;
+    let verifier = state.jpki.as_ref().ok_or(AuthError::ProviderDisabled)?;
+    verifier.refresh_crl_if_stale().await;
+    let evidence = verifier.verify_signature(&cms, &payload, chrono::Utc::now())?;
+    Ok(CardSignature {
+        cms,
+        evidence,
+        nonce: nonce.to_owned(),
+    })
+}
+
+/// Before a card-sign application is sent: a nonce is issued, and the page shows exactly what
+/// will be signed (My Numbers masked on the page only), with the button that signs and sends.
+#[post("/drafts/{id}/sign")]
+pub async fn sign(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let id = *id;
+    let Visit {
+        page,
+        session,
+        resident,
+    } = match visit(&request).await {
+        Ok(visit) => visit,
+        Err(answer) => return answer,
+    };
+    let input = match read_form(&request, payload, &state).await {
+        Ok(input) => input,
+        Err(error) => return page.failure(error),
+    };
+    if !session.allows_post(input.get(super::session::CSRF_FIELD)) {
+        return page.forbidden();
+    }
+    let mut connection = connect!(state, page);
+    let Loaded { draft, procedure } = match load(&state, &mut connection, &resident, id).await {
+        Ok(loaded) => loaded,
+        Err(error) => return page.failure(error),
+    };
+    if procedure.definition.assurance != Assurance::CardSign || !signer_configured(&state) {
+        return page.not_found();
+    }
+    let key = attempt_key(&draft);
+    if input.get("idempotency_key") != Some(key.as_str()) {
+        return Page::see_other(&format!("/drafts/{id}/confirm"));
+    }
+    let restored = match drafts::restore_for_submission(
+        &mut connection,
+        &state.sealer,
+        resident.id,
+        id,
+        &draft.procedure_id,
+        &draft.data,
+    )
+    .await
+    {
+        Ok(restored) => restored,
+        Err(error) => return page.failure(error),
+    };
+    if submissions::check_answers(procedure, &restored).is_err() {
+        return Page::see_other(&format!("/drafts/{id}/confirm"));
+    }
+    let nonce =
+        match signing::issue_nonce(&mut connection, resident.id, &procedure.definition.id).await {
+            Ok(nonce) => nonce,
+            Err(error) => return page.failure(error),
+        };
+    let shown = signing::payload(procedure, &draft.data, resident.id, &nonce);
+    let shown = serde_json::from_slice::<Value>(&shown)
+        .ok()
+        .and_then(|document| serde_json::to_string_pretty(&document).ok())
+        .unwrap_or_default();
+    let lang = page.lang;
+    page.ok(
+        "sign.html",
+        context! {
+            title => pick(&procedure.definition.title, lang),
+            payload => shown,
+            action => format!("/drafts/{id}/submit"),
+            idempotency_key => key,
+            signing_nonce => nonce,
+            back_href => format!("/drafts/{id}/confirm"),
+        },
+    )
 }
 
 fn received_redirect(body: &Value) -> HttpResponse {

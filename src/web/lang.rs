@@ -302,6 +302,25 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "この手続きは、マイナンバーカードの署名用電子証明書で署名して送信します。このページからの署名は準備中のため、下書きは保存したまま、マイナンバーカードに対応したアプリから送信してください。",
         "This application is sent signed with your My Number Card's signature certificate. Signing on these pages is not available yet: your draft is kept, and you can send it from an app that supports the card.",
     ),
+    (
+        "card_sign_lead",
+        "この手続きは、マイナンバーカードの署名用電子証明書で署名して送信します。次の画面で署名する内容を確認してください。",
+        "This application is signed with your My Number Card's signature certificate. Check what you sign on the next page.",
+    ),
+    ("to_signing", "署名へ進む", "Go on to sign"),
+    ("sign_title", "署名して申請する", "Sign and send"),
+    (
+        "sign_lead",
+        "次の内容に、マイナンバーカードの署名用電子証明書で署名します。署名した内容は変更できません。",
+        "You are about to sign the following with your My Number Card's signature certificate. What you sign cannot be changed.",
+    ),
+    ("sign_payload", "署名する内容", "What you sign"),
+    (
+        "sign_payload_hint",
+        "申請の内容、手続きの版、あなたのアカウントと、この署名だけに使う番号です。個人番号は、この画面では下4桁だけを表示しています。",
+        "Your answers, the version of the form, your account, and a number used for this signature only. On this page your individual number shows only its last 4 digits.",
+    ),
+    ("sign_and_send", "署名して申請する", "Sign and send"),
     ("send", "申請する", "Send"),
     (
         "received_title",

@@ -32,6 +32,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(apply::question)
         .service(apply::save_page)
         .service(apply::confirm)
+        .service(apply::sign)
         .service(apply::submit)
         .service(apply::received)
         .service(pages::accessibility);

@@ -86,6 +86,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "confirm.html",
             include_str!("../../templates/web/confirm.html"),
         ),
+        ("sign.html", include_str!("../../templates/web/sign.html")),
         (
             "received.html",
             include_str!("../../templates/web/received.html"),

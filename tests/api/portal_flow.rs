@@ -13,20 +13,20 @@ use crate::helpers::{CATALOG, TestApp, test_settings};
 
 /// What came back.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: String,
-    html: String,
+pub struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub html: String,
 }
 
 /// A cookie jar in front of the app.
-struct Browser<'a> {
+pub struct Browser<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             cookies: HashMap::new(),
@@ -72,11 +72,11 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, uri: &str) -> Answer {
+    pub async fn get(&mut self, uri: &str) -> Answer {
         self.send(TestRequest::get().uri(uri)).await
     }
 
-    async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
+    pub async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
         let body = serde_urlencoded::to_string(pairs).unwrap();
         self.send(
             TestRequest::post()
@@ -142,14 +142,14 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect()
 }
 
 /// The value of the first hidden input named `name`.
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html
         .find(&marker)
@@ -342,7 +342,7 @@ async fn pages_need_a_session_and_every_post_its_csrf_token() {
     browser.sign_in("portal-session").await;
     let cookie = browser.cookies["madoguchi_session"].clone();
     assert!(
-        !cookie.contains("ey") && !cookie.contains('.'),
+        !cookie.contains("eyJ0eXAi") && !cookie.contains("eyJhbGci") && !cookie.contains("csrf"),
         "the token pair is sealed, not readable: {cookie}"
     );
     let drafts = browser.get("/drafts").await;
@@ -525,6 +525,17 @@ async fn a_card_procedure_with_members_and_a_file_is_applied_for_through_the_pag
         once.push((format!("{}.count", group.id), "0".to_owned()));
         let added = browser.post_multipart(&group_page, &once, &[]).await;
         assert_eq!(added.status, 200, "{}", added.html);
+        // Enter in a text box presses the first submit button: it must be 「次へ」.
+        let form = added
+            .html
+            .find(&format!(r#"action="{group_page}""#))
+            .unwrap();
+        let first_button = form + added.html[form..].find(r#"type="submit""#).unwrap();
+        assert!(
+            added.html[first_button..first_button + 60].contains(r#"value="next""#),
+            "{}",
+            &added.html[first_button..]
+        );
         assert!(added.html.contains(&format!(r#"id="f-{}-0""#, group.id)));
         let mut twice = pairs(&[("csrf", &csrf), ("action", &add)]);
         twice.push((format!("{}.count", group.id), "1".to_owned()));
@@ -639,6 +650,14 @@ async fn a_resident_cannot_open_anothers_draft() {
         .await;
     assert_eq!(posted.status, 404);
     assert_eq!(owner.get(&first).await.status, 200);
+    for malformed in ["/drafts/not-a-draft/pages/1", &format!("{draft}/pages/x")] {
+        let missing = owner.get(malformed).await;
+        assert_eq!(missing.status, 404, "{malformed}");
+        assert!(
+            missing.html.contains("ページが見つかりません"),
+            "{malformed}"
+        );
+    }
 }
 
 /// Every procedure's first question page and its confirm page, from a valid example saved as a
@@ -716,4 +735,85 @@ async fn every_procedure_renders_its_first_page_and_its_confirm_page() {
             assert!(confirm.html.contains(r#"name="idempotency_key""#), "{id}");
         }
     }
+}
+
+/// A card-sign procedure: the page shows what will be signed, the configured dev signer signs
+/// that exact payload with the test PKI's card, and the application carries the signature.
+#[actix_web::test]
+async fn a_card_sign_procedure_is_signed_by_the_dev_signer_and_sent() {
+    let mut settings = crate::helpers::settings_with_test_pki();
+    let pki = crate::helpers::test_pki();
+    settings.portal.signer = "dev".to_owned();
+    settings.portal.dev_signer_certificate = pki.join("sign-alice.pem").display().to_string();
+    settings.portal.dev_signer_key = pki.join("sign-alice.key").display().to_string();
+    let app = TestApp::with_settings(settings).await;
+    let (procedure, data) = crate::helpers::samples(Assurance::CardSign, 1).remove(0);
+    let definition = &CATALOG.get(&procedure).unwrap().definition;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("portal-sign").await;
+    let first = start(&mut browser, &procedure).await;
+    let draft = first.trim_end_matches("/pages/1").to_owned();
+    fill_in(&mut browser, definition, &first, &data).await;
+
+    let confirm = browser.get(&format!("{draft}/confirm")).await;
+    assert!(confirm.html.contains("署名へ進む"), "{}", confirm.html);
+    assert!(confirm.html.contains(&format!(r#"action="{draft}/sign""#)));
+    assert!(
+        !confirm
+            .html
+            .contains(&format!(r#"action="{draft}/submit""#)),
+        "no sending without signing"
+    );
+    let key = hidden(&confirm.html, "idempotency_key");
+    let signing = browser
+        .post(
+            &format!("{draft}/sign"),
+            &pairs(&[
+                ("csrf", &hidden(&confirm.html, "csrf")),
+                ("idempotency_key", &key),
+            ]),
+        )
+        .await;
+    assert_eq!(signing.status, 200, "{}", signing.html);
+    assert!(signing.html.contains("署名する内容"));
+    assert!(signing.html.contains(&format!(
+        "&quot;procedure_id&quot;: &quot;{procedure}&quot;"
+    )));
+    let nonce = hidden(&signing.html, "signing_nonce");
+    assert!(
+        signing.html.contains(&nonce),
+        "the nonce is part of what is shown"
+    );
+    let sent = browser
+        .post(
+            &format!("{draft}/submit"),
+            &pairs(&[
+                ("csrf", &hidden(&signing.html, "csrf")),
+                ("idempotency_key", &key),
+                ("signing_nonce", &nonce),
+            ]),
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.html);
+    let received = browser.get(&sent.location).await;
+    assert!(
+        received.html.contains("申請を受け付けました"),
+        "{}",
+        received.html
+    );
+    assert_eq!(count_applications(&app).await, 1);
+    let mut connection = AsyncPgConnection::establish(&app.database.url)
+        .await
+        .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let signatures: Vec<Count> =
+        diesel::sql_query("SELECT count(*) AS count FROM submission_signatures")
+            .load(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(signatures[0].count, 1, "the signature is stored with it");
 }
