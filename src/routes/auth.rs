@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, patch, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -16,7 +15,7 @@ use crate::identity::facts::VouchedFacts;
 use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, TokenPair};
 use crate::identity::{AuthError, challenge, dev, residents};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn enabled(state: &AppState, provider: &str) -> Result<(), ApiError> {
     if state
@@ -344,36 +343,23 @@ pub async fn update_me(
         && language != "ja"
         && language != "en"
     {
-        errors.push(crate::error::FieldError::new("/language", "invalid_option"));
+        errors.push(crate::messages::FieldError::new(
+            "/language",
+            "invalid_option",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation("request.invalid", errors));
     }
     let mut connection = crate::db::connection(&state.pool).await?;
-    connection
-        .transaction::<_, AuthError, _>(|connection| {
-            Box::pin(async move {
-                let token = residents::update_contact(
-                    connection,
-                    auth.id,
-                    body.email.as_deref(),
-                    body.language.as_deref(),
-                )
-                .await?;
-                if let (Some(token), Some(address)) = (token, body.email.as_deref()) {
-                    let language = body.language.as_deref().unwrap_or("ja");
-                    let notice = crate::notify::email_confirmation(
-                        address,
-                        language,
-                        &state.settings.server.public_url,
-                        &token,
-                    );
-                    crate::notify::enqueue(connection, &[notice]).await?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
+    residents::change_contact(
+        &mut connection,
+        auth.id,
+        body.email.as_deref(),
+        body.language.as_deref(),
+        &state.settings.server.public_url,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -21,14 +21,14 @@ use super::lang::Lang;
 use super::questions::{self, FormInput, Vouched};
 use super::render::Page;
 use super::sign_in::{Resident, Visit, visit};
-use crate::error::{FieldError, Localized};
 use crate::forms::lint::city_today;
 use crate::forms::model::{Definition, FieldType};
 use crate::forms::validate::{self, CheckOptions};
 use crate::forms::{Assurance, Procedure};
 use crate::identity::AuthError;
 use crate::identity::facts::{self, VouchedFacts};
-use crate::startup::AppState;
+use crate::messages::{FieldError, Localized};
+use crate::state::AppState;
 use crate::submissions::{
     self, CardSignature, NewSubmission, SubmissionError, attachments, drafts, signing,
 };
@@ -69,19 +69,19 @@ fn needs_card(page: &Page, procedure: &Procedure) -> HttpResponse {
 }
 
 #[derive(Serialize)]
-struct DraftLink {
+pub(super) struct DraftLink {
     href: String,
     title: String,
     updated: String,
     expires: String,
 }
 
-fn city_time(at: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn city_time(at: chrono::DateTime<chrono::Utc>) -> String {
     let local = at + chrono::Duration::hours(9);
     local.format("%Y-%m-%d %H:%M").to_string()
 }
 
-fn draft_link(state: &AppState, draft: &drafts::Draft, lang: Lang) -> DraftLink {
+pub(super) fn draft_link(state: &AppState, draft: &drafts::Draft, lang: Lang) -> DraftLink {
     let title = state.catalog.get(&draft.procedure_id).map_or_else(
         || draft.procedure_id.clone(),
         |p| pick(&p.definition.title, lang),
@@ -245,7 +245,7 @@ fn shown_pages(definition: &Definition, data: &Value) -> Vec<usize> {
 }
 
 /// The facts the provider vouched for at sign-in, for procedures that need an identity.
-async fn vouched_facts(
+pub(super) async fn vouched_facts(
     connection: &mut diesel_async::AsyncPgConnection,
     resident: &Resident,
     procedure: &Procedure,
@@ -321,12 +321,16 @@ fn apply_fixed(data: &mut Map<String, Value>, fixed: &Vouched, vouched: Option<&
 }
 
 #[derive(Serialize)]
-struct ErrorLink {
-    href: String,
-    message: String,
+pub(super) struct ErrorLink {
+    pub(super) href: String,
+    pub(super) message: String,
 }
 
-fn error_links(widgets: &[questions::Widget], errors: &[FieldError], lang: Lang) -> Vec<ErrorLink> {
+pub(super) fn error_links(
+    widgets: &[questions::Widget],
+    errors: &[FieldError],
+    lang: Lang,
+) -> Vec<ErrorLink> {
     fn walk(widgets: &[questions::Widget], out: &mut Vec<(String, String)>) {
         for widget in widgets {
             out.push((widget.id.clone(), widget.focus.clone()));
@@ -466,7 +470,7 @@ pub async fn question(
 }
 
 /// The pointer of a file input's answer: `children[0].photo` → `/children/0/photo`.
-fn pointer_of(name: &str) -> String {
+pub(super) fn pointer_of(name: &str) -> String {
     format!("/{}", name.replace("].", "/").replace('[', "/"))
 }
 
@@ -664,7 +668,7 @@ pub async fn save_page(
 
 /// `add:<group>` appends an empty member, `remove:<group>:<index>` removes one. Returns whether
 /// the action was one of them.
-fn change_group(
+pub(super) fn change_group(
     data: &mut Map<String, Value>,
     page: &crate::forms::model::Page,
     action: &str,
@@ -713,7 +717,7 @@ fn attempt_key(draft: &drafts::Draft) -> String {
 }
 
 #[derive(Serialize)]
-struct Answer {
+pub(super) struct Answer {
     label: String,
     value: String,
     members: Vec<Vec<Answer>>,
@@ -721,13 +725,18 @@ struct Answer {
 }
 
 #[derive(Serialize)]
-struct PageAnswers {
+pub(super) struct PageAnswers {
     title: String,
     change_href: String,
     answers: Vec<Answer>,
 }
 
-fn answers(definition: &Definition, data: &Value, draft_id: Uuid, lang: Lang) -> Vec<PageAnswers> {
+pub(super) fn answers(
+    definition: &Definition,
+    data: &Value,
+    draft_id: Uuid,
+    lang: Lang,
+) -> Vec<PageAnswers> {
     let seen = condition_data(definition, data);
     definition
         .pages
@@ -1216,7 +1225,7 @@ pub async fn received(
 
 /// Reads a posted form, URL-encoded or multipart (pages with file inputs), within the body
 /// limits: the JSON limit for text, the attachment limit per file.
-async fn read_form(
+pub(super) async fn read_form(
     request: &HttpRequest,
     mut payload: web::Payload,
     state: &AppState,

@@ -9,7 +9,7 @@ use minijinja::{Environment, Value, context};
 
 use super::assets;
 use super::lang::{self, Lang};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Scripts, styles, images and form posts from this origin only; no inline script or style, no
 /// frames. Pages answer GET forms to themselves.
@@ -91,6 +91,30 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "received.html",
             include_str!("../../templates/web/received.html"),
         ),
+        (
+            "applications.html",
+            include_str!("../../templates/web/applications.html"),
+        ),
+        (
+            "application.html",
+            include_str!("../../templates/web/application.html"),
+        ),
+        (
+            "correct.html",
+            include_str!("../../templates/web/correct.html"),
+        ),
+        (
+            "withdraw.html",
+            include_str!("../../templates/web/withdraw.html"),
+        ),
+        (
+            "account.html",
+            include_str!("../../templates/web/account.html"),
+        ),
+        (
+            "email_confirm.html",
+            include_str!("../../templates/web/email_confirm.html"),
+        ),
     ] {
         if let Err(error) = environment.add_template(name, source) {
             tracing::error!(%error, name, "a page template does not compile");
@@ -133,7 +157,7 @@ pub struct Page {
     path: String,
     query: String,
     secure: bool,
-    city: Option<crate::error::Localized>,
+    city: Option<crate::messages::Localized>,
     /// The CSRF token for the page's forms, when it has any.
     csrf: Option<String>,
     /// Whether a resident is signed in (the header then offers sign-out).
@@ -245,7 +269,7 @@ impl Page {
     }
 
     /// A refusal the resident can act on, in their language: `detail` says what and why.
-    pub fn refused(&self, status: StatusCode, detail: &crate::error::Localized) -> HttpResponse {
+    pub fn refused(&self, status: StatusCode, detail: &crate::messages::Localized) -> HttpResponse {
         let message = match self.lang {
             Lang::Ja => detail.ja.clone(),
             Lang::En => detail.en.clone(),

@@ -20,6 +20,7 @@ mod notify;
 mod oidc;
 mod portal;
 mod portal_flow;
+mod portal_pages;
 mod reliability;
 mod requesters;
 mod staff;

@@ -13,27 +13,27 @@ use crate::helpers::{CATALOG, TestApp, test_settings};
 
 /// What came back.
 #[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub location: String,
-    pub html: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: String,
+    pub(crate) html: String,
 }
 
 /// A cookie jar in front of the app.
-pub struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    pub fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             cookies: HashMap::new(),
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(name, value)| format!("{name}={value}"))
@@ -72,11 +72,11 @@ impl<'a> Browser<'a> {
         }
     }
 
-    pub async fn get(&mut self, uri: &str) -> Answer {
+    pub(crate) async fn get(&mut self, uri: &str) -> Answer {
         self.send(TestRequest::get().uri(uri)).await
     }
 
-    pub async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
+    pub(crate) async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
         let body = serde_urlencoded::to_string(pairs).unwrap();
         self.send(
             TestRequest::post()
@@ -127,7 +127,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Signs in with the development card as `subject`, from the sign-in page.
-    async fn sign_in(&mut self, subject: &str) {
+    pub(crate) async fn sign_in(&mut self, subject: &str) {
         let page = self.get("/sign-in?next=/drafts").await;
         assert_eq!(page.status, 200, "{}", page.html);
         let csrf = hidden(&page.html, "csrf");
@@ -142,14 +142,14 @@ impl<'a> Browser<'a> {
     }
 }
 
-pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect()
 }
 
 /// The value of the first hidden input named `name`.
-pub fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html
         .find(&marker)
@@ -173,7 +173,7 @@ fn text_of(value: &Value) -> String {
 }
 
 /// The form inputs that answer `field` with `value` (as the page names them), and the files.
-fn inputs(
+pub(crate) fn inputs(
     field: &Field,
     name: &str,
     value: &Value,
