@@ -200,9 +200,15 @@ def answer_questions(page: Page, procedure_id: str, data: dict, tmp: Path) -> No
 
 
 def send(page: Page) -> str:
-    """On the confirm page: 「申請する」, then the reference number of 受付完了."""
+    """On the confirm page: 「申請する」 (or, for a card-sign procedure, 「署名へ進む」 and
+    「署名して申請する」), then the reference number of 受付完了."""
     expect(page.get_by_role("heading", level=1)).to_have_text("申請内容の確認")
-    page.get_by_role("button", name="申請する").click()
+    to_signing = page.get_by_role("button", name="署名へ進む")
+    if to_signing.count():
+        to_signing.click()
+        page.get_by_role("button", name="署名して申請する").click()
+    else:
+        page.get_by_role("button", name="申請する").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("申請を受け付けました")
     return page.locator(".reference").inner_text().strip()
 

@@ -1,8 +1,9 @@
 """Starting the real `madoguchi serve` for the browser tests and the page benchmark.
 
 The binary runs in the development profile (so the `dev` card signs residents in) on a free
-loopback port, against a PostgreSQL database created for the run and dropped afterwards, and
-sends its mail to the SMTP server the Rust suite uses (tests/fixtures/smtp/server.py). Every wait
+loopback port, against a PostgreSQL database created for the run and dropped afterwards, sends
+its mail to the SMTP server the Rust suite uses (tests/fixtures/smtp/server.py), and signs
+card-sign applications with the dev signer and the test PKI (tests/fixtures/pki). Every wait
 is bounded, and everything started is stopped again, also when a start fails half-way.
 """
 
@@ -90,6 +91,17 @@ def smtp_server(directory: Path):
             process.wait(10)
 
 
+def test_pki(directory: Path) -> Path:
+    """The fictional JPKI-like test PKI (tests/fixtures/pki), made fresh with openssl."""
+    subprocess.run(
+        ["bash", str(ROOT / "tests/fixtures/pki/make-test-pki.sh"), str(directory)],
+        env={**os.environ, "MAKE_TEST_PKI_QUIET": "1"},
+        check=True,
+        timeout=120,
+    )
+    return directory
+
+
 @dataclass
 class Server:
     base_url: str
@@ -144,6 +156,7 @@ def madoguchi(binary: str | os.PathLike, extra_env: dict[str, str] | None = None
     psql(f"CREATE DATABASE {database}")
     process = None
     try:
+        pki = test_pki(work / "pki")
         with smtp_server(work / "mail") as mailbox:
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
@@ -161,6 +174,14 @@ def madoguchi(binary: str | os.PathLike, extra_env: dict[str, str] | None = None
                 "MADOGUCHI__EMAIL__SMTP_PORT": str(mailbox.port),
                 "MADOGUCHI__EMAIL__SMTP_TLS": "none",
                 "MADOGUCHI__EMAIL__POLL_INTERVAL_SECONDS": "1",
+                # Card signatures on the pages: the dev signer signs with the test PKI's card,
+                # and the jpki provider trusts that PKI, as the Rust suite sets it up.
+                "MADOGUCHI__IDENTITY__PROVIDERS": "dev,jpki",
+                "MADOGUCHI__IDENTITY__JPKI__TRUST_ANCHORS": str(pki / "root-ca.pem"),
+                "MADOGUCHI__IDENTITY__JPKI__CRL": str(pki / "crl.pem"),
+                "MADOGUCHI__PORTAL__SIGNER": "dev",
+                "MADOGUCHI__PORTAL__DEV_SIGNER_CERTIFICATE": str(pki / "sign-alice.pem"),
+                "MADOGUCHI__PORTAL__DEV_SIGNER_KEY": str(pki / "sign-alice.key"),
                 **(extra_env or {}),
             }
             log = work / "server.log"

@@ -26,7 +26,7 @@ def resident() -> str:
     return f"resident-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.mark.parametrize("procedure_id", [NONE, CARD_AUTH_GROUP_FILE, FEE])
+@pytest.mark.parametrize("procedure_id", [NONE, CARD_AUTH_GROUP_FILE, CARD_SIGN, FEE, CONDITIONS])
 def test_apply_from_the_catalog_to_the_reference_number(page, procedure_id, tmp_path):
     reference = flows.apply(page, procedure_id, resident(), tmp_path)
     assert re.fullmatch(r"[A-Z0-9-]{6,}", reference), reference
@@ -68,16 +68,30 @@ def test_the_fee_is_on_the_confirm_page_and_the_receipt(page, tmp_path):
     expect(page.locator(".facts")).to_contain_text("円")
 
 
-def test_card_sign_reaches_the_confirm_page_and_keeps_the_draft(page, tmp_path):
-    """Signing on the pages is not there yet: the confirm page says so and offers no send
-    button; the draft stays listed. When signing lands, this test must become a full flow."""
+def test_card_sign_shows_what_is_signed_and_sends_the_signature(page, server, tmp_path):
+    """The confirm page leads to signing; the signing page shows the exact payload (with this
+    attempt's nonce); the configured dev signer signs it; the application keeps the signature."""
+    subject = resident()
     flows.open_start_page(page, CARD_SIGN)
-    flows.start_application(page, CARD_SIGN, resident())
+    flows.start_application(page, CARD_SIGN, subject)
     flows.answer_questions(page, CARD_SIGN, flows.valid_example(CARD_SIGN), tmp_path)
-    expect(page.get_by_text("署名用電子証明書で署名して送信します")).to_be_visible()
     expect(page.get_by_role("button", name="申請する")).to_have_count(0)
-    page.goto("/drafts")
-    expect(page.get_by_role("link", name=flows.title(CARD_SIGN))).to_be_visible()
+    page.get_by_role("button", name="署名へ進む").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("署名して申請する")
+    payload = page.locator("pre.payload").inner_text()
+    assert f'"procedure_id": "{CARD_SIGN}"' in payload, payload
+    nonce = page.locator('input[name="signing_nonce"]').get_attribute("value")
+    assert nonce and nonce in payload
+    count, report = axe_violations(page)
+    assert count == 0, report
+    page.get_by_role("button", name="署名して申請する").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("申請を受け付けました")
+    signed = server.scalar(
+        "SELECT count(*) FROM submission_signatures g JOIN submissions s ON s.id = g.submission_id"
+        " JOIN residents r ON r.id = s.resident_id WHERE r.subject = :'subject'",
+        subject=subject,
+    )
+    assert signed == "1"
 
 
 def test_a_double_tap_on_send_makes_one_application(page, server, tmp_path):

@@ -18,7 +18,7 @@ def test_catalog_to_start_page_by_category(page_without_js):
     expect(page.get_by_role("heading", level=1)).to_have_text("粗大ごみ収集の申込")
     start = page.get_by_role("link", name="申請をはじめる")
     start.click()
-    expect(page).to_have_url(re.compile(r"/sign-in\?next=/procedures/sodai-gomi-shushu$"))
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=/procedures/sodai-gomi-shushu/apply$"))
 
 
 def test_search_by_kana_and_switch_to_english(page_without_js):
