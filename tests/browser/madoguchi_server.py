@@ -104,6 +104,7 @@ def test_pki(directory: Path) -> Path:
 
 @dataclass
 class Server:
+    binary: Path
     base_url: str
     database_url: str
     mailbox: Mailbox
@@ -131,6 +132,39 @@ class Server:
                 subject=subject,
             )
         )
+
+    def staff_token(self, division: str, role: str = "clerk") -> str:
+        """A new staff member of `division`, created as a city creates one (`madoguchi staff
+        create`), signed in through the JSON API; returns the bearer token."""
+        login = f"{division}-{role}-{uuid.uuid4().hex[:8]}"
+        password = uuid.uuid4().hex
+        subprocess.run(
+            [str(self.binary), "staff", "create", "--login", login, "--name", f"職員 {role}",
+             "--division", division, "--role", role],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": self.database_url,
+                 "MADOGUCHI_PROFILE": "development", "MADOGUCHI__LOG__FILTER": "warn",
+                 "MADOGUCHI_STAFF_PASSWORD": password},
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+        return self.api("POST", "/api/v1/staff/login", {"login": login, "password": password})[
+            "access_token"
+        ]
+
+    def api(self, method: str, path: str, body: dict | None = None, token: str | None = None):
+        """One JSON API call; returns the decoded answer (None for 204)."""
+        request = urllib.request.Request(
+            self.url(path),
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"content-type": "application/json"}
+            | ({"authorization": f"Bearer {token}"} if token else {}),
+        )
+        with urllib.request.urlopen(request, timeout=15) as response:
+            text = response.read()
+            return json.loads(text) if text else None
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -190,7 +224,7 @@ def madoguchi(binary: str | os.PathLike, extra_env: dict[str, str] | None = None
                 process = subprocess.Popen(
                     [str(binary), "serve"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
                 )
-            server = Server(base_url, database_url, mailbox, log)
+            server = Server(binary, base_url, database_url, mailbox, log)
             deadline = time.monotonic() + START_SECONDS
             while not ready(base_url):
                 if process.poll() is not None or time.monotonic() > deadline:
