@@ -152,3 +152,21 @@ def test_every_page_of_an_application_has_no_axe_violations(page, tmp_path):
     page.goto("/drafts")
     check("drafts")
     assert len(seen) == 6
+
+
+def test_pages_after_applying_have_no_axe_violations(page, tmp_path):
+    """申請履歴, an application's page, withdrawal and the account page, in ja and en."""
+    flows.apply(page, NONE, resident(), tmp_path)
+    application = re.search(r"/submissions/([^/]+)/received$", page.url).group(1)
+    for path in (
+        "/applications",
+        f"/applications/{application}",
+        f"/applications/{application}/withdraw",
+        "/account",
+    ):
+        for lang in ("ja", "en"):
+            response = page.goto(f"{path}?lang={lang}")
+            assert response is not None and response.status == 200, f"{path}: {response.status}"
+            count, report = axe_violations(page)
+            assert count == 0, f"{path} ({lang}):\n{report}"
+    page.goto("/?lang=ja")
