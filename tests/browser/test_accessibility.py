@@ -53,3 +53,18 @@ def test_axe_reports_a_violation_it_should_find(page, server):
     )
     count, report = axe_violations(page)
     assert count == 1 and "image-alt" in report, report
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_refused_post_page_has_no_axe_violations(page, lang):
+    """The 403 page a form post gets when its session cookie is gone (another tab signed out,
+    or the browser was closed): it says what happened, and passes axe."""
+    page.goto(f"/sign-in?lang={lang}")
+    page.context.clear_cookies(name="madoguchi_session")
+    page.locator("#subject").fill("someone")
+    with page.expect_response(lambda r: r.url.endswith("/sign-in/dev")) as answer:
+        page.locator("form.dev-sign-in button[type=submit]").click()
+    assert answer.value.status == 403
+    assert page.locator("html").get_attribute("lang") == lang
+    count, report = axe_violations(page)
+    assert count == 0, report
