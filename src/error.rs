@@ -343,13 +343,9 @@ pub mod handlers {
         as_actix_error(error, api_error)
     }
 
-    /// A path segment of the wrong type (`/drafts/not-a-uuid`) is not found: the portal's 404
-    /// page on its own paths, problem+json elsewhere.
-    pub fn path_error(error: PathError, request: &HttpRequest) -> actix_web::Error {
-        if crate::web::owns(request.path()) {
-            return InternalError::from_response(error, crate::web::Page::new(request).not_found())
-                .into();
-        }
+    /// A path segment of the wrong type (`/api/v1/submissions/not-a-uuid`) is not found (the
+    /// portal's paths get its 404 page instead: `startup` chooses).
+    pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error {
         as_actix_error(error, ApiError::not_found())
     }
 

@@ -218,6 +218,8 @@ impl Page {
             }),
             tokens_css => assets::href("tokens.css"),
             site_css => assets::href("site.css"),
+            logic_js => assets::href("json-logic.js"),
+            reveal_js => assets::href("reveal.js"),
             csrf => self.csrf.clone(),
             signed_in => self.signed_in,
         };

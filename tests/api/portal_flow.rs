@@ -13,20 +13,20 @@ use crate::helpers::{CATALOG, TestApp, test_settings};
 
 /// What came back.
 #[derive(Debug)]
-pub(crate) struct Answer {
-    pub(crate) status: u16,
-    pub(crate) location: String,
-    pub(crate) html: String,
+pub struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub html: String,
 }
 
 /// A cookie jar in front of the app.
-pub(crate) struct Browser<'a> {
+pub struct Browser<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    pub(crate) fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             cookies: HashMap::new(),
@@ -72,11 +72,11 @@ impl<'a> Browser<'a> {
         }
     }
 
-    pub(crate) async fn get(&mut self, uri: &str) -> Answer {
+    pub async fn get(&mut self, uri: &str) -> Answer {
         self.send(TestRequest::get().uri(uri)).await
     }
 
-    pub(crate) async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
+    pub async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
         let body = serde_urlencoded::to_string(pairs).unwrap();
         self.send(
             TestRequest::post()
@@ -142,14 +142,14 @@ impl<'a> Browser<'a> {
     }
 }
 
-pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect()
 }
 
 /// The value of the first hidden input named `name`.
-pub(crate) fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html
         .find(&marker)
@@ -816,4 +816,58 @@ async fn a_card_sign_procedure_is_signed_by_the_dev_signer_and_sent() {
             .await
             .unwrap();
     assert_eq!(signatures[0].count, 1, "the signature is stored with it");
+}
+
+/// A page's one simple follow-up carries its condition for the reveal script, which is served
+/// from this origin with JSON Logic; without a script it is shown with a note of when it applies.
+#[actix_web::test]
+async fn a_simple_follow_up_can_be_revealed_by_the_script() {
+    let app = TestApp::spawn().await;
+    let (definition, number, follow_up) = CATALOG
+        .procedures
+        .values()
+        .map(|p| &p.definition)
+        .filter(|d| d.assurance == Assurance::None)
+        .find_map(|d| {
+            d.pages.iter().enumerate().find_map(|(index, page)| {
+                if index > 0 || page.show_if.is_some() {
+                    return None;
+                }
+                page.fields.iter().find_map(|field| {
+                    let condition = field.show_if.as_ref()?;
+                    let read = madoguchi::forms::logic::variables(condition);
+                    let [name] = read.as_slice() else { return None };
+                    let source = page.fields.iter().find(|f| &f.id == name)?;
+                    matches!(
+                        source.kind(),
+                        FieldType::Radio | FieldType::Select | FieldType::Boolean
+                    )
+                    .then_some((d, index + 1, field))
+                })
+            })
+        })
+        .expect("a none procedure whose first page has a simple follow-up");
+    let mut browser = Browser::new(&app);
+    browser.sign_in("portal-reveal").await;
+    let first = start(&mut browser, &definition.id).await;
+    assert!(first.ends_with(&format!("/pages/{number}")));
+    let page = browser.get(&first).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("data-show-if=\"{"), "{}", page.html);
+    assert!(page.html.contains(&format!(r#"id="f-{}""#, follow_up.id)));
+    assert!(page.html.contains(r#"class="hint conditional""#));
+    let scripts: Vec<&str> = page
+        .html
+        .match_indices(r#"<script src=""#)
+        .map(|(at, marker)| {
+            let start = at + marker.len();
+            &page.html[start..start + page.html[start..].find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    for script in scripts {
+        let served = browser.get(script).await;
+        assert_eq!(served.status, 200, "{script}");
+        assert!(served.html.contains("jsonLogic"), "{script}");
+    }
 }
