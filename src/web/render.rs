@@ -240,8 +240,16 @@ impl Page {
             // Not the API's `no-referrer`: under it browsers send `Origin: null` with a page's
             // own form posts, which the CSRF check refuses. Other origins still get nothing.
             .insert_header((header::REFERRER_POLICY, "same-origin"))
-            // Public pages hold no personal data but depend on the language cookie.
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            // Public pages hold no personal data but depend on the language cookie; a page with
+            // forms of a session (answers, drafts) is never stored.
+            .insert_header((
+                header::CACHE_CONTROL,
+                if self.csrf.is_some() {
+                    "no-store"
+                } else {
+                    "no-cache"
+                },
+            ))
             .insert_header((header::VARY, "Cookie"));
         if let Some(chosen) = self.chosen {
             let secure = if self.secure { "; Secure" } else { "" };
