@@ -237,6 +237,9 @@ impl Page {
         response
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
+            // Not the API's `no-referrer`: under it browsers send `Origin: null` with a page's
+            // own form posts, which the CSRF check refuses. Other origins still get nothing.
+            .insert_header((header::REFERRER_POLICY, "same-origin"))
             // Public pages hold no personal data but depend on the language cookie; a page with
             // forms of a session (answers, drafts) is never stored.
             .insert_header((
