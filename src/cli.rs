@@ -100,18 +100,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let catalog = crate::forms::Catalog::load(&settings.forms.dir).map_err(|report| {
                 anyhow::anyhow!("the procedure catalog has mistakes:\n{report}")
             })?;
-            let digests = crate::notify::worker::Digests {
+            let digests = crate::worker::Digests {
                 catalog: std::sync::Arc::new(catalog),
                 public_url: settings.server.public_url.clone(),
             };
             tracing::info!("email worker started");
             tokio::select! {
-                () = crate::notify::worker::run(
+                () = crate::worker::run(
                     pool,
                     mailer,
                     settings.email.clone(),
                     digests,
-                    crate::notify::worker::Attachments::from_settings(&settings.submissions),
+                    crate::worker::Attachments::from_settings(&settings.submissions),
                 ) => {}
                 _ = tokio::signal::ctrl_c() => tracing::info!("email worker stopping"),
             }

@@ -43,7 +43,7 @@ pub struct Settings {
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
     pub server: ServerSettings,
-    pub database: DatabaseSettings,
+    pub database: crate::db::DatabaseSettings,
     pub forms: FormsSettings,
     pub log: LogSettings,
     pub identity: IdentitySettings,
@@ -128,18 +128,6 @@ pub struct ServerSettings {
     /// Proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<String>,
     pub upload_body_timeout_seconds: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct DatabaseSettings {
-    pub url: String,
-    pub embedded_dir: String,
-    pub pool_size: usize,
-    pub pool_timeout_seconds: u64,
-    pub statement_timeout_ms: u64,
-    pub migrate_on_start: bool,
-    pub request_timeout_seconds: u64,
-    pub readiness_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -352,7 +340,7 @@ impl Settings {
             );
         }
         for proxy in &self.server.trusted_proxies {
-            if crate::routes::client_address::Cidr::parse(proxy).is_none() {
+            if crate::client_address::Cidr::parse(proxy).is_none() {
                 problems.push(format!(
                     "server.trusted_proxies: `{proxy}` is not an address or a CIDR"
                 ));

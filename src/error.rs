@@ -1,11 +1,14 @@
-//! Error policy.
+//! Error policy, and the mapping of domain errors to HTTP answers, shared by both edges.
 //!
-//! - Domain and database code return `thiserror` enums that say what went wrong in their terms.
+//! - Domain and database code return `thiserror` enums that say what went wrong in their terms;
+//!   none of them knows this module or actix (`crate::layers` checks the direction).
 //! - `anyhow` is used only at startup, in CLI commands and in background jobs.
-//! - At the HTTP edge everything becomes an [`ApiError`], rendered as RFC 9457 problem+json with a
-//!   stable machine `code` and messages in Japanese and English.
+//! - At the HTTP edge everything becomes an [`ApiError`]: a status, a stable machine `code` and
+//!   messages in Japanese and English. The JSON edge renders it as RFC 9457 problem+json; the
+//!   portal renders the same status and message as a page (`crate::web`).
 //! - A 500 body is fixed and says nothing; the cause chain is logged with the request id.
 //!   Pool exhaustion and an unreachable database are 503, so clients retry and balancers drain.
+//! - Texts and field errors are the shared vocabulary of [`crate::messages`], below everything.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -13,42 +16,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A text in both languages of the service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
-pub struct Localized {
-    pub ja: String,
-    pub en: String,
-}
-
-impl Localized {
-    pub fn new(ja: impl Into<String>, en: impl Into<String>) -> Self {
-        Self {
-            ja: ja.into(),
-            en: en.into(),
-        }
-    }
-}
-
-/// One problem with one input value, located by a JSON pointer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// JSON pointer into the request body, e.g. `/children/0/birth_date`.
-    pub path: String,
-    /// Stable machine code, e.g. `required`.
-    pub code: String,
-    pub message: Localized,
-}
-
-impl FieldError {
-    /// An error with the standard ja/en message for `code`.
-    pub fn new(path: &str, code: &str) -> Self {
-        Self {
-            path: path.to_owned(),
-            code: code.to_owned(),
-            message: crate::forms::validate::message(code, None),
-        }
-    }
-}
+use crate::messages::{FieldError, Localized};
 
 /// The problem+json body (RFC 9457) every error response carries.
 #[derive(Debug, Serialize, ToSchema)]
@@ -542,7 +510,7 @@ pub fn validation_errors(result: Result<(), validator::ValidationErrors>) -> Vec
             list.push(FieldError {
                 path: format!("/{field}"),
                 code: code.to_owned(),
-                message: crate::forms::validate::message(code, None),
+                message: crate::messages::message(code, None),
             });
         }
     }

@@ -1,23 +1,13 @@
-//! What the service accepts at its edge, before any handler runs.
-//!
-//! - One character rule for every text that can be stored (JSON bodies, their keys, query
-//!   strings and paths) and for the answers of a procedure ([`crate::forms::validate`]):
-//!   PostgreSQL cannot hold U+0000 in `text` or `jsonb`, and control characters that are not
-//!   line breaks or tabs, or bidi embeddings, overrides and isolates, only ever hide or disguise
-//!   what staff read. They are a 422 field error `invalid_character`, never a database error.
-//!   See docs/DECISIONS.md ("Bad input").
-//! - Compressed request bodies are refused (415): no operation needs one, and inflating them
-//!   would happen before any size limit.
+//! The character rule for everything the service stores: JSON bodies, their keys, query
+//! strings and paths, and the answers of a procedure ([`crate::forms::validate`]).
+//! PostgreSQL cannot hold U+0000 in `text` or `jsonb`, and control characters that are not
+//! line breaks or tabs, or bidi embeddings, overrides and isolates, only ever hide or disguise
+//! what staff read. They are a 422 field error `invalid_character`, never a database error.
+//! See docs/DECISIONS.md ("Bad input"). The HTTP guard applying it is `crate::routes::guard`.
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::http::header::CONTENT_ENCODING;
-use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
 use serde_json::Value;
 
-use crate::error::{ApiError, FieldError};
+use crate::messages::FieldError;
 
 /// The field error code for a refused character.
 pub const INVALID_CHARACTER: &str = "invalid_character";
@@ -54,7 +44,7 @@ pub fn json_errors(value: &Value, path: &str, errors: &mut Vec<FieldError>) {
         }
         Value::Object(map) => {
             for (key, item) in map {
-                let item_path = format!("{path}/{}", crate::forms::source::escape(key));
+                let item_path = format!("{path}/{}", crate::messages::escape(key));
                 if is_acceptable(key) {
                     json_errors(item, &item_path, errors);
                 } else {
@@ -64,83 +54,6 @@ pub fn json_errors(value: &Value, path: &str, errors: &mut Vec<FieldError>) {
         }
         _ => {}
     }
-}
-
-/// The 422 for a body with refused characters.
-pub fn invalid_characters(errors: Vec<FieldError>) -> ApiError {
-    ApiError::validation("request.invalid_character", errors)
-}
-
-/// Middleware: refuses compressed request bodies, and query strings or paths with refused
-/// characters, before routing, with problem+json.
-pub async fn guard(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if let Some(refusal) = refusal(&request) {
-        let response = refusal.error_response();
-        return Ok(request.into_response(response).map_into_right_body());
-    }
-    Ok(next.call(request).await?.map_into_left_body())
-}
-
-fn refusal(request: &ServiceRequest) -> Option<ApiError> {
-    let encoding = request.headers().get(CONTENT_ENCODING);
-    if encoding.is_some_and(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity")) {
-        return Some(ApiError::client(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "request.unsupported_encoding",
-            "圧縮したリクエスト本文（Content-Encoding）には対応していません。圧縮せずに送信してください。",
-            "Compressed request bodies (Content-Encoding) are not accepted; send the body uncompressed.",
-        ));
-    }
-    let mut errors = Vec::new();
-    if !is_acceptable(&percent_decoded(request.path())) {
-        errors.push(FieldError::new("/path", INVALID_CHARACTER));
-    }
-    // A query that is not valid percent-encoded UTF-8 is left to the query extractor (400).
-    let query = request.query_string();
-    if let Ok(pairs) = web::Query::<Vec<(String, String)>>::from_query(query) {
-        for (name, value) in pairs.iter() {
-            if !is_acceptable(name) || !is_acceptable(value) {
-                let name = if is_acceptable(name) {
-                    name.as_str()
-                } else {
-                    ""
-                };
-                errors.push(FieldError::new(
-                    &format!("/query/{}", crate::forms::source::escape(name)),
-                    INVALID_CHARACTER,
-                ));
-            }
-        }
-    }
-    (!errors.is_empty()).then(|| invalid_characters(errors))
-}
-
-/// `%XX` decoded, lossily (an invalid UTF-8 sequence cannot hold a refused character).
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = bytes
-            .get(index + 1..index + 3)
-            .filter(|_| bytes[index] == b'%')
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match hex {
-            Some(byte) => {
-                decoded.push(byte);
-                index += 3;
-            }
-            None => {
-                decoded.push(bytes[index]);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 #[cfg(test)]
@@ -179,10 +92,5 @@ mod tests {
         json_errors(&value, "", &mut errors);
         let paths: Vec<_> = errors.iter().map(|error| error.path.as_str()).collect();
         assert_eq!(paths, ["/a/1", "/b\u{0}", "/c~1d/e"]);
-    }
-
-    #[test]
-    fn percent_decoding_finds_an_encoded_nul() {
-        assert_eq!(percent_decoded("/a%00b%zz%E4%BD%8F"), "/a\u{0}b%zz住");
     }
 }

@@ -7,16 +7,22 @@
 
 pub mod calendar;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod forms;
 pub mod identity;
 pub mod input;
+#[cfg(test)]
+mod layers;
+pub mod messages;
 pub mod notify;
 pub mod queues;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod submissions;
 pub mod telemetry;
 pub mod web;
+pub mod worker;

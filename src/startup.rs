@@ -1,4 +1,5 @@
-//! Building the application: state, the actix `App`, and the running server.
+//! Building the application: the actix `App` around the state ([`crate::state`]), and the
+//! running server.
 //!
 //! Tests build the very same `App` through [`build_app`], so what they exercise is what runs.
 
@@ -13,131 +14,14 @@ use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::calendar::BusinessCalendar;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::handlers;
 use crate::forms::Catalog;
-use crate::identity::jpki::JpkiVerifier;
-use crate::identity::oidc::OidcClient;
-use crate::identity::session::Keyring;
 use crate::routes;
-use crate::submissions::attachments::Storage;
+use crate::state::AppState;
 use crate::submissions::sealing::Sealer;
 use crate::telemetry::{self, Metrics};
-
-/// Everything a request handler may need, built once.
-pub struct AppState {
-    pub settings: Settings,
-    pub pool: DbPool,
-    pub catalog: Arc<Catalog>,
-    /// The catalog listing, serialised once.
-    pub listing: routes::catalog::Listing,
-    pub keyring: Keyring,
-    /// Present when the `jpki` provider is enabled.
-    pub jpki: Option<JpkiVerifier>,
-    /// Present when the `oidc` provider is enabled and configured.
-    pub oidc: Option<OidcClient>,
-    /// Present when staff may sign in through the city's own OpenID Provider.
-    pub staff_oidc: Option<OidcClient>,
-    pub sealer: Sealer,
-    pub calendar: BusinessCalendar,
-    pub storage: Storage,
-    /// Staff password attempts per client IP.
-    pub staff_login_limiter: LoginLimiter,
-    /// `server.trusted_proxies`, parsed.
-    pub trusted_proxies: Vec<routes::client_address::Cidr>,
-    /// Seals the portal's session cookies.
-    pub cookie_key: crate::web::session::CookieKey,
-}
-
-/// A per-IP rate limiter (GCRA, from the governor crate), pruned now and then.
-pub type LoginLimiter = routes::client_address::AddressLimiter;
-
-impl AppState {
-    /// Builds the services the configuration asks for (keys, the card verifier, …).
-    pub async fn build(
-        settings: Settings,
-        pool: DbPool,
-        catalog: Arc<Catalog>,
-    ) -> anyhow::Result<Self> {
-        let keyring = Keyring::from_settings(&settings.identity.session)?;
-        let jpki = if settings.identity.providers.iter().any(|p| p == "jpki")
-            && !settings.identity.jpki.trust_anchors.is_empty()
-        {
-            Some(JpkiVerifier::from_settings(&settings.identity.jpki).await?)
-        } else {
-            None
-        };
-        let oidc = if settings.identity.providers.iter().any(|p| p == "oidc")
-            && !settings.identity.oidc.issuer.is_empty()
-        {
-            Some(
-                OidcClient::discover(&settings.identity.oidc)
-                    .await
-                    .context("identity.oidc")?,
-            )
-        } else {
-            None
-        };
-        let staff_oidc = if settings.staff.allows("oidc") {
-            Some(
-                OidcClient::discover(&settings.staff.oidc.client)
-                    .await
-                    .context("staff.oidc")?,
-            )
-        } else {
-            None
-        };
-        let sealer = Sealer::from_config(&settings.submissions.sealing_keys)?;
-        let calendar = BusinessCalendar::new(settings.calendar.holidays.iter().copied());
-        let storage = Storage::Local(settings.submissions.attachments_dir.clone());
-        let per_minute = std::num::NonZeroU32::new(settings.staff.login_attempts_per_minute)
-            .ok_or_else(|| anyhow::anyhow!("staff.login_attempts_per_minute must be at least 1"))?;
-        let staff_login_limiter = LoginLimiter::per_minute(per_minute);
-        let trusted_proxies = settings
-            .server
-            .trusted_proxies
-            .iter()
-            .filter_map(|proxy| routes::client_address::Cidr::parse(proxy))
-            .collect();
-        let listing = routes::catalog::Listing::new(&catalog);
-        let cookie_key = crate::web::session::CookieKey::from_settings(&settings);
-        Ok(Self {
-            settings,
-            pool,
-            listing,
-            catalog,
-            keyring,
-            jpki,
-            oidc,
-            staff_oidc,
-            sealer,
-            calendar,
-            storage,
-            staff_login_limiter,
-            trusted_proxies,
-            cookie_key,
-        })
-    }
-
-    pub fn draft_limits(&self) -> crate::submissions::drafts::DraftLimits {
-        crate::submissions::drafts::DraftLimits {
-            ttl_days: self.settings.submissions.draft_ttl_days,
-            max_per_resident: self.settings.submissions.max_drafts_per_resident,
-        }
-    }
-
-    /// What the submission code borrows from the application.
-    pub fn submissions(&self) -> crate::submissions::Context<'_> {
-        crate::submissions::Context {
-            catalog: &self.catalog,
-            sealer: &self.sealer,
-            calendar: &self.calendar,
-            public_url: &self.settings.server.public_url,
-        }
-    }
-}
 
 /// The actix application with every route, limit and error renderer.
 pub fn build_app(
@@ -154,8 +38,11 @@ pub fn build_app(
 > {
     let json_limit = state.settings.server.max_json_body_bytes;
     let https = state.settings.server.public_url.starts_with("https://");
+    // The catalog listing of the JSON edge, serialised once per worker.
+    let listing = web::Data::new(routes::catalog::Listing::new(&state.catalog));
     App::new()
         .app_data(state)
+        .app_data(listing)
         .app_data(metrics)
         .app_data(
             web::JsonConfig::default()
@@ -171,7 +58,7 @@ pub fn build_app(
         .wrap(from_fn(crate::web::session::write_cookie))
         .wrap(from_fn(routes::deadline::deadline))
         .wrap(ErrorHandlers::new().default_handler(handlers::render_problem))
-        .wrap(from_fn(crate::input::guard))
+        .wrap(from_fn(routes::guard::guard))
         .wrap(security_headers(https))
         .wrap(from_fn(telemetry::observe_request))
 }
@@ -216,15 +103,15 @@ impl Application {
 
         if settings.email.worker_in_serve {
             let mailer = crate::notify::mailer::Mailer::from_settings(&settings.email)?;
-            tokio::spawn(crate::notify::worker::run(
+            tokio::spawn(crate::worker::run(
                 pool.clone(),
                 mailer,
                 settings.email.clone(),
-                crate::notify::worker::Digests {
+                crate::worker::Digests {
                     catalog: catalog.clone(),
                     public_url: settings.server.public_url.clone(),
                 },
-                crate::notify::worker::Attachments::from_settings(&settings.submissions),
+                crate::worker::Attachments::from_settings(&settings.submissions),
             ));
         }
         let listener = std::net::TcpListener::bind(settings.bind_address())

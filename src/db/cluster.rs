@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::config::DatabaseSettings;
+use super::DatabaseSettings;
 
 /// The local servers tried, as URLs and as said in the log.
 const LOCAL_CANDIDATES: [(&str, &str); 2] = [

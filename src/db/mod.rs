@@ -18,9 +18,20 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::DatabaseSettings;
-
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// `[database]` of the configuration: kept here so the database layer needs nothing above it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub embedded_dir: String,
+    pub pool_size: usize,
+    pub pool_timeout_seconds: u64,
+    pub statement_timeout_ms: u64,
+    pub migrate_on_start: bool,
+    pub request_timeout_seconds: u64,
+    pub readiness_timeout_ms: u64,
+}
 
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::error::Localized;
+use crate::messages::Localized;
 
 /// A JSON Logic expression (show/require conditions, routing, computed fees).
 pub type Condition = Value;

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
 use yaml_rust2::Yaml;
+
+use crate::messages::escape;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
@@ -258,11 +260,6 @@ fn plain_scalar(text: &str) -> Value {
             .map_or_else(|| Value::String(text.to_owned()), Value::Number),
         _ => Value::String(text.to_owned()),
     }
-}
-
-/// JSON pointer escaping of one path segment (RFC 6901).
-pub fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 pub mod digest;
 pub mod mailer;
 pub mod templates;
-pub mod worker;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

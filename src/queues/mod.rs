@@ -22,10 +22,10 @@ use uuid::Uuid;
 
 use crate::db::DbError;
 use crate::db::schema::submissions;
-use crate::error::{FieldError, Localized};
 use crate::forms::Catalog;
 use crate::forms::lint::city_today;
 use crate::identity::staff::{Membership, Role};
+use crate::messages::{FieldError, Localized};
 use crate::submissions::lifecycle::{self, Action, Status};
 use crate::submissions::{ActorKind, SubmissionError, record_event};
 

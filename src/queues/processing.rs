@@ -20,9 +20,9 @@ use crate::db::schema::{
     access_log, attachments, staff, staff_memberships, staff_notes, submission_events,
     submission_revisions, submissions,
 };
-use crate::error::Localized;
 use crate::forms::lint::city_today;
 use crate::identity::staff::Role;
+use crate::messages::Localized;
 use crate::submissions::attachments::{AttachmentInfo, Storage};
 use crate::submissions::lifecycle::{Action, Status};
 use crate::submissions::sealing::{self, Scope, Sealer};
@@ -126,14 +126,14 @@ fn required(path: &str, value: Option<&str>, max: usize) -> Result<String, Queue
         return Err(QueueError::field(
             path,
             "required",
-            crate::forms::validate::message("required", None),
+            crate::messages::message("required", None),
         ));
     }
     if text.chars().count() > max {
         return Err(QueueError::field(
             path,
             "too_long",
-            crate::forms::validate::message("too_long", None),
+            crate::messages::message("too_long", None),
         ));
     }
     Ok(text.to_owned())
@@ -620,7 +620,7 @@ fn check_comments(action: StaffAction, comments: &[FieldComment]) -> Result<(), 
     let mut errors = Vec::new();
     for (index, comment) in comments.iter().enumerate() {
         if !comment.path.starts_with('/') || comment.path.len() > 300 {
-            errors.push(crate::error::FieldError {
+            errors.push(crate::messages::FieldError {
                 path: format!("/field_comments/{index}/path"),
                 code: "pattern_mismatch".to_owned(),
                 message: Localized::new(
@@ -636,7 +636,7 @@ fn check_comments(action: StaffAction, comments: &[FieldComment]) -> Result<(), 
             } else {
                 "too_long"
             };
-            errors.push(crate::error::FieldError::new(
+            errors.push(crate::messages::FieldError::new(
                 &format!("/field_comments/{index}/comment"),
                 code,
             ));

@@ -16,7 +16,7 @@ use crate::identity::facts::VouchedFacts;
 use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, TokenPair};
 use crate::identity::{AuthError, challenge, dev, residents};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn enabled(state: &AppState, provider: &str) -> Result<(), ApiError> {
     if state
@@ -344,7 +344,10 @@ pub async fn update_me(
         && language != "ja"
         && language != "en"
     {
-        errors.push(crate::error::FieldError::new("/language", "invalid_option"));
+        errors.push(crate::messages::FieldError::new(
+            "/language",
+            "invalid_option",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation("request.invalid", errors));

@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::ResidentAuth;
-use crate::error::{ApiError, Localized};
+use crate::error::ApiError;
 use crate::forms::Catalog;
 use crate::forms::lint::city_today;
 use crate::forms::model::{Assurance, Definition};
 use crate::forms::search::Search;
 use crate::forms::validate::{self, CheckOptions};
-use crate::startup::AppState;
+use crate::messages::Localized;
+use crate::state::AppState;
 use crate::submissions::signing;
 
 #[derive(Serialize, ToSchema)]
@@ -171,6 +172,7 @@ impl Listing {
 pub async fn list_procedures(
     request: HttpRequest,
     state: web::Data<AppState>,
+    listing: web::Data<Listing>,
     query: web::Query<ProceduresQuery>,
 ) -> HttpResponse {
     let search = Search::new(query.q.as_deref().unwrap_or_default());
@@ -185,7 +187,7 @@ pub async fn list_procedures(
         return cached(&request, &etag, || {
             HttpResponse::Ok()
                 .content_type(header::ContentType::json())
-                .body(state.listing.get(query.lang))
+                .body(listing.get(query.lang))
         });
     }
     let matches = |definition: &Definition| {

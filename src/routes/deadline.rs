@@ -17,7 +17,7 @@ use actix_web::web;
 
 use crate::db::DbError;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The bound for one request's database work.
 pub fn request_bound(state: &AppState) -> Duration {

@@ -17,7 +17,7 @@ use crate::forms::Assurance;
 use crate::identity::AuthError;
 use crate::identity::session::{self, Claims, Principal};
 use crate::identity::staff::{self, Membership, Role};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 fn bearer_claims(request: &HttpRequest) -> Result<Claims, ApiError> {
     let state = request
@@ -235,7 +235,7 @@ fn object_of<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result
     let mut refused = Vec::new();
     crate::input::json_errors(&value, "", &mut refused);
     if !refused.is_empty() {
-        return Err(crate::input::invalid_characters(refused));
+        return Err(super::guard::invalid_characters(refused));
     }
     serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
         let path: String = error
@@ -301,10 +301,10 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
 fn body_error(path: &str, code: &str) -> ApiError {
     ApiError::validation(
         "request.invalid_body",
-        vec![crate::error::FieldError {
+        vec![crate::messages::FieldError {
             path: path.to_owned(),
             code: code.to_owned(),
-            message: crate::forms::validate::message(code, None),
+            message: crate::messages::message(code, None),
         }],
     )
 }

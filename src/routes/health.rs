@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::config::ServerSettings;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::telemetry::Metrics;
 
 #[derive(Serialize, ToSchema)]

@@ -3,10 +3,10 @@
 
 pub mod auth;
 pub mod catalog;
-pub mod client_address;
 pub mod deadline;
 pub mod docs;
 pub mod extract;
+pub mod guard;
 pub mod health;
 pub mod openapi;
 pub mod outbox;
@@ -85,8 +85,8 @@ use utoipa::OpenApi;
     ),
     components(schemas(
         crate::error::Problem,
-        crate::error::FieldError,
-        crate::error::Localized,
+        crate::messages::FieldError,
+        crate::messages::Localized,
         catalog::Language,
         crate::forms::model::Field,
         crate::forms::model::FieldType,

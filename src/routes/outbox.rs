@@ -8,7 +8,7 @@ use super::extract::StaffAuth;
 use crate::error::ApiError;
 use crate::identity::staff::Role;
 use crate::notify::{self, DivisionsScope, FailedMessage};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The divisions the caller administers and their notice addresses; 403 when none.
 fn administered(

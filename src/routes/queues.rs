@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::queues::diff::Change;
 use crate::queues::processing::{self, FieldComment, Note, StaffAction, StaffSubmission};
 use crate::queues::{self, AssigneeFilter, PageFilter, QueueItem, QueuePage, QueueSummary};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::submissions::lifecycle::Status;
 
 /// The queues I may see (my divisions' queues), with counts of new, in-progress, returned,

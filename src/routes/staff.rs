@@ -10,14 +10,15 @@ use validator::Validate;
 
 use super::auth::{CallbackQuery, StartedLogin, read_callback, start_oidc};
 use super::extract::{Body, StaffAuth, StaffSelf};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::forms::Assurance;
 use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, Principal, TokenPair};
 use crate::identity::staff::{self, Membership, Role, StaffListing};
 use crate::identity::staff_admin::{self, AccountEvent, AdminError};
 use crate::identity::{AuthError, challenge};
-use crate::startup::AppState;
+use crate::messages::FieldError;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +49,7 @@ pub async fn login(
     if let Some(peer) = request.peer_addr().map(|address| address.ip())
         && !state
             .staff_login_limiter
-            .check(super::client_address::client_address(
+            .check(crate::client_address::client_address(
                 peer,
                 request.headers(),
                 &state.trusted_proxies,
@@ -536,7 +537,7 @@ pub async fn change_password(
                 vec![FieldError {
                     path: "/current_password".to_owned(),
                     code: "incorrect".to_owned(),
-                    message: crate::error::Localized::new(
+                    message: crate::messages::Localized::new(
                         "現在のパスワードが違います。",
                         "The current password is wrong.",
                     ),

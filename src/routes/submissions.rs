@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::forms::{Assurance, Procedure};
 use crate::identity::AuthError;
 use crate::identity::facts::{self, FactsSource, VouchedFacts};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::submissions::{
     self, AccessEntry, CardSignature, NewSubmission, SubmissionDetail, SubmissionError,
     SubmissionSummary, attachments, drafts, signing,

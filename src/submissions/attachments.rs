@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::SubmissionError;
 use super::lifecycle::{Action, Status};
 use crate::db::schema::{attachments, drafts, submissions};
-use crate::error::FieldError;
 use crate::forms::Catalog;
 use crate::forms::model::{Field, FieldType, FileKind};
+use crate::messages::FieldError;
 
 /// Where attachment bytes live. Local directory by default; an S3-compatible backend would be
 /// another variant with the same three operations.
@@ -119,7 +119,7 @@ fn upload_error(code: &str, message_ja: &str, message_en: &str) -> SubmissionErr
     SubmissionError::Invalid(vec![FieldError {
         path: "/file".to_owned(),
         code: code.to_owned(),
-        message: crate::error::Localized::new(message_ja, message_en),
+        message: crate::messages::Localized::new(message_ja, message_en),
     }])
 }
 

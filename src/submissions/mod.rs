@@ -30,13 +30,13 @@ use crate::db::schema::{
     access_log, attachments as attachment_rows, drafts as draft_rows, idempotency_keys, residents,
     staff, submission_events, submission_revisions, submission_signatures, submissions,
 };
-use crate::error::{FieldError, Localized};
 use crate::forms::lint::city_today;
 use crate::forms::model::{Field, FieldType};
 use crate::forms::validate::{self, CheckOptions, Validated};
 use crate::forms::{Assurance, Catalog, Procedure};
 use crate::identity::facts::VouchedFacts;
 use crate::identity::jpki::SignatureEvidence;
+use crate::messages::{FieldError, Localized};
 use crate::notify::{self, Notice, NoticeData};
 
 #[derive(Debug, thiserror::Error)]
@@ -497,7 +497,7 @@ async fn claimable_attachments(
         .filter(|(_, id)| !usable.contains(id))
         .map(|(path, _)| FieldError {
             code: "invalid_attachment".to_owned(),
-            message: validate::message("invalid_attachment", None),
+            message: crate::messages::message("invalid_attachment", None),
             path,
         })
         .collect();

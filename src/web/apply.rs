@@ -21,14 +21,14 @@ use super::lang::Lang;
 use super::questions::{self, FormInput, Vouched};
 use super::render::Page;
 use super::sign_in::{Resident, Visit, visit};
-use crate::error::{FieldError, Localized};
 use crate::forms::lint::city_today;
 use crate::forms::model::{Definition, FieldType};
 use crate::forms::validate::{self, CheckOptions};
 use crate::forms::{Assurance, Procedure};
 use crate::identity::AuthError;
 use crate::identity::facts::{self, VouchedFacts};
-use crate::startup::AppState;
+use crate::messages::{FieldError, Localized};
+use crate::state::AppState;
 use crate::submissions::{
     self, CardSignature, NewSubmission, SubmissionError, attachments, drafts, signing,
 };

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::lang::Lang;
 use super::render::Page;
-use crate::error::Localized;
 use crate::forms::model::{Definition, Field};
 use crate::forms::search::Search;
-use crate::startup::AppState;
+use crate::messages::Localized;
+use crate::state::AppState;
 
 /// Longer searches are refused with the error summary: no title is anywhere near this long.
 const MAX_SEARCH_CHARS: usize = 100;

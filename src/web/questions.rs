@@ -14,10 +14,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::lang::Lang;
-use crate::error::{FieldError, Localized};
 use crate::forms::logic;
 use crate::forms::model::{AccountType, Definition, Field, FieldType, Page as DefinitionPage};
 use crate::forms::normalize;
+use crate::messages::{FieldError, Localized};
 
 fn pick(text: &Localized, lang: Lang) -> String {
     match lang {

@@ -9,7 +9,7 @@ use minijinja::{Environment, Value, context};
 
 use super::assets;
 use super::lang::{self, Lang};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Scripts, styles, images and form posts from this origin only; no inline script or style, no
 /// frames. Pages answer GET forms to themselves.
@@ -133,7 +133,7 @@ pub struct Page {
     path: String,
     query: String,
     secure: bool,
-    city: Option<crate::error::Localized>,
+    city: Option<crate::messages::Localized>,
     /// The CSRF token for the page's forms, when it has any.
     csrf: Option<String>,
     /// Whether a resident is signed in (the header then offers sign-out).
@@ -242,7 +242,7 @@ impl Page {
     }
 
     /// A refusal the resident can act on, in their language: `detail` says what and why.
-    pub fn refused(&self, status: StatusCode, detail: &crate::error::Localized) -> HttpResponse {
+    pub fn refused(&self, status: StatusCode, detail: &crate::messages::Localized) -> HttpResponse {
         let message = match self.lang {
             Lang::Ja => detail.ja.clone(),
             Lang::En => detail.en.clone(),

@@ -11,20 +11,18 @@
 //! must come from this origin (Origin, else Referer) — see [`PageSession::allows_post`].
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
+use actix_web::cookie::{Cookie, CookieJar, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, web};
 use rand::RngCore;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha512};
 
-use crate::config::{Profile, Settings};
+use crate::config::Profile;
 use crate::identity::AuthError;
 use crate::identity::session::{self, Claims, Principal, TokenPair};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Which session a cookie holds: its name and the principal its tokens must be for.
 #[derive(Debug, Clone, Copy)]
@@ -41,45 +39,6 @@ pub const RESIDENT: Kind = Kind {
 
 /// The name of the hidden form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
-
-/// The key that seals page cookies.
-pub struct CookieKey(Key);
-
-impl CookieKey {
-    /// Derived from the first `identity.session.signing_keys` secret (with a label of its own, so
-    /// the cookie key is never the JWT key), so page sessions survive a restart as tokens do; a
-    /// random key when none is configured (development and tests, as for the tokens).
-    pub fn from_settings(settings: &Settings) -> Self {
-        let configured = settings.identity.session.signing_keys.expose_secret();
-        let secret = configured
-            .split(',')
-            .map(str::trim)
-            .find(|entry| !entry.is_empty())
-            .and_then(|entry| entry.split_once(':'))
-            .map(|(_, secret)| secret.as_bytes().to_vec());
-        let material = match secret {
-            Some(secret) => {
-                let mut hasher = Sha512::new();
-                hasher.update(b"madoguchi page session cookie v1\0");
-                hasher.update(&secret);
-                hasher.finalize().to_vec()
-            }
-            None => {
-                let mut random = vec![0u8; 64];
-                rand::rng().fill_bytes(&mut random);
-                random
-            }
-        };
-        // SHA-512 and the random branch both give the 64 bytes `Key::from` needs.
-        Self(Key::from(&material))
-    }
-}
-
-impl std::fmt::Debug for CookieKey {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("CookieKey(..)")
-    }
-}
 
 /// What the cookie holds, sealed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -153,7 +112,7 @@ impl PageSession {
             let sent = request.cookie(kind.cookie)?;
             let mut jar = CookieJar::new();
             jar.add_original(sent.into_owned());
-            let opened = jar.private(&state.cookie_key.0).get(kind.cookie)?;
+            let opened = jar.private(&state.cookie_key.key()).get(kind.cookie)?;
             serde_json::from_str::<Stored>(opened.value()).ok()
         });
         match opened {
@@ -309,7 +268,7 @@ impl PageSession {
             .same_site(SameSite::Lax)
             .finish();
         let mut jar = CookieJar::new();
-        jar.private_mut(&state.cookie_key.0).add(cookie);
+        jar.private_mut(&state.cookie_key.key()).add(cookie);
         if let Some(sealed) = jar.get(self.kind.cookie) {
             self.request
                 .extensions_mut()

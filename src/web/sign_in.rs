@@ -12,7 +12,7 @@ use super::render::Page;
 use super::session::{self, PageSession, Pending, Standing};
 use crate::forms::Assurance;
 use crate::identity::{AuthError, challenge, dev, residents};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A place on this site to return to: a path, never another origin (`//host`, `/\host`).
 pub fn safe_next(next: Option<&str>) -> Option<String> {
@@ -294,7 +294,7 @@ pub async fn oidc_callback(
     let refused = |page: &Page| {
         page.refused(
             StatusCode::UNAUTHORIZED,
-            &crate::error::Localized::new(
+            &crate::messages::Localized::new(
                 "ログインを完了できませんでした。もう一度ログインしてください。",
                 "The sign-in could not be completed. Please sign in again.",
             ),

@@ -10,7 +10,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use madoguchi::config::{Profile, Settings};
 use madoguchi::db;
 use madoguchi::forms::Catalog;
-use madoguchi::startup::{AppState, build_app};
+use madoguchi::startup::build_app;
+use madoguchi::state::AppState;
 use madoguchi::telemetry::Metrics;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -434,7 +435,7 @@ impl TestApp {
     pub async fn run_pending_jobs(&self) -> Vec<lettre::Message> {
         let (mailer, sent) =
             madoguchi::notify::mailer::Mailer::memory(&self.state.settings.email).expect("mailer");
-        madoguchi::notify::worker::run_once(&self.state.pool, &mailer, &self.state.settings.email)
+        madoguchi::worker::run_once(&self.state.pool, &mailer, &self.state.settings.email)
             .await
             .expect("worker pass");
         sent.lock()

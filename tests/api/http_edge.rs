@@ -24,7 +24,7 @@ async fn readiness_is_503_problem_when_the_database_is_unreachable() {
         madoguchi::db::build_pool("postgres://postgres@127.0.0.1:1/none", &settings.database)
             .expect("pool");
     let state = actix_web::web::Data::new(
-        madoguchi::startup::AppState::build(settings, unreachable, app.state.catalog.clone())
+        madoguchi::state::AppState::build(settings, unreachable, app.state.catalog.clone())
             .await
             .expect("state"),
     );

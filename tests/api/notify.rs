@@ -137,10 +137,10 @@ async fn apply(app: &TestApp, token: &str, key: &str) -> Value {
     created
 }
 
-async fn worker_pass(app: &TestApp) -> madoguchi::notify::worker::Pass {
+async fn worker_pass(app: &TestApp) -> madoguchi::worker::Pass {
     let mailer = madoguchi::notify::mailer::Mailer::from_settings(&app.state.settings.email)
         .expect("mailer");
-    madoguchi::notify::worker::run_once(&app.state.pool, &mailer, &app.state.settings.email)
+    madoguchi::worker::run_once(&app.state.pool, &mailer, &app.state.settings.email)
         .await
         .expect("worker pass")
 }

@@ -18,9 +18,9 @@ use super::model::{
     Assurance, Block, Definition, Field, FieldType, Organisation, Page, Relationship, Residency,
     SendTo,
 };
-use super::source::{SourceDocument, escape};
+use super::source::SourceDocument;
 use super::validate::{self, CheckOptions};
-use crate::error::Localized;
+use crate::messages::{Localized, escape};
 
 mod blocks;
 mod conditions;

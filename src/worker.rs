@@ -1,4 +1,7 @@
-//! The sending worker: claims due outbox rows with `FOR UPDATE SKIP LOCKED` (so several workers
+//! The background worker: sends the email outbox, enqueues the daily overdue digests, and
+//! purges what has expired (drafts, their files, sign-in challenges, signing nonces).
+//!
+//! Sending claims due outbox rows with `FOR UPDATE SKIP LOCKED` (so several workers
 //! share the load without sending a row twice at once), sends, and marks each row.
 //!
 //! Delivery is at-least-once. A row is marked sent in the transaction that holds its lock while
@@ -16,12 +19,12 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::NoticeData;
-use super::mailer::{Mailer, SendError};
-use super::templates;
 use crate::config::EmailSettings;
 use crate::db::schema::outbox;
 use crate::db::{DbError, DbPool};
+use crate::notify::NoticeData;
+use crate::notify::mailer::{Mailer, SendError};
+use crate::notify::templates;
 use crate::submissions::attachments::{Storage, Swept};
 
 const BATCH: i64 = 10;
@@ -198,7 +201,7 @@ pub async fn run(
         // Hourly; the digest itself goes out at most once a day per division.
         if last_purge.elapsed() >= Duration::from_secs(600) {
             let queued = match crate::db::connection(&pool).await {
-                Ok(mut connection) => super::digest::enqueue_overdue_digests(
+                Ok(mut connection) => crate::notify::digest::enqueue_overdue_digests(
                     &mut connection,
                     &digests.catalog,
                     &digests.public_url,
