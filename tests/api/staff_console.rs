@@ -709,3 +709,169 @@ async fn an_admin_sees_the_failed_emails_of_their_division_and_retries_one() {
     .await;
     assert_eq!(status, ["pending"]);
 }
+
+#[actix_web::test]
+async fn the_card_verified_facts_stand_beside_the_answers_and_a_different_name_is_marked() {
+    let app = TestApp::spawn().await;
+    let mut sample = samples()
+        .into_iter()
+        .find(|s| {
+            crate::helpers::CATALOG
+                .get(&s.procedure)
+                .is_some_and(|p| p.definition.assurance == madoguchi::forms::Assurance::CardAuth)
+                && s.data.get("applicant_name").is_some()
+        })
+        .expect("a card-auth sample with the applicant's name");
+    sample.data["applicant_name"] = json!("別人　花子");
+    let resident = app.resident("card-7007").await;
+    let id = apply(&app, &resident, &sample, "facts-1").await;
+    let (_, mut browser) = clerk(&app, &sample.division, Role::Clerk).await;
+    let page = browser.get(&format!("/staff/applications/{id}")).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let row = page
+        .html
+        .split(r#"<tr id="a-applicant-name""#)
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("the name's row");
+    assert!(row.starts_with(r#" class="mismatch""#), "{row}");
+    assert!(
+        row.contains("窓口\u{3000}試子"),
+        "the card's name beside it: {row}"
+    );
+    assert!(row.contains("不一致"), "{row}");
+}
+
+#[actix_web::test]
+async fn a_supervisor_assigns_several_at_once_with_a_reason_noted_on_each() {
+    let app = TestApp::spawn().await;
+    let sample = samples().remove(0);
+    let resident = app.resident("card-7008").await;
+    let first = apply(&app, &resident, &sample, "b-1").await.to_string();
+    let second = apply(&app, &resident, &sample, "b-2").await.to_string();
+    let queue = sample.division.clone();
+    let (clerk_id, _) = clerk(&app, &queue, Role::Clerk).await;
+    let (_, mut supervisor) = clerk(&app, &queue, Role::Supervisor).await;
+    let list = supervisor.get(&format!("/staff/queues/{queue}")).await;
+    assert!(
+        list.html.contains(r#"name="id""#),
+        "checkboxes for a supervisor"
+    );
+    let csrf = hidden(&list.html, "csrf");
+    let bulk = format!("/staff/queues/{queue}/bulk");
+    let clerk_id = clerk_id.to_string();
+    let refused = supervisor
+        .post(
+            &bulk,
+            &[
+                ("csrf", &csrf),
+                ("action", "assign"),
+                ("staff_id", &clerk_id),
+                ("id", &first),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "a reason is required");
+    assert!(
+        refused.html.contains(r##"href="#reason""##),
+        "{}",
+        refused.html
+    );
+    let done = supervisor
+        .post(
+            &bulk,
+            &[
+                ("csrf", &csrf),
+                ("action", "assign"),
+                ("staff_id", &clerk_id),
+                ("reason", "担当の偏りをならすため"),
+                ("id", &first),
+                ("id", &second),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    let assigned = texts(
+        &app,
+        "SELECT assignee_id::text || ':' || status AS text FROM submissions ORDER BY submitted_at",
+    )
+    .await;
+    assert_eq!(
+        assigned,
+        [
+            format!("{clerk_id}:in_progress"),
+            format!("{clerk_id}:in_progress")
+        ]
+    );
+    let notes = texts(&app, "SELECT body AS text FROM staff_notes").await;
+    assert_eq!(notes, ["一括割当: 担当の偏りをならすため"; 2]);
+
+    // A clerk has no bulk form, and the domain refuses a forged one.
+    let (_, mut plain) = clerk(&app, &queue, Role::Clerk).await;
+    let list = plain.get(&format!("/staff/queues/{queue}")).await;
+    assert!(!list.html.contains(r#"name="id""#));
+    let csrf = hidden(&list.html, "csrf");
+    let forged = plain
+        .post(
+            &bulk,
+            &[
+                ("csrf", &csrf),
+                ("action", "assign"),
+                ("staff_id", &clerk_id),
+                ("reason", "勝手に"),
+                ("id", &first),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 409, "{}", forged.html);
+}
+
+#[actix_web::test]
+async fn a_bad_filter_is_named_in_japanese_and_english_and_paging_keeps_the_filters() {
+    let app = TestApp::spawn().await;
+    let sample = samples().remove(0);
+    let resident = app.resident("card-7009").await;
+    for n in 0..51 {
+        apply(&app, &resident, &sample, &format!("p-{n}")).await;
+    }
+    let queue = sample.division.clone();
+    let (_, mut browser) = clerk(&app, &queue, Role::Clerk).await;
+    let bad = browser
+        .get(&format!("/staff/queues/{queue}?from=2026-13-45"))
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.html.contains(r##"href="#from""##), "{}", bad.html);
+    assert!(
+        bad.html
+            .contains("日付は 2026-12-01 のように入力してください。")
+    );
+    let bad = browser
+        .get(&format!("/staff/queues/{queue}?from=2026-13-45&lang=en"))
+        .await;
+    assert!(
+        bad.html.contains("Enter a date like 2026-12-01."),
+        "{}",
+        bad.html
+    );
+    let bad = browser
+        .get(&format!("/staff/queues/{queue}?cursor=garbage&lang=ja"))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.html);
+
+    let first = browser
+        .get(&format!("/staff/queues/{queue}?status=submitted"))
+        .await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.html.matches("/staff/applications/").count(), 50);
+    let next = first
+        .html
+        .split(r#"rel="next""#)
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .map(|href| href.trim_end_matches("\" ").replace("&amp;", "&"))
+        .expect("a next link");
+    assert!(next.contains("status=submitted"), "{next}");
+    let second = browser.get(&next).await;
+    assert_eq!(second.status, 200, "{next}: {}", second.html);
+    assert_eq!(second.html.matches("/staff/applications/").count(), 1);
+}

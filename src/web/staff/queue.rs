@@ -221,7 +221,22 @@ async fn render(
         Ok(loaded) => loaded,
         Err(error) => return clerk.page.failure(error),
     };
-    errors.extend(invalid);
+    // The domain refused the filters (a cursor not from this list): the page names it in its
+    // own words, not the API's.
+    let status = if invalid.is_empty() {
+        status
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    errors.extend(invalid.into_iter().map(|mut error| {
+        if error.path == "/cursor" {
+            error.message = Localized::new(
+                "ページの指定が正しくありません。最初のページからやり直してください。",
+                "This page of the list does not exist; start again from the first page.",
+            );
+        }
+        error
+    }));
     let name_of = |id: Option<Uuid>| {
         id.map(|id| {
             members
