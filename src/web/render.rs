@@ -127,6 +127,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "staff/emails.html",
             include_str!("../../templates/web/staff/emails.html"),
         ),
+        (
+            "staff/expired.html",
+            include_str!("../../templates/web/staff/expired.html"),
+        ),
+        (
+            "staff/accounts.html",
+            include_str!("../../templates/web/staff/accounts.html"),
+        ),
+        (
+            "staff/account.html",
+            include_str!("../../templates/web/staff/account.html"),
+        ),
     ] {
         if let Err(error) = environment.add_template(name, source) {
             tracing::error!(%error, name, "a page template does not compile");

@@ -875,3 +875,81 @@ async fn a_bad_filter_is_named_in_japanese_and_english_and_paging_keeps_the_filt
     assert_eq!(second.status, 200, "{next}: {}", second.html);
     assert_eq!(second.html.matches("/staff/applications/").count(), 1);
 }
+
+#[actix_web::test]
+async fn an_admin_manages_the_accounts_of_their_division_with_an_audit_history() {
+    let app = TestApp::spawn().await;
+    let (ours, theirs) = two_divisions();
+    let (clerk_id, mut clerk_browser) = clerk(&app, &ours.division, Role::Clerk).await;
+    let (_, mut admin) = clerk(&app, &ours.division, Role::Admin).await;
+    let list = admin.get("/staff/admin/accounts").await;
+    assert_eq!(list.status, 200, "{}", list.html);
+    assert!(
+        list.html
+            .contains(&format!("/staff/admin/accounts/{clerk_id}"))
+    );
+    let account = format!("/staff/admin/accounts/{clerk_id}");
+    let page = admin.get(&account).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let csrf = hidden(&page.html, "csrf");
+
+    let changed = admin
+        .post(
+            &account,
+            &[
+                ("csrf", &csrf),
+                ("action", "role"),
+                ("division", &ours.division),
+                ("role", "supervisor"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.html);
+    let short = admin
+        .post(
+            &account,
+            &[
+                ("csrf", &csrf),
+                ("action", "password"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, 422);
+    assert!(short.html.contains("12文字以上"));
+    let deactivated = admin
+        .post(&account, &[("csrf", &csrf), ("action", "deactivate")])
+        .await;
+    assert_eq!(deactivated.status, 303, "{}", deactivated.html);
+    let page = admin.get(&account).await;
+    assert!(
+        page.html.contains(r#"<dd id="account-state">無効"#),
+        "{}",
+        page.html
+    );
+    for event in ["作成", "役割を設定", "無効にした"] {
+        assert!(page.html.contains(event), "{event} in the audit history");
+    }
+    // Their session ends at once: the page says so and leads to the sign-in.
+    let after = clerk_browser.get("/staff").await;
+    assert_eq!(after.status, 401, "{}", after.html);
+    assert!(
+        after
+            .html
+            .contains(r#"href="/staff/sign-in?next=%2Fstaff""#)
+    );
+
+    // Another division's admin finds no such account; a clerk has no admin pages.
+    let (_, mut outsider) = clerk(&app, &theirs.division, Role::Admin).await;
+    assert_eq!(outsider.get(&account).await.status, 404);
+    let outsider_csrf = csrf_of(&mut outsider, "/staff").await;
+    let refused = outsider
+        .post(
+            &account,
+            &[("csrf", &outsider_csrf), ("action", "reactivate")],
+        )
+        .await;
+    assert_eq!(refused.status, 404, "{}", refused.html);
+    let (_, mut plain) = clerk(&app, &ours.division, Role::Clerk).await;
+    assert_eq!(plain.get("/staff/admin/accounts").await.status, 404);
+}

@@ -6,6 +6,7 @@
 //! The page session is the portal's module with the staff kind ([`session::STAFF`]): another
 //! cookie, holding staff tokens only.
 
+mod accounts;
 mod application;
 mod dashboard;
 mod decide;
@@ -46,7 +47,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(decide::reveal)
         .service(diff::show)
         .service(emails::list)
-        .service(emails::retry);
+        .service(emails::retry)
+        .service(accounts::list)
+        .service(accounts::show)
+        .service(accounts::change);
 }
 
 /// `/staff/sign-in?next=<path>`.
@@ -161,9 +165,10 @@ async fn signed_in(request: &HttpRequest) -> Result<SignedIn, HttpResponse> {
         Standing::Anonymous => return Err(Page::see_other(&sign_in_href(&back))),
         Standing::Expired => {
             let csrf = session.csrf();
-            return Err(page.with_session(csrf, false).render(
+            return Err(render_public(
+                &page.with_session(csrf, false),
                 StatusCode::UNAUTHORIZED,
-                "expired.html",
+                "staff/expired.html",
                 context! { sign_in_href => sign_in_href(&back) },
             ));
         }
