@@ -119,7 +119,7 @@ impl PageSession {
             let sent = request.cookie(kind.cookie)?;
             let mut jar = CookieJar::new();
             jar.add_original(sent.into_owned());
-            let opened = jar.private(&state.cookie_key.key()).get(kind.cookie)?;
+            let opened = jar.private(state.cookie_key.key()).get(kind.cookie)?;
             serde_json::from_str::<Stored>(opened.value()).ok()
         });
         match opened {
@@ -275,7 +275,7 @@ impl PageSession {
             .same_site(SameSite::Lax)
             .finish();
         let mut jar = CookieJar::new();
-        jar.private_mut(&state.cookie_key.key()).add(cookie);
+        jar.private_mut(state.cookie_key.key()).add(cookie);
         if let Some(sealed) = jar.get(self.kind.cookie) {
             self.request
                 .extensions_mut()
