@@ -13,8 +13,11 @@ pub struct Answer {
     pub status: u16,
     pub location: String,
     pub html: String,
+    /// The body as sent (a file is not text).
+    pub body: Vec<u8>,
     pub cache_control: String,
     pub content_security_policy: String,
+    pub content_disposition: String,
 }
 
 pub struct Browser<'a> {
@@ -66,13 +69,16 @@ impl<'a> Browser<'a> {
         let location = header("location");
         let cache_control = header("cache-control");
         let content_security_policy = header("content-security-policy");
+        let content_disposition = header("content-disposition");
         let body = test::read_body(response).await;
         Answer {
             status,
             location,
             html: String::from_utf8_lossy(&body).into_owned(),
+            body: body.to_vec(),
             cache_control,
             content_security_policy,
+            content_disposition,
         }
     }
 

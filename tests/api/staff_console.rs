@@ -953,3 +953,62 @@ async fn an_admin_manages_the_accounts_of_their_division_with_an_audit_history()
     let (_, mut plain) = clerk(&app, &ours.division, Role::Clerk).await;
     assert_eq!(plain.get("/staff/admin/accounts").await.status, 404);
 }
+
+#[actix_web::test]
+async fn attachments_download_and_images_open_inline_under_a_sandbox() {
+    let app = TestApp::spawn().await;
+    let (ours, theirs) = two_divisions();
+    let resident = app.resident("card-7010").await;
+    let id = apply(&app, &resident, &ours, "file-1").await;
+    // A stored file of the application (the upload path has tests of its own).
+    let png: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let attachment = Uuid::now_v7();
+    let key = format!("console-test-{attachment}");
+    app.state.storage.put(&key, png).await.expect("stored");
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(format!(
+        "INSERT INTO attachments (id, resident_id, submission_id, content_type, size_bytes, sha256, storage_key) \
+         SELECT '{attachment}', resident_id, id, 'image/png', {}, '\\x00', '{key}' FROM submissions WHERE id = '{id}'",
+        png.len()
+    ))
+    .execute(&mut connection)
+    .await
+    .expect("the attachment row");
+    drop(connection);
+
+    let (_, mut browser) = clerk(&app, &ours.division, Role::Clerk).await;
+    let page = browser.get(&format!("/staff/applications/{id}")).await;
+    assert!(
+        page.html.contains(&format!(
+            r#"href="/staff/attachments/{attachment}?inline=true""#
+        )),
+        "{}",
+        page.html
+    );
+    let shown = browser
+        .get(&format!("/staff/attachments/{attachment}?inline=true"))
+        .await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.body, png);
+    assert!(shown.content_disposition.starts_with("inline"), "{shown:?}");
+    assert!(
+        shown.content_security_policy.starts_with("sandbox"),
+        "{shown:?}"
+    );
+    let downloaded = browser
+        .get(&format!("/staff/attachments/{attachment}"))
+        .await;
+    assert!(downloaded.content_disposition.starts_with("attachment"));
+    let log = access_log(&app, &id.to_string()).await;
+    assert_eq!(
+        log,
+        ["view:", "download_attachment:", "download_attachment:"]
+    );
+    let (_, mut outsider) = clerk(&app, &theirs.division, Role::Clerk).await;
+    let refused = outsider
+        .get(&format!("/staff/attachments/{attachment}"))
+        .await;
+    assert_eq!(refused.status, 404);
+    assert_ne!(refused.body, png);
+}

@@ -417,7 +417,7 @@ pub async fn render(
             may_start => current == Status::Submitted,
             may_decide,
             taken_by_other => current == Status::InProgress && !mine && !supervising,
-            may_reveal => (mine || supervising) && (!current.is_final() || supervising),
+            may_reveal => supervising || (mine && !current.is_final()),
             errors,
             error_at,
             form => outcome.form,
