@@ -277,6 +277,40 @@ pub async fn sign_in(
     }
 }
 
+/// Challenges of staff sign-ins are kept apart from residents', so a resident's `state` can never
+/// complete a staff sign-in or the other way round.
+pub const OIDC_CHALLENGE: &str = "staff-oidc";
+
+/// Completes a sign-in started at the city's OpenID Provider (the JSON edge and the console
+/// alike): the challenge is used up, the code exchanged (PKCE, nonce), and the staff account the
+/// provider vouched for is found or linked ([`sign_in_with_provider`]). No connection is held
+/// while the provider answers.
+pub async fn complete_provider_sign_in(
+    pool: &crate::db::DbPool,
+    client: &super::oidc::OidcClient,
+    login_claim: &str,
+    challenge_id: Uuid,
+    code: &str,
+) -> Result<Uuid, AuthError> {
+    let mut connection = crate::db::connection(pool).await?;
+    let stored = super::challenge::consume(&mut connection, OIDC_CHALLENGE, challenge_id).await?;
+    drop(connection);
+    let (Some(nonce), Some(verifier)) = (&stored.oidc_nonce, &stored.pkce_verifier) else {
+        return Err(AuthError::InvalidChallenge);
+    };
+    let (identity, claimed_login) = client
+        .complete_with_claim(code, verifier, nonce, login_claim)
+        .await?;
+    let mut connection = crate::db::connection(pool).await?;
+    sign_in_with_provider(
+        &mut connection,
+        &identity.issuer,
+        &identity.subject,
+        claimed_login.as_deref(),
+    )
+    .await
+}
+
 /// Signs in the staff member the city's OpenID Provider vouched for as (`issuer`, `subject`).
 ///
 /// An account already linked to that subject is the one. Otherwise the active account whose

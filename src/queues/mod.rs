@@ -306,6 +306,8 @@ pub struct PageFilter {
     pub from: Option<NaiveDate>,
     /// Submitted on or before this date (city time).
     pub to: Option<NaiveDate>,
+    /// Only items still with the city that fall due from today up to this date ("due soon").
+    pub due_by: Option<NaiveDate>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -435,6 +437,10 @@ pub async fn page(
         .map(|from| date_in_range("/from", from))
         .transpose()?;
     let to = filter.to.map(|to| date_in_range("/to", to)).transpose()?;
+    let due_by = filter
+        .due_by
+        .map(|due_by| date_in_range("/due_by", due_by))
+        .transpose()?;
     let today = city_today();
     const OPEN: [&str; 2] = ["submitted", "in_progress"];
 
@@ -469,6 +475,12 @@ pub async fn page(
             );
         }
         None => {}
+    }
+    if let Some(due_by) = due_by {
+        query = query
+            .filter(submissions::status.eq_any(OPEN))
+            .filter(submissions::due_date.ge(today))
+            .filter(submissions::due_date.le(due_by));
     }
     if let Some(from) = from {
         query = query.filter(submissions::submitted_at.ge(city_midnight(from)));

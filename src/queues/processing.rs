@@ -818,6 +818,16 @@ pub async fn assign(
         .await
 }
 
+/// The procedure of an application of the viewer's divisions (no view is recorded: nothing of
+/// the answers is read).
+pub async fn procedure_of(
+    connection: &mut AsyncPgConnection,
+    viewer: Viewer<'_>,
+    id: Uuid,
+) -> Result<String, QueueError> {
+    Ok(locate(connection, viewer, id, false).await?.procedure_id)
+}
+
 /// What changed in revision `revision` against the one before (revision 1: against nothing).
 /// My Numbers are masked; the look is logged as a view.
 pub async fn revision_diff(

@@ -6,7 +6,6 @@ use uuid::Uuid;
 
 use super::extract::StaffAuth;
 use crate::error::ApiError;
-use crate::identity::staff::Role;
 use crate::notify::{self, DivisionsScope, FailedMessage};
 use crate::state::AppState;
 
@@ -15,20 +14,10 @@ fn administered(
     state: &AppState,
     staff: &StaffAuth,
 ) -> Result<(Vec<String>, Vec<String>), ApiError> {
-    let divisions: Vec<String> = staff
-        .memberships
-        .iter()
-        .filter(|membership| membership.role == Role::Admin)
-        .map(|membership| membership.division.clone())
-        .collect();
+    let (divisions, emails) = notify::administered(&state.catalog, &staff.memberships);
     if divisions.is_empty() {
         return Err(super::extract::role_required());
     }
-    let emails = divisions
-        .iter()
-        .filter_map(|division| state.catalog.organisation.divisions.get(division))
-        .map(|division| division.email.clone())
-        .collect();
     Ok((divisions, emails))
 }
 

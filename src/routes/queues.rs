@@ -82,6 +82,7 @@ pub async fn queue_page(
         overdue: query.overdue,
         from: query.from,
         to: query.to,
+        due_by: None,
         cursor: query.cursor,
         limit: query.limit,
     };

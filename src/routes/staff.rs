@@ -12,11 +12,11 @@ use super::auth::{CallbackQuery, StartedLogin, read_callback, start_oidc};
 use super::extract::{Body, StaffAuth, StaffSelf};
 use crate::error::ApiError;
 use crate::forms::Assurance;
+use crate::identity::AuthError;
 use crate::identity::oidc::OidcClient;
 use crate::identity::session::{self, Principal, TokenPair};
 use crate::identity::staff::{self, Membership, Role, StaffListing};
 use crate::identity::staff_admin::{self, AccountEvent, AdminError};
-use crate::identity::{AuthError, challenge};
 use crate::messages::FieldError;
 use crate::state::AppState;
 
@@ -83,10 +83,6 @@ pub async fn login(
     Ok(web::Json(tokens))
 }
 
-/// Challenges of staff sign-ins are kept apart from residents', so a resident's `state` can never
-/// complete a staff sign-in or the other way round.
-const STAFF_OIDC_CHALLENGE: &str = "staff-oidc";
-
 fn staff_oidc(state: &AppState) -> Result<&OidcClient, ApiError> {
     Ok(state
         .staff_oidc
@@ -108,7 +104,7 @@ pub async fn oidc_start(state: web::Data<AppState>) -> Result<web::Json<StartedL
         start_oidc(
             &mut connection,
             client,
-            STAFF_OIDC_CHALLENGE,
+            staff::OIDC_CHALLENGE,
             state.settings.identity.challenge_ttl_seconds,
         )
         .await?,
@@ -161,26 +157,15 @@ async fn finish_oidc_sign_in(
     code: &str,
 ) -> Result<web::Json<TokenPair>, ApiError> {
     let client = staff_oidc(state)?;
-    let mut connection = crate::db::connection(&state.pool).await?;
-    let stored = challenge::consume(&mut connection, STAFF_OIDC_CHALLENGE, challenge_id).await?;
-    let (Some(nonce), Some(verifier)) = (&stored.oidc_nonce, &stored.pkce_verifier) else {
-        return Err(AuthError::InvalidChallenge.into());
-    };
-    let (identity, claimed_login) = client
-        .complete_with_claim(
-            code,
-            verifier,
-            nonce,
-            &state.settings.staff.oidc.login_claim,
-        )
-        .await?;
-    let id = staff::sign_in_with_provider(
-        &mut connection,
-        &identity.issuer,
-        &identity.subject,
-        claimed_login.as_deref(),
+    let id = staff::complete_provider_sign_in(
+        &state.pool,
+        client,
+        &state.settings.staff.oidc.login_claim,
+        challenge_id,
+        code,
     )
     .await?;
+    let mut connection = crate::db::connection(&state.pool).await?;
     let tokens = session::start_session(
         &mut connection,
         &state.keyring,

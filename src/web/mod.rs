@@ -1,4 +1,4 @@
-//! The HTML edge: the resident portal, rendered on the server from the same in-process catalog
+//! The HTML edge: the resident portal and the staff console (`staff`), rendered on the server from the same in-process catalog
 //! as the JSON edge (`crate::routes`). Both call the domain; neither calls into the other.
 //! Every page works without JavaScript and loads nothing from another origin (docs: UI.md).
 
@@ -12,6 +12,7 @@ mod questions;
 mod render;
 pub mod session;
 mod sign_in;
+mod staff;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -48,7 +49,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(account::save_account)
         .service(account::confirm_email_page)
         .service(account::confirm_email)
-        .service(pages::accessibility);
+        .service(pages::accessibility)
+        .configure(staff::configure);
 }
 
 /// Whether an unmatched path is the portal's to answer (with an HTML page) rather than the

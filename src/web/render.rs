@@ -115,6 +115,54 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "email_confirm.html",
             include_str!("../../templates/web/email_confirm.html"),
         ),
+        (
+            "staff/base.html",
+            include_str!("../../templates/web/staff/base.html"),
+        ),
+        (
+            "staff/sign_in.html",
+            include_str!("../../templates/web/staff/sign_in.html"),
+        ),
+        (
+            "staff/password.html",
+            include_str!("../../templates/web/staff/password.html"),
+        ),
+        (
+            "staff/dashboard.html",
+            include_str!("../../templates/web/staff/dashboard.html"),
+        ),
+        (
+            "staff/queue.html",
+            include_str!("../../templates/web/staff/queue.html"),
+        ),
+        (
+            "staff/application.html",
+            include_str!("../../templates/web/staff/application.html"),
+        ),
+        (
+            "staff/revealed.html",
+            include_str!("../../templates/web/staff/revealed.html"),
+        ),
+        (
+            "staff/diff.html",
+            include_str!("../../templates/web/staff/diff.html"),
+        ),
+        (
+            "staff/emails.html",
+            include_str!("../../templates/web/staff/emails.html"),
+        ),
+        (
+            "staff/expired.html",
+            include_str!("../../templates/web/staff/expired.html"),
+        ),
+        (
+            "staff/accounts.html",
+            include_str!("../../templates/web/staff/accounts.html"),
+        ),
+        (
+            "staff/account.html",
+            include_str!("../../templates/web/staff/account.html"),
+        ),
     ] {
         if let Err(error) = environment.add_template(name, source) {
             tracing::error!(%error, name, "a page template does not compile");

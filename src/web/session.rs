@@ -37,6 +37,13 @@ pub const RESIDENT: Kind = Kind {
     principal: Principal::Resident,
 };
 
+/// The staff console's session: another cookie, and tokens that must be a staff member's, so a
+/// resident's cookie never opens a staff page and a staff cookie never opens a resident's.
+pub const STAFF: Kind = Kind {
+    cookie: "madoguchi_staff_session",
+    principal: Principal::Staff,
+};
+
 /// The name of the hidden form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 

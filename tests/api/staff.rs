@@ -21,14 +21,14 @@ use crate::helpers::{
 /// A procedure residents signed in with the dev card can apply for, without attachments,
 /// without routing rules (so its queue is its division) and with a processing period.
 #[derive(Clone)]
-struct Sample {
-    procedure: String,
-    division: String,
+pub(crate) struct Sample {
+    pub(crate) procedure: String,
+    pub(crate) division: String,
     days: u32,
-    data: Value,
+    pub(crate) data: Value,
 }
 
-fn samples() -> Vec<Sample> {
+pub(crate) fn samples() -> Vec<Sample> {
     CATALOG
         .procedures
         .values()
@@ -60,7 +60,7 @@ fn sample() -> Sample {
 }
 
 /// Two samples of different divisions.
-fn two_divisions() -> (Sample, Sample) {
+pub(crate) fn two_divisions() -> (Sample, Sample) {
     let all = samples();
     let first = all[0].clone();
     let second = all
@@ -71,7 +71,7 @@ fn two_divisions() -> (Sample, Sample) {
     (first, second)
 }
 
-async fn apply(app: &TestApp, token: &str, sample: &Sample, key: &str) -> Uuid {
+pub(crate) async fn apply(app: &TestApp, token: &str, sample: &Sample, key: &str) -> Uuid {
     let (status, body) = app
         .json(
             TestRequest::post()

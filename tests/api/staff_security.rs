@@ -248,7 +248,10 @@ async fn from_an_untrusted_peer_forwarding_headers_are_ignored() {
 
 /// An application with a My Number, submitted with a card signature; its id, the My Number's
 /// pointer and the division.
-async fn my_number_application(app: &TestApp, resident: &str) -> (String, String, String) {
+pub(crate) async fn my_number_application(
+    app: &TestApp,
+    resident: &str,
+) -> (String, String, String) {
     let procedure = crate::helpers::CATALOG
         .procedures
         .values()
