@@ -108,25 +108,6 @@ pub struct DivisionsScope<'a> {
     pub emails: &'a [String],
 }
 
-/// The divisions an admin administers and their notice addresses: what [`DivisionsScope`]
-/// borrows. Both empty when `memberships` hold no admin role.
-pub fn administered(
-    catalog: &crate::forms::Catalog,
-    memberships: &[crate::identity::staff::Membership],
-) -> (Vec<String>, Vec<String>) {
-    let divisions: Vec<String> = memberships
-        .iter()
-        .filter(|membership| membership.role == crate::identity::staff::Role::Admin)
-        .map(|membership| membership.division.clone())
-        .collect();
-    let emails = divisions
-        .iter()
-        .filter_map(|division| catalog.organisation.divisions.get(division))
-        .map(|division| division.email.clone())
-        .collect();
-    (divisions, emails)
-}
-
 /// `outbox o` rows within `$1` (divisions) and `$2` (their addresses).
 const IN_SCOPE: &str = "(o.submission_id IN (SELECT s.id FROM submissions s WHERE s.division = ANY($1)) \
      OR (o.submission_id IS NULL AND o.template = 'division_overdue' AND o.recipient = ANY($2)))";

@@ -14,7 +14,8 @@ fn administered(
     state: &AppState,
     staff: &StaffAuth,
 ) -> Result<(Vec<String>, Vec<String>), ApiError> {
-    let (divisions, emails) = notify::administered(&state.catalog, &staff.memberships);
+    let (divisions, emails) =
+        crate::identity::staff::administered(&state.catalog, &staff.memberships);
     if divisions.is_empty() {
         return Err(super::extract::role_required());
     }

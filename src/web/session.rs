@@ -98,6 +98,25 @@ fn random_token() -> String {
     hex::encode(bytes)
 }
 
+/// `pad ‖ token ⊕ pad`, hex: the token, looking different on every page.
+fn mask_token(token: &str) -> String {
+    let token = hex::decode(token).unwrap_or_default();
+    let mut pad = vec![0u8; token.len()];
+    rand::rng().fill_bytes(&mut pad);
+    let masked: Vec<u8> = token.iter().zip(&pad).map(|(t, p)| t ^ p).collect();
+    hex::encode([pad, masked].concat())
+}
+
+/// The token inside a masked one (`None` when it is not one).
+fn unmask_token(masked: &str) -> Option<Vec<u8>> {
+    let bytes = hex::decode(masked).ok()?;
+    if bytes.is_empty() || bytes.len() % 2 != 0 {
+        return None;
+    }
+    let (pad, token) = bytes.split_at(bytes.len() / 2);
+    Some(token.iter().zip(pad).map(|(t, p)| t ^ p).collect())
+}
+
 fn state_of(request: &HttpRequest) -> Option<&AppState> {
     request
         .app_data::<web::Data<AppState>>()
@@ -143,11 +162,15 @@ impl PageSession {
 
     /// The CSRF token for this page's forms. Writes the cookie when the token is new, so the
     /// form's POST can be checked against it.
+    ///
+    /// The token is masked afresh for every page (a random pad, then the token XOR the pad), so
+    /// no two responses carry the same bytes: a compressed page that also reflects what someone
+    /// typed (a search) cannot be used to guess the token byte by byte (BREACH).
     pub fn csrf(&mut self) -> String {
         if !self.from_browser {
             self.persist();
         }
-        self.stored.csrf.clone()
+        mask_token(&self.stored.csrf)
     }
 
     /// Checks the tokens: verifies the access token, refreshes the pair through the identity
@@ -211,7 +234,9 @@ impl PageSession {
             return false;
         };
         self.from_browser
-            && constant_time_eq(sent.as_bytes(), self.stored.csrf.as_bytes())
+            && unmask_token(sent).is_some_and(|token| {
+                hex::decode(&self.stored.csrf).is_ok_and(|stored| constant_time_eq(&token, &stored))
+            })
             && same_origin(&self.request)
     }
 
@@ -361,5 +386,18 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn a_masked_csrf_token_differs_every_time_and_unmasks_to_the_token() {
+        let token = random_token();
+        let (first, second) = (mask_token(&token), mask_token(&token));
+        assert_ne!(first, second);
+        assert_eq!(unmask_token(&first), hex::decode(&token).ok());
+        assert_eq!(unmask_token(&second), hex::decode(&token).ok());
+        // The bare token is not a masked one that unmasks to itself.
+        assert_ne!(unmask_token(&token), hex::decode(&token).ok());
+        assert_eq!(unmask_token("zz"), None);
+        assert_eq!(unmask_token(""), None);
     }
 }
