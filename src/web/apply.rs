@@ -304,12 +304,21 @@ fn fixed_answers(definition: &Definition, vouched: Option<&VouchedFacts>, lang: 
     }
 }
 
-/// Puts the vouched answers into `data`, and the card's address where none was typed yet.
-fn apply_fixed(data: &mut Map<String, Value>, fixed: &Vouched, vouched: Option<&VouchedFacts>) {
+/// Puts the vouched answers into `data`; and, to be drawn on the page that asks for it, the
+/// card's address where none was typed yet.
+fn apply_fixed(
+    data: &mut Map<String, Value>,
+    fixed: &Vouched,
+    vouched: Option<&VouchedFacts>,
+    page: Option<&crate::forms::model::Page>,
+) {
     for (id, _, value) in &fixed.fixed {
         data.insert(id.clone(), value.clone());
     }
+    let asks_address =
+        page.is_some_and(|page| page.fields.iter().any(|f| f.id == "applicant_address"));
     if let Some(address) = vouched.and_then(|v| v.facts.address.as_deref())
+        && asks_address
         && !fixed.fixed.is_empty()
         && !data.contains_key("applicant_address")
     {
@@ -445,7 +454,12 @@ pub async fn question(
     };
     let fixed = fixed_answers(&procedure.definition, vouched.as_ref(), page.lang);
     let mut data = draft.data.as_object().cloned().unwrap_or_default();
-    apply_fixed(&mut data, &fixed, vouched.as_ref());
+    apply_fixed(
+        &mut data,
+        &fixed,
+        vouched.as_ref(),
+        procedure.definition.pages.get(number - 1),
+    );
     let data = Value::Object(data);
     // A page hidden by the answers so far leads on to the next one shown.
     let shown = shown_pages(&procedure.definition, &data);
@@ -579,7 +593,7 @@ pub async fn save_page(
             data.insert(field.id.clone(), value);
         }
     }
-    apply_fixed(&mut data, &fixed, vouched.as_ref());
+    apply_fixed(&mut data, &fixed, vouched.as_ref(), None);
 
     let action = input.get("action").unwrap_or("next");
     let changed_group = change_group(&mut data, page_definition, action);

@@ -237,8 +237,16 @@ impl Page {
         response
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
-            // Public pages hold no personal data but depend on the language cookie.
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            // Public pages hold no personal data but depend on the language cookie; a page with
+            // forms of a session (answers, drafts) is never stored.
+            .insert_header((
+                header::CACHE_CONTROL,
+                if self.csrf.is_some() {
+                    "no-store"
+                } else {
+                    "no-cache"
+                },
+            ))
             .insert_header((header::VARY, "Cookie"));
         if let Some(chosen) = self.chosen {
             let secure = if self.secure { "; Secure" } else { "" };
