@@ -230,6 +230,7 @@ struct Viewed {
 
 #[derive(Serialize)]
 struct File {
+    href: String,
     kind: String,
     size: String,
     at: String,
@@ -310,6 +311,7 @@ pub async fn application(
         .attachments
         .iter()
         .map(|file| File {
+            href: format!("/applications/{id}/files/{}", file.id),
             kind: file_kind(&file.content_type),
             size: size_text(file.size_bytes),
             at: time_text(file.created_at),
@@ -344,6 +346,53 @@ pub async fn application(
             withdraw_href => (!summary.status.is_final()).then(|| format!("/applications/{id}/withdraw")),
         },
     )
+}
+
+/// One of the application's files, as a download (never shown inline: no stored content runs
+/// in this origin). Only a file of this application, of this resident.
+#[get("/applications/{id}/files/{file}")]
+pub async fn download(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let Visit { page, resident, .. } = signed_in!(request);
+    let (Some(id), Some(file)) = (parse_id(&path.0), parse_id(&path.1)) else {
+        return page.not_found();
+    };
+    let mut connection = connect!(state, page);
+    let detail =
+        match submissions::get_for_resident(&mut connection, &state.submissions(), resident.id, id)
+            .await
+        {
+            Ok(detail) => detail,
+            Err(error) => return page.failure(error),
+        };
+    if !detail
+        .attachments
+        .iter()
+        .any(|attached| attached.id == file)
+    {
+        return page.not_found();
+    }
+    match attachments::download_for_resident(&mut connection, &state.storage, resident.id, file)
+        .await
+    {
+        Ok((content_type, bytes)) => {
+            let mut response = HttpResponse::Ok();
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&content_type) {
+                response.insert_header((actix_web::http::header::CONTENT_TYPE, value));
+            }
+            response
+                .insert_header((
+                    actix_web::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{file}\""),
+                ))
+                .insert_header((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .body(bytes)
+        }
+        Err(error) => page.failure(error),
+    }
 }
 
 fn file_kind(content_type: &str) -> String {
@@ -850,6 +899,7 @@ pub(super) const TEXTS: &[(&str, &str, &str)] = &[
         "添付ファイルはありません。",
         "No files are attached.",
     ),
+    ("download_file", "ファイル", "File"),
     ("file_kind", "形式", "Type"),
     ("file_size", "大きさ", "Size"),
     (

@@ -43,6 +43,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(applications::correct)
         .service(applications::withdraw_page)
         .service(applications::withdraw)
+        .service(applications::download)
         .service(account::account)
         .service(account::save_account)
         .service(account::confirm_email_page)

@@ -645,21 +645,27 @@ pub fn read_field(
             ],
         ),
         FieldType::File => {
+            // Files already uploaded: those in the saved answer, and those the page carried
+            // back (uploaded with answers that were refused, so never saved). Whose they are is
+            // checked when the application is sent.
             let removed = input.all(&format!("{name}.remove"));
-            let mut ids: Vec<Value> = previous
+            let mut ids: Vec<String> = previous
                 .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter(|item| item.as_str().is_none_or(|id| !removed.contains(&id)))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(new) = uploaded.get(name) {
-                ids.extend(new.iter().cloned().map(Value::String));
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            for kept in input.all(&format!("{name}.keep")) {
+                if !ids.iter().any(|id| id == kept) {
+                    ids.push(kept.to_owned());
+                }
             }
-            (!ids.is_empty()).then_some(Value::Array(ids))
+            ids.retain(|id| !removed.contains(&id.as_str()));
+            if let Some(new) = uploaded.get(name) {
+                ids.extend(new.iter().cloned());
+            }
+            (!ids.is_empty()).then(|| Value::Array(ids.into_iter().map(Value::String).collect()))
         }
         FieldType::Group => {
             let count = input
@@ -855,6 +861,17 @@ mod tests {
         let masked = Value::String("********9018".to_owned());
         let drawn = draw(&definition_field, "x", "/x", Some(&masked), &[], lang);
         assert_eq!(drawn.value, "********9018");
+    }
+
+    #[test]
+    fn files_carried_back_stay_and_files_ticked_for_removal_go() {
+        let saved = serde_json::json!(["a"]);
+        let sent = input(&[("x.keep", "a"), ("x.keep", "b"), ("x.remove", "a")]);
+        let uploaded = HashMap::from([("x".to_owned(), vec!["c".to_owned()])]);
+        assert_eq!(
+            read_field(&field(FieldType::File), "x", &sent, Some(&saved), &uploaded),
+            Some(serde_json::json!(["b", "c"]))
+        );
     }
 
     #[test]

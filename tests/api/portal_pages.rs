@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::test::TestRequest;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use madoguchi::forms::Assurance;
-use madoguchi::forms::model::FieldType;
+use madoguchi::forms::model::{Field, FieldType, FileKind};
 use serde_json::{Value, json};
 
 use crate::helpers::{CATALOG, TestApp, bearer, settings_with_test_pki};
@@ -697,4 +697,158 @@ async fn an_email_change_is_confirmed_through_a_real_email_and_bad_input_comes_b
         )
         .await;
     assert_eq!(used.status, 422, "a used link: {}", used.html);
+}
+
+/// Every string in `value` that is a placeholder attachment id of the examples, with the id of
+/// the file field it answers (the last path segment that is not an index).
+fn placeholders(value: &Value, field: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(text) if text.starts_with("01900000-") => {
+            found.push((text.clone(), field.to_owned()));
+        }
+        Value::Object(map) => {
+            for (key, inner) in map {
+                placeholders(inner, key, found);
+            }
+        }
+        Value::Array(items) => {
+            for inner in items {
+                placeholders(inner, field, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[actix_web::test]
+async fn an_applications_files_are_downloads_for_its_resident_only() {
+    let app = TestApp::spawn().await;
+    let (procedure, example) = CATALOG
+        .procedures
+        .values()
+        .filter(|p| {
+            p.definition.routing.is_empty()
+                && matches!(
+                    p.definition.assurance,
+                    Assurance::None | Assurance::CardAuth
+                )
+        })
+        .find_map(|p| {
+            let example = p.definition.examples.iter().find(|e| {
+                e.valid && e.as_of.is_none() && e.data.to_string().contains("01900000-")
+            })?;
+            // Every file it answers takes a PDF.
+            let mut found = Vec::new();
+            placeholders(&example.data, "", &mut found);
+            let fields: Vec<&Field> = p
+                .definition
+                .pages
+                .iter()
+                .flat_map(|page| page.fields.iter())
+                .flat_map(|field| std::iter::once(field).chain(field.fields.iter()))
+                .collect();
+            let takes_pdf = |id: &str| {
+                fields
+                    .iter()
+                    .any(|field| field.id == id && field.accepted_kinds().contains(&FileKind::Pdf))
+            };
+            found
+                .iter()
+                .all(|(_, field)| takes_pdf(field))
+                .then(|| (p.definition.id.clone(), example.data.clone()))
+        })
+        .expect("a procedure whose example has a file");
+    let subject = "card-pages-files";
+    let resident = app.resident(subject).await;
+    let (status, draft) = app
+        .json(
+            TestRequest::post()
+                .uri("/api/v1/drafts")
+                .insert_header(bearer(&resident))
+                .set_json(json!({"procedure_id": procedure, "data": {}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let draft_id = draft["id"].as_str().expect("draft id").to_owned();
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    let mut found = Vec::new();
+    placeholders(&example, "", &mut found);
+    let mut text = example.to_string();
+    let mut uploaded = Vec::new();
+    for (placeholder, field) in found {
+        let boundary = "pages-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(pdf);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let (status, attachment) = app
+            .json(
+                TestRequest::post()
+                    .uri(&format!(
+                        "/api/v1/drafts/{draft_id}/attachments?field={field}"
+                    ))
+                    .insert_header(bearer(&resident))
+                    .insert_header((
+                        "content-type",
+                        format!("multipart/form-data; boundary={boundary}"),
+                    ))
+                    .set_payload(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{field}: {attachment}");
+        let id = attachment["id"].as_str().expect("attachment id").to_owned();
+        text = text.replace(&placeholder, &id);
+        uploaded.push(id);
+    }
+    let data: Value = serde_json::from_str(&text).expect("answers");
+    let (status, created) = app
+        .json(
+            TestRequest::post()
+                .uri(&format!("/api/v1/procedures/{procedure}/submissions"))
+                .insert_header(bearer(&resident))
+                .insert_header(("idempotency-key", "pages-files"))
+                .set_json(json!({"data": data, "draft_id": draft_id})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in(subject).await;
+    let page = browser.get(&format!("/applications/{id}")).await;
+    let href = format!("/applications/{id}/files/{}", uploaded[0]);
+    assert!(
+        page.html.contains(&format!(r#"href="{href}""#)),
+        "{}",
+        page.html
+    );
+    let cookie = browser.cookie_header();
+    let response = app
+        .call(
+            TestRequest::get()
+                .uri(&href)
+                .insert_header(("cookie", cookie.clone())),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let header = |name: &str| crate::helpers::header(&response, name);
+    assert_eq!(header("content-type"), "application/pdf");
+    assert!(header("content-disposition").starts_with("attachment"));
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let body = actix_web::test::read_body(response).await;
+    assert_eq!(&body[..], &pdf[..]);
+
+    let missing = browser
+        .get(&format!(
+            "/applications/{id}/files/{}",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(missing.status, 404);
+    let mut other = Browser::new(&app);
+    other.sign_in("card-pages-files-other").await;
+    let theirs = other.get(&href).await;
+    assert_eq!(theirs.status, 404, "{}", theirs.html);
 }
