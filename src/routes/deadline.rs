@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
@@ -36,39 +36,48 @@ pub fn request_bound(state: &AppState) -> Duration {
 pub async fn deadline(
     mut request: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(request).await;
-    };
-    let request_id = request.extensions().get::<RequestId>().cloned();
-    let refuse = |error: ApiError| -> actix_web::Error {
-        Refused {
-            error,
-            request_id: request_id.clone(),
-        }
-        .into()
+        return passed_on(next.call(request).await);
     };
     let is_upload = request
         .headers()
         .get(CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"multipart/"));
     if is_upload {
-        return next.call(request).await;
+        return passed_on(next.call(request).await);
     }
     if has_body(&request) {
         let server = &state.settings.server;
         let bound = Duration::from_secs(server.body_timeout_seconds);
         let payload = request.take_payload();
-        let body = tokio::time::timeout(bound, read_body(payload, server.max_json_body_bytes))
-            .await
-            .map_err(|_| refuse(body_too_slow()))??;
-        request.set_payload(actix_web::dev::Payload::from(body));
+        // Still ours: a refusal here is answered directly.
+        match tokio::time::timeout(bound, read_body(payload, server.max_json_body_bytes)).await {
+            Ok(Ok(body)) => request.set_payload(actix_web::dev::Payload::from(body)),
+            Ok(Err(error)) => return Ok(request.error_response(error).map_into_right_body()),
+            Err(_) => {
+                return Ok(request
+                    .error_response(body_too_slow())
+                    .map_into_right_body());
+            }
+        }
     }
     let bound = request_bound(&state);
+    let request_id = request.extensions().get::<RequestId>().cloned();
     match tokio::time::timeout(bound, next.call(request)).await {
-        Ok(response) => response,
-        Err(_) => Err(refuse(DbError::timed_out(bound).into())),
+        Ok(response) => passed_on(response),
+        Err(_) => Err(Refused {
+            error: DbError::timed_out(bound).into(),
+            request_id,
+        }
+        .into()),
     }
+}
+
+fn passed_on<B>(
+    response: Result<ServiceResponse<B>, actix_web::Error>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    response.map(ServiceResponse::map_into_left_body)
 }
 
 fn has_body(request: &ServiceRequest) -> bool {
@@ -105,8 +114,8 @@ fn body_too_slow() -> ApiError {
     )
 }
 
-/// A refusal made here leaves as an error, past the middleware that adds the request id to
-/// responses: it carries the id itself.
+/// The request bound's refusal leaves as an error (the router holds the request), past the
+/// middleware that adds the request id to responses: it carries the id itself.
 #[derive(Debug)]
 struct Refused {
     error: ApiError,
