@@ -343,6 +343,8 @@ pub mod handlers {
         as_actix_error(error, api_error)
     }
 
+    /// A path segment of the wrong type (`/api/v1/submissions/not-a-uuid`) is not found (the
+    /// portal's paths get its 404 page instead: `startup` chooses).
     pub fn path_error(error: PathError, _request: &HttpRequest) -> actix_web::Error {
         as_actix_error(error, ApiError::not_found())
     }

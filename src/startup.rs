@@ -9,7 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpServer, web};
 use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -51,7 +51,7 @@ pub fn build_app(
         )
         .app_data(web::PayloadConfig::default().limit(json_limit))
         .app_data(web::QueryConfig::default().error_handler(handlers::query_error))
-        .app_data(web::PathConfig::default().error_handler(handlers::path_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
         .configure(routes::configure)
         .configure(crate::web::configure)
         .default_service(web::to(unmatched))
@@ -61,6 +61,16 @@ pub fn build_app(
         .wrap(from_fn(routes::guard::guard))
         .wrap(security_headers(https))
         .wrap(from_fn(telemetry::observe_request))
+}
+
+/// A path segment of the wrong type (`/drafts/not-a-uuid`) is not found: the portal's 404 page
+/// on its own paths, problem+json elsewhere.
+fn path_error(error: actix_web::error::PathError, request: &HttpRequest) -> actix_web::Error {
+    if crate::web::owns(request.path()) {
+        let page = crate::web::Page::new(request).not_found();
+        return actix_web::error::InternalError::from_response(error, page).into();
+    }
+    handlers::path_error(error, request)
 }
 
 /// A path nothing matched: the portal's 404 page for its own paths, problem+json for the API.

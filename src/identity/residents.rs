@@ -2,7 +2,7 @@
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -102,6 +102,41 @@ pub async fn update_contact(
         .execute(connection)
         .await?;
     Ok(Some(token))
+}
+
+/// [`update_contact`] and, for a new address, the email with its confirmation link, in one
+/// transaction: the link is sent exactly when the address is recorded as pending.
+pub async fn change_contact(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+    email: Option<&str>,
+    language: Option<&str>,
+    public_url: &str,
+) -> Result<(), AuthError> {
+    connection
+        .transaction::<_, AuthError, _>(|connection| {
+            Box::pin(async move {
+                let token = update_contact(connection, id, email, language).await?;
+                if let (Some(token), Some(address)) = (token, email) {
+                    // In the language just chosen, else the one the resident has.
+                    let language = match language {
+                        Some(language) => language.to_owned(),
+                        None => {
+                            residents::table
+                                .find(id)
+                                .select(residents::language)
+                                .first(connection)
+                                .await?
+                        }
+                    };
+                    let notice =
+                        crate::notify::email_confirmation(address, &language, public_url, &token);
+                    crate::notify::enqueue(connection, &[notice]).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
 }
 
 /// Confirms the pending address whose link carried `token`: it becomes the address notices go

@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, patch, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -353,30 +352,14 @@ pub async fn update_me(
         return Err(ApiError::validation("request.invalid", errors));
     }
     let mut connection = crate::db::connection(&state.pool).await?;
-    connection
-        .transaction::<_, AuthError, _>(|connection| {
-            Box::pin(async move {
-                let token = residents::update_contact(
-                    connection,
-                    auth.id,
-                    body.email.as_deref(),
-                    body.language.as_deref(),
-                )
-                .await?;
-                if let (Some(token), Some(address)) = (token, body.email.as_deref()) {
-                    let language = body.language.as_deref().unwrap_or("ja");
-                    let notice = crate::notify::email_confirmation(
-                        address,
-                        language,
-                        &state.settings.server.public_url,
-                        &token,
-                    );
-                    crate::notify::enqueue(connection, &[notice]).await?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
+    residents::change_contact(
+        &mut connection,
+        auth.id,
+        body.email.as_deref(),
+        body.language.as_deref(),
+        &state.settings.server.public_url,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -28,7 +28,8 @@ use crate::calendar::BusinessCalendar;
 use crate::db::DbError;
 use crate::db::schema::{
     access_log, attachments as attachment_rows, drafts as draft_rows, idempotency_keys, residents,
-    staff, submission_events, submission_revisions, submission_signatures, submissions,
+    staff, staff_memberships, submission_events, submission_revisions, submission_signatures,
+    submissions,
 };
 use crate::forms::lint::city_today;
 use crate::forms::model::{Field, FieldType};
@@ -734,6 +735,39 @@ pub async fn list_for_resident(
     Ok(rows.into_iter().map(|row| summary(catalog, row)).collect())
 }
 
+/// One page of the resident's own applications, newest first, and whether another page follows.
+pub async fn page_for_resident(
+    connection: &mut AsyncPgConnection,
+    catalog: &Catalog,
+    resident_id: Uuid,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<SubmissionSummary>, bool), SubmissionError> {
+    let mut rows: Vec<SummaryRow> = submissions::table
+        .filter(submissions::resident_id.eq(resident_id))
+        .order((submissions::submitted_at.desc(), submissions::id.desc()))
+        .offset(page.max(0) * per_page)
+        // One more than shown, to know whether there is a next page.
+        .limit(per_page + 1)
+        .select((
+            submissions::id,
+            submissions::reference,
+            submissions::procedure_id,
+            submissions::status,
+            submissions::fee_yen,
+            submissions::submitted_at,
+            submissions::due_date,
+        ))
+        .load(connection)
+        .await?;
+    let more = rows.len() as i64 > per_page;
+    rows.truncate(per_page as usize);
+    Ok((
+        rows.into_iter().map(|row| summary(catalog, row)).collect(),
+        more,
+    ))
+}
+
 #[derive(Debug, Clone, Serialize, Queryable, ToSchema)]
 pub struct Event {
     pub from_status: Option<String>,
@@ -962,6 +996,33 @@ pub fn city_date(at: DateTime<Utc>) -> NaiveDate {
     (at + chrono::Duration::hours(9)).date_naive()
 }
 
+/// Answers for a resubmission that were shown masked (the correction page shows the stored
+/// answers, My Numbers as `********9018`): where `incoming` still holds the masked form of the
+/// My Number sealed at the same place in the current revision, the number is put back. Anything
+/// the resident changed is left as typed. `NotFound` for anyone else's application.
+pub async fn restore_for_resubmission(
+    connection: &mut AsyncPgConnection,
+    sealer: &Sealer,
+    resident_id: Uuid,
+    id: Uuid,
+    incoming: &Value,
+) -> Result<Value, SubmissionError> {
+    let (procedure_id, revision, stored): (String, i32, Value) = submissions::table
+        .filter(submissions::id.eq(id))
+        .filter(submissions::resident_id.eq(resident_id))
+        .select((
+            submissions::procedure_id,
+            submissions::revision,
+            submissions::data,
+        ))
+        .first(connection)
+        .await
+        .optional()?
+        .ok_or(SubmissionError::NotFound)?;
+    let scope = Scope::revision(&procedure_id, id, revision);
+    Ok(sealing::restore_masked(sealer, incoming, &stored, &scope))
+}
+
 /// A resident's answer to a return (差し戻し): corrected answers, signed again for card-sign
 /// procedures.
 pub struct Resubmission {
@@ -1134,6 +1195,9 @@ pub async fn resubmit(
 pub struct AccessEntry {
     /// The staff member's display name: residents may know who looked at their application.
     pub staff_name: String,
+    /// The staff member's division: the application's own when they belong to it (the usual
+    /// case), else the first they belong to; none for an account without a division.
+    pub division: Option<String>,
     pub action: String,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
@@ -1154,11 +1218,18 @@ pub async fn access_log_for_resident(
     if owned == 0 {
         return Err(SubmissionError::NotFound);
     }
-    let rows: Vec<(String, String, Option<String>, DateTime<Utc>)> = access_log::table
+    let own_division: String = submissions::table
+        .find(id)
+        .select(submissions::division)
+        .first(connection)
+        .await?;
+    type Row = (Uuid, String, String, Option<String>, DateTime<Utc>);
+    let rows: Vec<Row> = access_log::table
         .inner_join(staff::table)
         .filter(access_log::submission_id.eq(id))
         .order(access_log::id)
         .select((
+            staff::id,
             staff::display_name,
             access_log::action,
             access_log::reason,
@@ -1166,9 +1237,28 @@ pub async fn access_log_for_resident(
         ))
         .load(connection)
         .await?;
+    let staff_ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
+    let memberships: Vec<(Uuid, String)> = staff_memberships::table
+        .filter(staff_memberships::staff_id.eq_any(&staff_ids))
+        .order((staff_memberships::staff_id, staff_memberships::division))
+        .select((staff_memberships::staff_id, staff_memberships::division))
+        .load(connection)
+        .await?;
+    let division_of = |staff_id: Uuid| {
+        let mut theirs = memberships
+            .iter()
+            .filter(|(member, _)| *member == staff_id)
+            .map(|(_, division)| division);
+        let first = theirs.clone().next().cloned();
+        theirs
+            .find(|division| **division == own_division)
+            .cloned()
+            .or(first)
+    };
     Ok(rows
         .into_iter()
-        .map(|(staff_name, action, reason, at)| AccessEntry {
+        .map(|(staff_id, staff_name, action, reason, at)| AccessEntry {
+            division: division_of(staff_id),
             staff_name,
             action,
             reason,

@@ -69,19 +69,19 @@ fn needs_card(page: &Page, procedure: &Procedure) -> HttpResponse {
 }
 
 #[derive(Serialize)]
-struct DraftLink {
+pub(super) struct DraftLink {
     href: String,
     title: String,
     updated: String,
     expires: String,
 }
 
-fn city_time(at: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn city_time(at: chrono::DateTime<chrono::Utc>) -> String {
     let local = at + chrono::Duration::hours(9);
     local.format("%Y-%m-%d %H:%M").to_string()
 }
 
-fn draft_link(state: &AppState, draft: &drafts::Draft, lang: Lang) -> DraftLink {
+pub(super) fn draft_link(state: &AppState, draft: &drafts::Draft, lang: Lang) -> DraftLink {
     let title = state.catalog.get(&draft.procedure_id).map_or_else(
         || draft.procedure_id.clone(),
         |p| pick(&p.definition.title, lang),
@@ -245,7 +245,7 @@ fn shown_pages(definition: &Definition, data: &Value) -> Vec<usize> {
 }
 
 /// The facts the provider vouched for at sign-in, for procedures that need an identity.
-async fn vouched_facts(
+pub(super) async fn vouched_facts(
     connection: &mut diesel_async::AsyncPgConnection,
     resident: &Resident,
     procedure: &Procedure,
@@ -304,12 +304,21 @@ fn fixed_answers(definition: &Definition, vouched: Option<&VouchedFacts>, lang: 
     }
 }
 
-/// Puts the vouched answers into `data`, and the card's address where none was typed yet.
-fn apply_fixed(data: &mut Map<String, Value>, fixed: &Vouched, vouched: Option<&VouchedFacts>) {
+/// Puts the vouched answers into `data`; and, to be drawn on the page that asks for it, the
+/// card's address where none was typed yet.
+fn apply_fixed(
+    data: &mut Map<String, Value>,
+    fixed: &Vouched,
+    vouched: Option<&VouchedFacts>,
+    page: Option<&crate::forms::model::Page>,
+) {
     for (id, _, value) in &fixed.fixed {
         data.insert(id.clone(), value.clone());
     }
+    let asks_address =
+        page.is_some_and(|page| page.fields.iter().any(|f| f.id == "applicant_address"));
     if let Some(address) = vouched.and_then(|v| v.facts.address.as_deref())
+        && asks_address
         && !fixed.fixed.is_empty()
         && !data.contains_key("applicant_address")
     {
@@ -321,12 +330,16 @@ fn apply_fixed(data: &mut Map<String, Value>, fixed: &Vouched, vouched: Option<&
 }
 
 #[derive(Serialize)]
-struct ErrorLink {
-    href: String,
-    message: String,
+pub(super) struct ErrorLink {
+    pub(super) href: String,
+    pub(super) message: String,
 }
 
-fn error_links(widgets: &[questions::Widget], errors: &[FieldError], lang: Lang) -> Vec<ErrorLink> {
+pub(super) fn error_links(
+    widgets: &[questions::Widget],
+    errors: &[FieldError],
+    lang: Lang,
+) -> Vec<ErrorLink> {
     fn walk(widgets: &[questions::Widget], out: &mut Vec<(String, String)>) {
         for widget in widgets {
             out.push((widget.id.clone(), widget.focus.clone()));
@@ -441,7 +454,12 @@ pub async fn question(
     };
     let fixed = fixed_answers(&procedure.definition, vouched.as_ref(), page.lang);
     let mut data = draft.data.as_object().cloned().unwrap_or_default();
-    apply_fixed(&mut data, &fixed, vouched.as_ref());
+    apply_fixed(
+        &mut data,
+        &fixed,
+        vouched.as_ref(),
+        procedure.definition.pages.get(number - 1),
+    );
     let data = Value::Object(data);
     // A page hidden by the answers so far leads on to the next one shown.
     let shown = shown_pages(&procedure.definition, &data);
@@ -466,7 +484,7 @@ pub async fn question(
 }
 
 /// The pointer of a file input's answer: `children[0].photo` → `/children/0/photo`.
-fn pointer_of(name: &str) -> String {
+pub(super) fn pointer_of(name: &str) -> String {
     format!("/{}", name.replace("].", "/").replace('[', "/"))
 }
 
@@ -575,7 +593,7 @@ pub async fn save_page(
             data.insert(field.id.clone(), value);
         }
     }
-    apply_fixed(&mut data, &fixed, vouched.as_ref());
+    apply_fixed(&mut data, &fixed, vouched.as_ref(), None);
 
     let action = input.get("action").unwrap_or("next");
     let changed_group = change_group(&mut data, page_definition, action);
@@ -664,7 +682,7 @@ pub async fn save_page(
 
 /// `add:<group>` appends an empty member, `remove:<group>:<index>` removes one. Returns whether
 /// the action was one of them.
-fn change_group(
+pub(super) fn change_group(
     data: &mut Map<String, Value>,
     page: &crate::forms::model::Page,
     action: &str,
@@ -713,7 +731,7 @@ fn attempt_key(draft: &drafts::Draft) -> String {
 }
 
 #[derive(Serialize)]
-struct Answer {
+pub(super) struct Answer {
     label: String,
     value: String,
     members: Vec<Vec<Answer>>,
@@ -721,13 +739,18 @@ struct Answer {
 }
 
 #[derive(Serialize)]
-struct PageAnswers {
+pub(super) struct PageAnswers {
     title: String,
     change_href: String,
     answers: Vec<Answer>,
 }
 
-fn answers(definition: &Definition, data: &Value, draft_id: Uuid, lang: Lang) -> Vec<PageAnswers> {
+pub(super) fn answers(
+    definition: &Definition,
+    data: &Value,
+    draft_id: Uuid,
+    lang: Lang,
+) -> Vec<PageAnswers> {
     let seen = condition_data(definition, data);
     definition
         .pages
@@ -1216,7 +1239,7 @@ pub async fn received(
 
 /// Reads a posted form, URL-encoded or multipart (pages with file inputs), within the body
 /// limits: the JSON limit for text, the attachment limit per file.
-async fn read_form(
+pub(super) async fn read_form(
     request: &HttpRequest,
     mut payload: web::Payload,
     state: &AppState,

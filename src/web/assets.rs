@@ -1,4 +1,4 @@
-//! Stylesheets served from the binary under `/static/<version>/<name>`. The version is a hash of
+//! Stylesheets and scripts served from the binary under `/static/<version>/<name>`. The version is a hash of
 //! every asset, so a page always names the files it was made with and browsers may keep them
 //! for a year.
 
@@ -12,11 +12,17 @@ use sha2::{Digest, Sha256};
 const TOKENS: &[u8] =
     include_bytes!("../../static/vendor/digital-go-jp-design-tokens-1.1.9/tokens.css");
 const SITE: &[u8] = include_bytes!("../../static/site.css");
+/// JSON Logic for the browser, as published (see the folder's README).
+const LOGIC: &[u8] = include_bytes!("../../static/vendor/json-logic-js-2.0.5/logic.js");
+/// Reveals a question page's one simple follow-up.
+const REVEAL: &[u8] = include_bytes!("../../static/reveal.js");
 
 /// Name, content type, bytes.
-const FILES: [(&str, &str, &[u8]); 2] = [
+const FILES: [(&str, &str, &[u8]); 4] = [
     ("tokens.css", "text/css; charset=utf-8", TOKENS),
     ("site.css", "text/css; charset=utf-8", SITE),
+    ("json-logic.js", "text/javascript; charset=utf-8", LOGIC),
+    ("reveal.js", "text/javascript; charset=utf-8", REVEAL),
 ];
 
 /// The first 12 hex digits of the SHA-256 of every asset.

@@ -68,9 +68,9 @@ impl Lang {
     /// The interface texts in this language, for templates as `t.<key>`.
     pub fn texts(self) -> &'static BTreeMap<&'static str, &'static str> {
         static JA: LazyLock<BTreeMap<&str, &str>> =
-            LazyLock::new(|| TEXTS.iter().map(|(key, ja, _)| (*key, *ja)).collect());
+            LazyLock::new(|| all_texts().map(|(key, ja, _)| (*key, *ja)).collect());
         static EN: LazyLock<BTreeMap<&str, &str>> =
-            LazyLock::new(|| TEXTS.iter().map(|(key, _, en)| (*key, *en)).collect());
+            LazyLock::new(|| all_texts().map(|(key, _, en)| (*key, *en)).collect());
         match self {
             Self::Ja => &JA,
             Self::En => &EN,
@@ -87,6 +87,11 @@ pub fn switch_href(path: &str, query: &str, lang: Lang) -> String {
     let wanted = format!("lang={}", lang.code());
     pairs.push(&wanted);
     format!("{path}?{}", pairs.join("&"))
+}
+
+/// Every interface text: the shared ones here, and those of the pages after applying.
+fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    TEXTS.iter().chain(super::applications::TEXTS)
 }
 
 /// Interface texts: key, Japanese, English.

@@ -2,6 +2,8 @@
 //! as the JSON edge (`crate::routes`). Both call the domain; neither calls into the other.
 //! Every page works without JavaScript and loads nothing from another origin (docs: UI.md).
 
+mod account;
+mod applications;
 mod apply;
 pub mod assets;
 mod lang;
@@ -36,6 +38,16 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(apply::sign)
         .service(apply::submit)
         .service(apply::received)
+        .service(applications::history)
+        .service(applications::application)
+        .service(applications::correct_page)
+        .service(applications::correct)
+        .service(applications::withdraw_page)
+        .service(applications::withdraw)
+        .service(account::account)
+        .service(account::save_account)
+        .service(account::confirm_email_page)
+        .service(account::confirm_email)
         .service(pages::accessibility)
         .configure(staff::configure);
 }

@@ -139,6 +139,11 @@ pub struct Widget {
     pub warning: Option<String>,
     /// Where a link in the error summary should lead (the first input).
     pub focus: String,
+    /// The page's one simple follow-up: its condition (JSON Logic, for static/reveal.js), the
+    /// input it reads and that input's kind.
+    pub reveal: Option<String>,
+    pub reveal_reads: String,
+    pub reveal_kind: &'static str,
 }
 
 /// Values of the resident the page knows beyond the answers.
@@ -160,6 +165,7 @@ pub fn widgets(
     lang: Lang,
 ) -> Vec<Widget> {
     let same_page: Vec<&str> = page.fields.iter().map(|f| f.id.as_str()).collect();
+    let mut revealed = false;
     page.fields
         .iter()
         .filter(|field| {
@@ -186,6 +192,12 @@ pub fn widgets(
                 && reads_page(condition, &same_page)
             {
                 widget.applies_when = Some(applies_when(definition, condition, lang));
+                if !revealed && let Some((reads, kind)) = simple_follow_up(page, condition) {
+                    revealed = true;
+                    widget.reveal = Some(condition.to_string());
+                    widget.reveal_reads = reads;
+                    widget.reveal_kind = kind;
+                }
             }
             if let Some((_, shown, _)) = vouched.fixed.iter().find(|(id, _, _)| id == &field.id) {
                 widget.vouched = Some(format!("{shown}（{}）", vouched.source));
@@ -196,6 +208,21 @@ pub fn widgets(
             widget
         })
         .collect()
+}
+
+/// A follow-up the script may reveal (UI.md: at most one, and simple): its condition reads one
+/// answer, a choice of one option on the same page.
+fn simple_follow_up(page: &DefinitionPage, condition: &Value) -> Option<(String, &'static str)> {
+    let read = logic::variables(condition);
+    let [name] = read.as_slice() else {
+        return None;
+    };
+    let source = page.fields.iter().find(|field| &field.id == name)?;
+    match source.kind() {
+        FieldType::Radio | FieldType::Select => Some((name.clone(), "choice")),
+        FieldType::Boolean => Some((name.clone(), "boolean")),
+        _ => None,
+    }
 }
 
 fn reads_page(condition: &Value, same_page: &[&str]) -> bool {

@@ -139,6 +139,30 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "staff/account.html",
             include_str!("../../templates/web/staff/account.html"),
         ),
+        (
+            "applications.html",
+            include_str!("../../templates/web/applications.html"),
+        ),
+        (
+            "application.html",
+            include_str!("../../templates/web/application.html"),
+        ),
+        (
+            "correct.html",
+            include_str!("../../templates/web/correct.html"),
+        ),
+        (
+            "withdraw.html",
+            include_str!("../../templates/web/withdraw.html"),
+        ),
+        (
+            "account.html",
+            include_str!("../../templates/web/account.html"),
+        ),
+        (
+            "email_confirm.html",
+            include_str!("../../templates/web/email_confirm.html"),
+        ),
     ] {
         if let Err(error) = environment.add_template(name, source) {
             tracing::error!(%error, name, "a page template does not compile");
@@ -242,6 +266,8 @@ impl Page {
             }),
             tokens_css => assets::href("tokens.css"),
             site_css => assets::href("site.css"),
+            logic_js => assets::href("json-logic.js"),
+            reveal_js => assets::href("reveal.js"),
             csrf => self.csrf.clone(),
             signed_in => self.signed_in,
         };
@@ -259,8 +285,19 @@ impl Page {
         response
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_POLICY))
-            // Public pages hold no personal data but depend on the language cookie.
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            // Not the API's `no-referrer`: under it browsers send `Origin: null` with a page's
+            // own form posts, which the CSRF check refuses. Other origins still get nothing.
+            .insert_header((header::REFERRER_POLICY, "same-origin"))
+            // Public pages hold no personal data but depend on the language cookie; a page with
+            // forms of a session (answers, drafts) is never stored.
+            .insert_header((
+                header::CACHE_CONTROL,
+                if self.csrf.is_some() {
+                    "no-store"
+                } else {
+                    "no-cache"
+                },
+            ))
             .insert_header((header::VARY, "Cookie"));
         if let Some(chosen) = self.chosen {
             let secure = if self.secure { "; Secure" } else { "" };

@@ -21,6 +21,7 @@ mod oidc;
 mod page_client;
 mod portal;
 mod portal_flow;
+mod portal_pages;
 mod reliability;
 mod requesters;
 mod staff;

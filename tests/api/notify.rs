@@ -14,14 +14,14 @@ use serde_json::{Value, json};
 use crate::helpers::{CATALOG, TestApp, bearer};
 
 /// The SMTP fixture process; it exits when dropped (its stdin closes).
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     maildir: tempfile::TempDir,
 }
 
 impl SmtpServer {
-    fn start(delay_seconds: f64, tls: Option<(&Path, &Path)>) -> Self {
+    pub(crate) fn start(delay_seconds: f64, tls: Option<(&Path, &Path)>) -> Self {
         Self::start_on(0, delay_seconds, tls)
     }
 
@@ -86,7 +86,7 @@ impl SmtpServer {
     }
 
     /// Waits (bounded) until at least `count` messages arrived.
-    fn wait_for(&self, count: usize, limit: Duration) -> Vec<Value> {
+    pub(crate) fn wait_for(&self, count: usize, limit: Duration) -> Vec<Value> {
         let started = Instant::now();
         loop {
             let messages = self.messages();
@@ -105,7 +105,7 @@ impl Drop for SmtpServer {
     }
 }
 
-fn smtp_settings(port: u16) -> madoguchi::config::Settings {
+pub(crate) fn smtp_settings(port: u16) -> madoguchi::config::Settings {
     let mut settings = crate::helpers::test_settings();
     settings.email.transport = EmailTransport::Smtp;
     settings.email.smtp_host = "127.0.0.1".to_owned();
@@ -137,7 +137,7 @@ async fn apply(app: &TestApp, token: &str, key: &str) -> Value {
     created
 }
 
-async fn worker_pass(app: &TestApp) -> madoguchi::worker::Pass {
+pub(crate) async fn worker_pass(app: &TestApp) -> madoguchi::worker::Pass {
     let mailer = madoguchi::notify::mailer::Mailer::from_settings(&app.state.settings.email)
         .expect("mailer");
     madoguchi::worker::run_once(&app.state.pool, &mailer, &app.state.settings.email)
@@ -145,7 +145,7 @@ async fn worker_pass(app: &TestApp) -> madoguchi::worker::Pass {
         .expect("worker pass")
 }
 
-fn recipient(message: &Value) -> &str {
+pub(crate) fn recipient(message: &Value) -> &str {
     message["to"][0].as_str().unwrap_or_default()
 }
 

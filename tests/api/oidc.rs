@@ -553,6 +553,68 @@ async fn a_resident_signs_in_through_the_api_and_forgeries_are_refused() {
     assert_eq!(status, 401, "a replayed callback: {problem}");
 }
 
+/// Signing in on the pages: the portal sends the browser to the provider, and the callback
+/// (to the page path) is accepted only in the browser that started it, once, landing back on
+/// the page the resident came from.
+#[actix_web::test]
+async fn a_resident_signs_in_on_the_pages_and_lands_where_they_were() {
+    use crate::portal_flow::{Browser, hidden, pairs};
+    const PORTAL_REDIRECT_URI: &str = "http://127.0.0.1:9/sign-in/oidc/callback";
+
+    let provider = Provider::start(&[
+        ("CLIENT_AUTH", "client_secret_basic"),
+        ("CLIENT_SECRET", CLIENT_SECRET),
+        ("REDIRECT_URI", PORTAL_REDIRECT_URI),
+    ])
+    .await;
+    let mut settings = crate::helpers::test_settings();
+    settings.identity.providers = vec!["oidc".to_owned()];
+    settings.identity.oidc = OidcSettings {
+        redirect_uri: PORTAL_REDIRECT_URI.to_owned(),
+        ..provider.settings()
+    };
+    let app = crate::helpers::TestApp::with_settings(settings).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.get("/sign-in?next=/drafts").await;
+    assert!(
+        page.html.contains(r#"action="/sign-in/oidc""#),
+        "{}",
+        page.html
+    );
+    assert!(
+        !page.html.contains(r#"action="/sign-in/dev""#),
+        "dev is not offered"
+    );
+    let started = browser
+        .post(
+            "/sign-in/oidc",
+            &pairs(&[("csrf", &hidden(&page.html, "csrf")), ("next", "/drafts")]),
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.html);
+    let callback =
+        log_in_back_to(&started.location, "resident-portal-7", PORTAL_REDIRECT_URI).await;
+    let back = format!(
+        "/sign-in/oidc/callback?code={}&state={}&iss={}",
+        callback.code, callback.state, callback.iss
+    );
+
+    let mut stranger = Browser::new(&app);
+    let refused = stranger.get(&back).await;
+    assert_eq!(
+        refused.status, 401,
+        "another browser's callback: {}",
+        refused.html
+    );
+
+    let landed = browser.get(&back).await;
+    assert_eq!(landed.status, 303, "{}", landed.html);
+    assert_eq!(landed.location, "/drafts");
+    let drafts = browser.get("/drafts").await;
+    assert_eq!(drafts.status, 200, "{}", drafts.html);
+    assert_eq!(browser.get(&back).await.status, 401, "a replayed callback");
+}
+
 /// Staff sign in through the city's own IdP: the first sign-in links the account named by the
 /// login claim to the IdP's subject; afterwards another IdP user claiming the same login, an
 /// unknown person, a deactivated account and a resident's sign-in attempt are all refused.

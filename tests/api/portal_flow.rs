@@ -13,27 +13,27 @@ use crate::helpers::{CATALOG, TestApp, test_settings};
 
 /// What came back.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    location: String,
-    html: String,
+pub struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub html: String,
 }
 
 /// A cookie jar in front of the app.
-struct Browser<'a> {
+pub struct Browser<'a> {
     app: &'a TestApp,
     cookies: HashMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             cookies: HashMap::new(),
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(name, value)| format!("{name}={value}"))
@@ -72,11 +72,11 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, uri: &str) -> Answer {
+    pub async fn get(&mut self, uri: &str) -> Answer {
         self.send(TestRequest::get().uri(uri)).await
     }
 
-    async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
+    pub async fn post(&mut self, uri: &str, pairs: &[(String, String)]) -> Answer {
         let body = serde_urlencoded::to_string(pairs).unwrap();
         self.send(
             TestRequest::post()
@@ -127,7 +127,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Signs in with the development card as `subject`, from the sign-in page.
-    async fn sign_in(&mut self, subject: &str) {
+    pub(crate) async fn sign_in(&mut self, subject: &str) {
         let page = self.get("/sign-in?next=/drafts").await;
         assert_eq!(page.status, 200, "{}", page.html);
         let csrf = hidden(&page.html, "csrf");
@@ -142,14 +142,14 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect()
 }
 
 /// The value of the first hidden input named `name`.
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let start = html
         .find(&marker)
@@ -173,7 +173,7 @@ fn text_of(value: &Value) -> String {
 }
 
 /// The form inputs that answer `field` with `value` (as the page names them), and the files.
-fn inputs(
+pub(crate) fn inputs(
     field: &Field,
     name: &str,
     value: &Value,
@@ -525,6 +525,17 @@ async fn a_card_procedure_with_members_and_a_file_is_applied_for_through_the_pag
         once.push((format!("{}.count", group.id), "0".to_owned()));
         let added = browser.post_multipart(&group_page, &once, &[]).await;
         assert_eq!(added.status, 200, "{}", added.html);
+        // Enter in a text box presses the first submit button: it must be 「次へ」.
+        let form = added
+            .html
+            .find(&format!(r#"action="{group_page}""#))
+            .unwrap();
+        let first_button = form + added.html[form..].find(r#"type="submit""#).unwrap();
+        assert!(
+            added.html[first_button..first_button + 60].contains(r#"value="next""#),
+            "{}",
+            &added.html[first_button..]
+        );
         assert!(added.html.contains(&format!(r#"id="f-{}-0""#, group.id)));
         let mut twice = pairs(&[("csrf", &csrf), ("action", &add)]);
         twice.push((format!("{}.count", group.id), "1".to_owned()));
@@ -639,6 +650,14 @@ async fn a_resident_cannot_open_anothers_draft() {
         .await;
     assert_eq!(posted.status, 404);
     assert_eq!(owner.get(&first).await.status, 200);
+    for malformed in ["/drafts/not-a-draft/pages/1", &format!("{draft}/pages/x")] {
+        let missing = owner.get(malformed).await;
+        assert_eq!(missing.status, 404, "{malformed}");
+        assert!(
+            missing.html.contains("ページが見つかりません"),
+            "{malformed}"
+        );
+    }
 }
 
 /// Every procedure's first question page and its confirm page, from a valid example saved as a
@@ -797,4 +816,58 @@ async fn a_card_sign_procedure_is_signed_by_the_dev_signer_and_sent() {
             .await
             .unwrap();
     assert_eq!(signatures[0].count, 1, "the signature is stored with it");
+}
+
+/// A page's one simple follow-up carries its condition for the reveal script, which is served
+/// from this origin with JSON Logic; without a script it is shown with a note of when it applies.
+#[actix_web::test]
+async fn a_simple_follow_up_can_be_revealed_by_the_script() {
+    let app = TestApp::spawn().await;
+    let (definition, number, follow_up) = CATALOG
+        .procedures
+        .values()
+        .map(|p| &p.definition)
+        .filter(|d| d.assurance == Assurance::None)
+        .find_map(|d| {
+            d.pages.iter().enumerate().find_map(|(index, page)| {
+                if index > 0 || page.show_if.is_some() {
+                    return None;
+                }
+                page.fields.iter().find_map(|field| {
+                    let condition = field.show_if.as_ref()?;
+                    let read = madoguchi::forms::logic::variables(condition);
+                    let [name] = read.as_slice() else { return None };
+                    let source = page.fields.iter().find(|f| &f.id == name)?;
+                    matches!(
+                        source.kind(),
+                        FieldType::Radio | FieldType::Select | FieldType::Boolean
+                    )
+                    .then_some((d, index + 1, field))
+                })
+            })
+        })
+        .expect("a none procedure whose first page has a simple follow-up");
+    let mut browser = Browser::new(&app);
+    browser.sign_in("portal-reveal").await;
+    let first = start(&mut browser, &definition.id).await;
+    assert!(first.ends_with(&format!("/pages/{number}")));
+    let page = browser.get(&first).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("data-show-if=\"{"), "{}", page.html);
+    assert!(page.html.contains(&format!(r#"id="f-{}""#, follow_up.id)));
+    assert!(page.html.contains(r#"class="hint conditional""#));
+    let scripts: Vec<&str> = page
+        .html
+        .match_indices(r#"<script src=""#)
+        .map(|(at, marker)| {
+            let start = at + marker.len();
+            &page.html[start..start + page.html[start..].find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    for script in scripts {
+        let served = browser.get(script).await;
+        assert_eq!(served.status, 200, "{script}");
+        assert!(served.html.contains("jsonLogic"), "{script}");
+    }
 }
