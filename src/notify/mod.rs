@@ -108,23 +108,14 @@ pub struct DivisionsScope<'a> {
     pub emails: &'a [String],
 }
 
-/// The divisions an admin administers and their notice addresses: what [`DivisionsScope`]
-/// borrows. Both empty when `memberships` hold no admin role.
-pub fn administered(
-    catalog: &crate::forms::Catalog,
-    memberships: &[crate::identity::staff::Membership],
-) -> (Vec<String>, Vec<String>) {
-    let divisions: Vec<String> = memberships
-        .iter()
-        .filter(|membership| membership.role == crate::identity::staff::Role::Admin)
-        .map(|membership| membership.division.clone())
-        .collect();
-    let emails = divisions
+/// The notice addresses of `divisions` (the catalog's organisation): with the divisions, what
+/// an admin's [`DivisionsScope`] borrows.
+pub fn division_emails(catalog: &crate::forms::Catalog, divisions: &[String]) -> Vec<String> {
+    divisions
         .iter()
         .filter_map(|division| catalog.organisation.divisions.get(division))
         .map(|division| division.email.clone())
-        .collect();
-    (divisions, emails)
+        .collect()
 }
 
 /// `outbox o` rows within `$1` (divisions) and `$2` (their addresses).
