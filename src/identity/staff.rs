@@ -599,22 +599,3 @@ pub async fn change_password(
         })
         .await
 }
-
-/// The divisions an admin administers and their notice addresses: what
-/// [`crate::notify::DivisionsScope`] borrows. Both empty when `memberships` hold no admin role.
-pub fn administered(
-    catalog: &crate::forms::Catalog,
-    memberships: &[Membership],
-) -> (Vec<String>, Vec<String>) {
-    let divisions: Vec<String> = memberships
-        .iter()
-        .filter(|membership| membership.role == Role::Admin)
-        .map(|membership| membership.division.clone())
-        .collect();
-    let emails = divisions
-        .iter()
-        .filter_map(|division| catalog.organisation.divisions.get(division))
-        .map(|division| division.email.clone())
-        .collect();
-    (divisions, emails)
-}

@@ -108,6 +108,16 @@ pub struct DivisionsScope<'a> {
     pub emails: &'a [String],
 }
 
+/// The notice addresses of `divisions` (the catalog's organisation): with the divisions, what
+/// an admin's [`DivisionsScope`] borrows.
+pub fn division_emails(catalog: &crate::forms::Catalog, divisions: &[String]) -> Vec<String> {
+    divisions
+        .iter()
+        .filter_map(|division| catalog.organisation.divisions.get(division))
+        .map(|division| division.email.clone())
+        .collect()
+}
+
 /// `outbox o` rows within `$1` (divisions) and `$2` (their addresses).
 const IN_SCOPE: &str = "(o.submission_id IN (SELECT s.id FROM submissions s WHERE s.division = ANY($1)) \
      OR (o.submission_id IS NULL AND o.template = 'division_overdue' AND o.recipient = ANY($2)))";

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::extract::StaffAuth;
 use crate::error::ApiError;
+use crate::identity::staff::Role;
 use crate::notify::{self, DivisionsScope, FailedMessage};
 use crate::state::AppState;
 
@@ -14,11 +15,16 @@ fn administered(
     state: &AppState,
     staff: &StaffAuth,
 ) -> Result<(Vec<String>, Vec<String>), ApiError> {
-    let (divisions, emails) =
-        crate::identity::staff::administered(&state.catalog, &staff.memberships);
+    let divisions: Vec<String> = staff
+        .memberships
+        .iter()
+        .filter(|membership| membership.role == Role::Admin)
+        .map(|membership| membership.division.clone())
+        .collect();
     if divisions.is_empty() {
         return Err(super::extract::role_required());
     }
+    let emails = notify::division_emails(&state.catalog, &divisions);
     Ok((divisions, emails))
 }
 

@@ -15,23 +15,13 @@ use crate::identity::staff_admin;
 use crate::state::AppState;
 use crate::web::render::Page;
 
-/// The divisions the clerk administers (none: the admin pages are not theirs, a 404).
-fn administered(clerk: &Clerk) -> Vec<String> {
-    clerk
-        .memberships
-        .iter()
-        .filter(|membership| membership.role == Role::Admin)
-        .map(|membership| membership.division.clone())
-        .collect()
-}
-
 #[get("/staff/admin/accounts")]
 pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let clerk = match clerk(&request).await {
         Ok(clerk) => clerk,
         Err(answer) => return answer,
     };
-    let divisions = administered(&clerk);
+    let divisions = clerk.administered();
     if divisions.is_empty() {
         return clerk.page.not_found();
     }
@@ -62,7 +52,7 @@ async fn render_account(
     error: Option<String>,
     status: StatusCode,
 ) -> HttpResponse {
-    let divisions = administered(clerk);
+    let divisions = clerk.administered();
     if divisions.is_empty() {
         return clerk.page.not_found();
     }
@@ -140,7 +130,7 @@ pub async fn change(
     let Ok(id) = id.parse::<Uuid>() else {
         return clerk.page.not_found();
     };
-    let divisions = administered(&clerk);
+    let divisions = clerk.administered();
     if divisions.is_empty() {
         return clerk.page.not_found();
     }

@@ -38,8 +38,8 @@ pub async fn list(
         Ok(clerk) => clerk,
         Err(answer) => return answer,
     };
-    let (divisions, emails) =
-        crate::identity::staff::administered(&state.catalog, &clerk.memberships);
+    let divisions = clerk.administered();
+    let emails = notify::division_emails(&state.catalog, &divisions);
     if divisions.is_empty() {
         return clerk.page.not_found();
     }
@@ -95,8 +95,8 @@ pub async fn retry(
     if !clerk.allows_post(form.csrf.as_deref()) {
         return clerk.page.forbidden();
     }
-    let (divisions, emails) =
-        crate::identity::staff::administered(&state.catalog, &clerk.memberships);
+    let divisions = clerk.administered();
+    let emails = notify::division_emails(&state.catalog, &divisions);
     let Ok(id) = id.parse::<Uuid>() else {
         return clerk.page.not_found();
     };

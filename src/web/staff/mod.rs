@@ -94,6 +94,15 @@ impl Clerk {
         self.viewer().role_in(division)
     }
 
+    /// The divisions the clerk administers (none: the admin pages are not theirs, a 404).
+    pub fn administered(&self) -> Vec<String> {
+        self.memberships
+            .iter()
+            .filter(|membership| membership.role == Role::Admin)
+            .map(|membership| membership.division.clone())
+            .collect()
+    }
+
     pub fn is_admin(&self) -> bool {
         self.memberships.iter().any(|m| m.role == Role::Admin)
     }
