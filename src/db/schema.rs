@@ -259,6 +259,7 @@ diesel::table! {
         returned_at -> Nullable<Timestamptz>,
         decided_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        fee_breakdown -> Nullable<Jsonb>,
     }
 }
 

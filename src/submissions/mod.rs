@@ -31,6 +31,7 @@ use crate::db::schema::{
     staff, submission_events, submission_revisions, submission_signatures, submissions,
 };
 use crate::error::{FieldError, Localized};
+use crate::forms::fees::FeeBreakdown;
 use crate::forms::lint::city_today;
 use crate::forms::model::{Field, FieldType};
 use crate::forms::validate::{self, CheckOptions, Validated};
@@ -164,6 +165,15 @@ pub fn check_answers(procedure: &Procedure, data: &Value) -> Result<Validated, S
     .map_err(SubmissionError::Invalid)
 }
 
+/// The breakdown as stored: frozen with the application, so later changes to the definition or
+/// to postage rates never change what this application costs.
+fn breakdown_json(validated: &Validated) -> Option<Value> {
+    validated
+        .breakdown
+        .as_ref()
+        .and_then(|breakdown| serde_json::to_value(breakdown).ok())
+}
+
 fn request_hash(procedure_id: &str, data: &Value, signed: bool) -> Vec<u8> {
     let canonical = json!({"procedure_id": procedure_id, "data": data, "signed": signed});
     Sha256::digest(serde_json::to_vec(&canonical).unwrap_or_default()).to_vec()
@@ -235,6 +245,7 @@ pub async fn submit(
                         submissions::status.eq(Status::Submitted.as_str()),
                         submissions::data.eq(&sealed),
                         submissions::fee_yen.eq(validated.fee as i64),
+                        submissions::fee_breakdown.eq(breakdown_json(&validated)),
                         submissions::queue.eq(&validated.queue),
                         submissions::division.eq(&division),
                         submissions::submitted_at.eq(now),
@@ -276,6 +287,7 @@ pub async fn submit(
                     "procedure_id": definition.id,
                     "status": Status::Submitted,
                     "fee_yen": validated.fee,
+                    "fee_breakdown": validated.breakdown,
                     "submitted_at": now,
                     "due_date": due_date,
                 });
@@ -735,6 +747,8 @@ pub struct SubmissionDetail {
     pub content_hash: String,
     pub history: Vec<Event>,
     pub attachments: Vec<attachments::AttachmentInfo>,
+    /// What the application costs, frozen when it was submitted; absent when free.
+    pub fee_breakdown: Option<FeeBreakdown>,
     /// Who the card said I am when I applied (procedures that need an identity).
     pub verified_identity: Option<VouchedFacts>,
 }
@@ -746,7 +760,7 @@ pub async fn get_for_resident(
     resident_id: Uuid,
     id: Uuid,
 ) -> Result<SubmissionDetail, SubmissionError> {
-    let row: (SummaryRow, Value, i32, String) = submissions::table
+    let row: (SummaryRow, Value, i32, String, Option<Value>) = submissions::table
         .filter(submissions::id.eq(id))
         .filter(submissions::resident_id.eq(resident_id))
         .select((
@@ -762,12 +776,13 @@ pub async fn get_for_resident(
             submissions::data,
             submissions::revision,
             submissions::content_hash,
+            submissions::fee_breakdown,
         ))
         .first(connection)
         .await
         .optional()?
         .ok_or(SubmissionError::NotFound)?;
-    let (summary_row, data, revision, content_hash) = row;
+    let (summary_row, data, revision, content_hash, fee_breakdown) = row;
     let procedure_id = summary_row.2.clone();
     let history = history(connection, id).await?;
     let attachments = attachments::for_submission(connection, id).await?;
@@ -783,6 +798,7 @@ pub async fn get_for_resident(
         content_hash,
         history,
         attachments,
+        fee_breakdown: fee_breakdown.and_then(|value| serde_json::from_value(value).ok()),
         verified_identity,
     })
 }
@@ -1057,6 +1073,7 @@ pub async fn resubmit(
                         submissions::data.eq(&sealed),
                         submissions::revision.eq(revision),
                         submissions::fee_yen.eq(validated.fee as i64),
+                        submissions::fee_breakdown.eq(breakdown_json(&validated)),
                         submissions::due_date.eq(due_date),
                         submissions::returned_at.eq(None::<DateTime<Utc>>),
                         submissions::assignee_id.eq(None::<Uuid>),

@@ -18,6 +18,7 @@ mod jpki;
 mod logic_engines;
 mod notify;
 mod oidc;
+mod payments;
 mod portal;
 mod reliability;
 mod requesters;
