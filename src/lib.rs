@@ -14,6 +14,7 @@ pub mod forms;
 pub mod identity;
 pub mod input;
 pub mod notify;
+pub mod payments;
 pub mod queues;
 pub mod routes;
 pub mod startup;

@@ -47,6 +47,8 @@ pub struct AppState {
     pub staff_login_limiter: LoginLimiter,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<routes::client_address::Cidr>,
+    /// The payment provider, when online payment is on.
+    pub payments: Option<std::sync::Arc<dyn crate::payments::PaymentProvider>>,
 }
 
 /// A per-IP rate limiter (GCRA, from the governor crate), pruned now and then.
@@ -100,6 +102,7 @@ impl AppState {
             .filter_map(|proxy| routes::client_address::Cidr::parse(proxy))
             .collect();
         let listing = routes::catalog::Listing::new(&catalog);
+        let payments = crate::payments::provider_from(&settings.payments);
         Ok(Self {
             settings,
             pool,
@@ -114,6 +117,7 @@ impl AppState {
             storage,
             staff_login_limiter,
             trusted_proxies,
+            payments,
         })
     }
 
@@ -131,6 +135,7 @@ impl AppState {
             sealer: &self.sealer,
             calendar: &self.calendar,
             public_url: &self.settings.server.public_url,
+            payments_online: self.payments.is_some(),
         }
     }
 }
@@ -209,6 +214,22 @@ impl Application {
             .await
             .context("recording procedure versions")?;
 
+        if settings.email.worker_in_serve
+            && let Some(provider) = crate::payments::provider_from(&settings.payments)
+        {
+            tokio::spawn(
+                crate::payments::reconciler::Worker {
+                    pool: pool.clone(),
+                    catalog: catalog.clone(),
+                    sealer: Sealer::from_config(&settings.submissions.sealing_keys)?,
+                    calendar: BusinessCalendar::new(settings.calendar.holidays.iter().copied()),
+                    public_url: settings.server.public_url.clone(),
+                    provider,
+                    settings: settings.payments.clone(),
+                }
+                .run(),
+            );
+        }
         if settings.email.worker_in_serve {
             let mailer = crate::notify::mailer::Mailer::from_settings(&settings.email)?;
             tokio::spawn(crate::notify::worker::run(

@@ -33,6 +33,7 @@ use crate::db::schema::{
 use crate::error::{FieldError, Localized};
 use crate::forms::fees::FeeBreakdown;
 use crate::forms::lint::city_today;
+use crate::forms::model::PaymentTiming;
 use crate::forms::model::{Field, FieldType};
 use crate::forms::validate::{self, CheckOptions, Validated};
 use crate::forms::{Assurance, Catalog, Procedure};
@@ -88,6 +89,8 @@ pub struct Context<'a> {
     pub sealer: &'a Sealer,
     pub calendar: &'a BusinessCalendar,
     pub public_url: &'a str,
+    /// Online payment is on: an application whose fee is due at submission waits for it.
+    pub payments_online: bool,
 }
 
 /// A card signature over [`signing::payload`], verified, with the nonce its bytes carry.
@@ -233,6 +236,12 @@ pub async fn submit(
                 let due_date = (definition.processing_days > 0)
                     .then(|| context.calendar.add_business_days(today, definition.processing_days));
                 let division = division_of(context.catalog, &validated.queue);
+                // The application is stored before any money moves; it reaches the queue when paid.
+                let status = if context.payments_online && validated.breakdown.as_ref().is_some_and(|b| b.timing == Some(PaymentTiming::AtSubmit) && b.total_yen > 0) {
+                    Status::AwaitingPayment
+                } else {
+                    Status::Submitted
+                };
                 let scope = Scope::revision(&definition.id, id, 1);
                 let sealed = Value::Object(sealing::seal_answers(context.sealer, definition.pages.iter().flat_map(|p| p.fields.iter()), &validated.data, &scope));
                 diesel::insert_into(submissions::table)
@@ -242,7 +251,7 @@ pub async fn submit(
                         submissions::resident_id.eq(request.resident_id),
                         submissions::procedure_id.eq(&definition.id),
                         submissions::content_hash.eq(&procedure.content_hash),
-                        submissions::status.eq(Status::Submitted.as_str()),
+                        submissions::status.eq(status.as_str()),
                         submissions::data.eq(&sealed),
                         submissions::fee_yen.eq(validated.fee as i64),
                         submissions::fee_breakdown.eq(breakdown_json(&validated)),
@@ -253,7 +262,7 @@ pub async fn submit(
                     ))
                     .execute(connection)
                     .await?;
-                record_event(connection, id, ActorKind::Resident, Some(request.resident_id), None, Status::Submitted, None).await?;
+                record_event(connection, id, ActorKind::Resident, Some(request.resident_id), None, status, None).await?;
                 diesel::insert_into(submission_revisions::table)
                     .values((
                         submission_revisions::submission_id.eq(id),
@@ -278,14 +287,16 @@ pub async fn submit(
                     .execute(connection)
                     .await?;
                 }
-                let summary = SubmissionRef { id, reference: reference.clone(), procedure, status: Status::Submitted, division: division.clone(), resident_id: request.resident_id };
-                notify_change(connection, context, &summary, "received").await?;
+                if status == Status::Submitted {
+                    let summary = SubmissionRef { id, reference: reference.clone(), procedure, status, division: division.clone(), resident_id: request.resident_id };
+                    notify_change(connection, context, &summary, "received").await?;
+                }
 
                 let body = json!({
                     "id": id,
                     "reference": reference,
                     "procedure_id": definition.id,
-                    "status": Status::Submitted,
+                    "status": status,
                     "fee_yen": validated.fee,
                     "fee_breakdown": validated.breakdown,
                     "submitted_at": now,
@@ -582,6 +593,107 @@ pub async fn record_event_with_comments(
     Ok(())
 }
 
+/// Inside the caller's transaction: the fee of an application awaiting payment (or expired
+/// unpaid) has been paid, so it enters its division's queue and the usual notices go out.
+/// Anything else is left alone (a repeated success changes nothing).
+pub async fn payment_received(
+    connection: &mut AsyncPgConnection,
+    context: &Context<'_>,
+    id: Uuid,
+) -> Result<bool, SubmissionError> {
+    let row: Option<(String, String, String, String, Uuid)> = submissions::table
+        .find(id)
+        .select((
+            submissions::status,
+            submissions::reference,
+            submissions::procedure_id,
+            submissions::division,
+            submissions::resident_id,
+        ))
+        .for_update()
+        .first(connection)
+        .await
+        .optional()?;
+    let Some((status, reference, procedure_id, division, resident_id)) = row else {
+        return Err(SubmissionError::NotFound);
+    };
+    let from = Status::parse(&status).unwrap_or(Status::Submitted);
+    if !matches!(from, Status::AwaitingPayment | Status::PaymentExpired) {
+        return Ok(false);
+    }
+    diesel::update(submissions::table.find(id))
+        .set((
+            submissions::status.eq(Status::Submitted.as_str()),
+            submissions::submitted_at.eq(Utc::now()),
+            submissions::updated_at.eq(Utc::now()),
+        ))
+        .execute(connection)
+        .await?;
+    record_event(
+        connection,
+        id,
+        ActorKind::System,
+        None,
+        Some(from),
+        Status::Submitted,
+        Some("paid"),
+    )
+    .await?;
+    if let Some(procedure) = context.catalog.get(&procedure_id) {
+        let summary = SubmissionRef {
+            id,
+            reference,
+            procedure,
+            status: Status::Submitted,
+            division,
+            resident_id,
+        };
+        notify_change(connection, context, &summary, "received").await?;
+    }
+    Ok(true)
+}
+
+/// Applications awaiting payment for longer than `minutes`, with no payment still open or
+/// paid, expire. Returns how many.
+pub async fn expire_unpaid(
+    connection: &mut AsyncPgConnection,
+    minutes: i64,
+) -> Result<usize, SubmissionError> {
+    let expired: Vec<Uuid> = diesel::sql_query(
+        "UPDATE submissions s SET status = 'payment_expired', updated_at = now()
+          WHERE s.status = 'awaiting_payment'
+            AND s.submitted_at < now() - make_interval(mins => $1::int)
+            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.submission_id = s.id
+                              AND p.status IN ('created', 'pending', 'succeeded'))
+          RETURNING s.id",
+    )
+    .bind::<diesel::sql_types::Integer, _>(minutes as i32)
+    .load::<ExpiredRow>(connection)
+    .await?
+    .into_iter()
+    .map(|row| row.id)
+    .collect();
+    for id in &expired {
+        record_event(
+            connection,
+            *id,
+            ActorKind::System,
+            None,
+            Some(Status::AwaitingPayment),
+            Status::PaymentExpired,
+            None,
+        )
+        .await?;
+    }
+    Ok(expired.len())
+}
+
+#[derive(QueryableByName)]
+struct ExpiredRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+}
+
 /// Enough about a submission to tell people about it.
 pub struct SubmissionRef<'a> {
     pub id: Uuid,
@@ -627,6 +739,7 @@ pub async fn notify_change(
                     procedure_title_en: definition.title.en.clone(),
                     status: status_text(&language),
                     link: format!("{}/submissions/{}", context.public_url, submission.id),
+                    payment: None,
                 },
                 language,
                 recipient: email,
@@ -652,6 +765,7 @@ pub async fn notify_change(
                 procedure_title_en: definition.title.en.clone(),
                 status: status_text("ja"),
                 link: format!("{}/staff/submissions/{}", context.public_url, submission.id),
+                payment: None,
             },
             submission_id: Some(submission.id),
         });
