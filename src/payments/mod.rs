@@ -341,12 +341,22 @@ pub(crate) async fn settle(
         .execute(connection)
         .await?;
     if transition.to == PaymentStatus::Succeeded && transition.changes(payment.status) {
-        crate::submissions::payment_received(connection, context, payment.submission_id)
-            .await
-            .map_err(|error| match error {
-                crate::submissions::SubmissionError::Database(db) => PaymentError::Db(db),
-                _ => PaymentError::NotFound,
-            })?;
+        let moved =
+            crate::submissions::payment_received(connection, context, payment.submission_id)
+                .await
+                .map_err(|error| match error {
+                    crate::submissions::SubmissionError::Database(db) => PaymentError::Db(db),
+                    _ => PaymentError::NotFound,
+                })?;
+        if !moved && attention.is_none() {
+            // Paid for an application that no longer waits for it (withdrawn meanwhile): the
+            // money must go back, and a person decides.
+            tracing::warn!(payment_id = %payment.id, "paid after the application left awaiting payment: refund due");
+            diesel::update(payments::table.find(payment.id))
+                .set(payments::attention.eq("refund_due"))
+                .execute(connection)
+                .await?;
+        }
     }
     if transition.to == PaymentStatus::Succeeded && transition.changes(payment.status) {
         confirm(
@@ -438,6 +448,18 @@ async fn confirm(
     };
     crate::notify::enqueue(connection, &[notice]).await?;
     Ok(())
+}
+
+/// How many payments each provider has in each status (for the metrics).
+pub async fn counts(
+    connection: &mut AsyncPgConnection,
+) -> Result<Vec<(String, String, i64)>, PaymentError> {
+    use diesel::dsl::count_star;
+    Ok(payments::table
+        .group_by((payments::provider, payments::status))
+        .select((payments::provider, payments::status, count_star()))
+        .load(connection)
+        .await?)
 }
 
 /// Locks and returns a payment by the provider's order id.

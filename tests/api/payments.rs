@@ -630,6 +630,38 @@ async fn a_dropped_notification_is_settled_by_one_reconciler_run() {
     assert_eq!(paying.application_status(&token, &id).await, "submitted");
     // Nothing left open: a second run finds nothing.
     assert_eq!(paying.reconcile().await.settled, 0);
+    // The metrics count payments by provider and status, whoever settled them.
+    let response = paying.app.call(TestRequest::get().uri("/metrics")).await;
+    let text = String::from_utf8_lossy(&actix_web::test::read_body(response).await).into_owned();
+    assert!(
+        text.contains("madoguchi_payments{provider=\"sbps\",status=\"succeeded\"} 1"),
+        "{text}"
+    );
+    paying.stop().await;
+}
+
+#[actix_web::test]
+async fn a_payment_for_a_withdrawn_application_is_flagged_for_a_refund() {
+    let paying = Paying::start().await;
+    let (token, id, payment, order) = paying.apply_and_open_payment("card-7108").await;
+    let (status, _) = paying
+        .app
+        .json(
+            TestRequest::post()
+                .uri(&format!("/api/v1/submissions/{id}/withdraw"))
+                .insert_header(bearer(&token)),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The resident had the provider's page open and pays anyway.
+    paying
+        .fake
+        .control("pay", json!({"order_id": order, "result": "OK"}))
+        .await;
+    let settled = paying.payment(&token, &payment).await;
+    assert_eq!(settled["status"], "succeeded");
+    assert_eq!(settled["attention"], "refund_due");
+    assert_eq!(paying.application_status(&token, &id).await, "withdrawn");
     paying.stop().await;
 }
 
