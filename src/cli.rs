@@ -21,7 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API.
     Serve,
-    /// Send queued email (also runs inside `serve` unless email.worker_in_serve = false).
+    /// Send queued email and settle open payments (also runs inside `serve` unless
+    /// email.worker_in_serve = false).
     Worker,
     /// Apply pending database migrations and exit.
     Migrate,
@@ -104,6 +105,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 catalog: std::sync::Arc::new(catalog),
                 public_url: settings.server.public_url.clone(),
             };
+            if let Some(provider) = crate::payments::provider_from(&settings.payments) {
+                tracing::info!("payment reconciler started");
+                tokio::spawn(
+                    crate::payments::reconciler::Worker {
+                        pool: pool.clone(),
+                        catalog: digests.catalog.clone(),
+                        sealer: crate::submissions::sealing::Sealer::from_config(
+                            &settings.submissions.sealing_keys,
+                        )?,
+                        calendar: crate::calendar::BusinessCalendar::new(
+                            settings.calendar.holidays.iter().copied(),
+                        ),
+                        public_url: settings.server.public_url.clone(),
+                        provider,
+                        settings: settings.payments.clone(),
+                    }
+                    .run(),
+                );
+            }
             tracing::info!("email worker started");
             tokio::select! {
                 () = crate::worker::run(

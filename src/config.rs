@@ -53,6 +53,7 @@ pub struct Settings {
     pub email: EmailSettings,
     #[serde(default)]
     pub portal: PortalSettings,
+    pub payments: PaymentSettings,
 }
 
 /// The resident portal's pages.
@@ -67,6 +68,33 @@ pub struct PortalSettings {
     pub dev_signer_certificate: String,
     #[serde(default)]
     pub dev_signer_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    /// `sbps`, `dev`, or empty for no online payment.
+    pub provider: String,
+    pub expire_after_minutes: i64,
+    pub reconcile_after_seconds: i64,
+    pub reconcile_interval_seconds: u64,
+    pub sbps: SbpsSettings,
+}
+
+impl PaymentSettings {
+    pub fn enabled(&self) -> bool {
+        !self.provider.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SbpsSettings {
+    pub purchase_url: String,
+    pub api_url: String,
+    pub merchant_id: String,
+    pub service_id: String,
+    pub hash_key: SecretString,
+    pub query_function_id: String,
+    pub refund_function_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -359,7 +387,28 @@ impl Settings {
         {
             problems.push("server.public_url must be an http(s) URL".to_owned());
         }
+        if !["", "sbps", "dev"].contains(&self.payments.provider.as_str()) {
+            problems.push(format!(
+                "payments.provider: unknown provider `{}` (sbps, dev, or empty)",
+                self.payments.provider
+            ));
+        }
+        if self.payments.provider == "sbps"
+            && (self.payments.sbps.purchase_url.is_empty()
+                || self.payments.sbps.merchant_id.is_empty()
+                || self.payments.sbps.hash_key.expose_secret().is_empty())
+        {
+            problems.push(
+                "payments.sbps: purchase_url, merchant_id and hash_key are needed".to_owned(),
+            );
+        }
         if self.profile == Profile::Production {
+            if self.payments.provider == "dev" {
+                problems.push(
+                    "production: the `dev` payment provider takes no money; use a real one"
+                        .to_owned(),
+                );
+            }
             if !self.server.public_url.starts_with("https://") {
                 problems.push("production: server.public_url must be https".to_owned());
             }

@@ -18,6 +18,7 @@ pub mod input;
 mod layers;
 pub mod messages;
 pub mod notify;
+pub mod payments;
 pub mod queues;
 pub mod routes;
 pub mod startup;

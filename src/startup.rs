@@ -114,6 +114,22 @@ impl Application {
             .await
             .context("recording procedure versions")?;
 
+        if settings.email.worker_in_serve
+            && let Some(provider) = crate::payments::provider_from(&settings.payments)
+        {
+            tokio::spawn(
+                crate::payments::reconciler::Worker {
+                    pool: pool.clone(),
+                    catalog: catalog.clone(),
+                    sealer: Sealer::from_config(&settings.submissions.sealing_keys)?,
+                    calendar: crate::calendar::BusinessCalendar::new(settings.calendar.holidays.iter().copied()),
+                    public_url: settings.server.public_url.clone(),
+                    provider,
+                    settings: settings.payments.clone(),
+                }
+                .run(),
+            );
+        }
         if settings.email.worker_in_serve {
             let mailer = crate::notify::mailer::Mailer::from_settings(&settings.email)?;
             tokio::spawn(crate::worker::run(

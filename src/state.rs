@@ -38,6 +38,8 @@ pub struct AppState {
     pub staff_login_limiter: LoginLimiter,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<crate::client_address::Cidr>,
+    /// The payment provider, when online payment is on.
+    pub payments: Option<std::sync::Arc<dyn crate::payments::PaymentProvider>>,
     /// Seals the portal's session cookies.
     pub cookie_key: CookieKey,
 }
@@ -93,6 +95,7 @@ impl AppState {
             .filter_map(|proxy| crate::client_address::Cidr::parse(proxy))
             .collect();
         let cookie_key = CookieKey::from_settings(&settings);
+        let payments = crate::payments::provider_from(&settings.payments);
         Ok(Self {
             settings,
             pool,
@@ -107,6 +110,7 @@ impl AppState {
             staff_login_limiter,
             trusted_proxies,
             cookie_key,
+            payments,
         })
     }
 
@@ -124,6 +128,7 @@ impl AppState {
             sealer: &self.sealer,
             calendar: &self.calendar,
             public_url: &self.settings.server.public_url,
+            payments_online: self.payments.is_some(),
         }
     }
 }

@@ -12,7 +12,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -133,6 +135,9 @@ pub struct Metrics {
     latency: HistogramVec,
     pub pool_size: IntGauge,
     pub pool_available: IntGauge,
+    /// Payments by provider and status, counted in the database at each scrape (so payments the
+    /// worker settles are counted too).
+    pub payments: IntGaugeVec,
 }
 
 impl Metrics {
@@ -155,12 +160,18 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_size.clone()))?;
         registry.register(Box::new(pool_available.clone()))?;
+        let payments = IntGaugeVec::new(
+            Opts::new("payments", "Payments by provider and status"),
+            &["provider", "status"],
+        )?;
+        registry.register(Box::new(payments.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             pool_size,
             pool_available,
+            payments,
         })
     }
 }

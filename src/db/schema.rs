@@ -85,6 +85,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    payment_notifications (id) {
+        id -> Int8,
+        provider -> Text,
+        event_id -> Text,
+        payment_id -> Nullable<Uuid>,
+        body -> Bytea,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Uuid,
+        submission_id -> Uuid,
+        resident_id -> Uuid,
+        provider -> Text,
+        order_id -> Text,
+        amount_yen -> Int8,
+        status -> Text,
+        provider_reference -> Nullable<Text>,
+        attention -> Nullable<Text>,
+        idempotency_key -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        settled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     procedure_versions (content_hash) {
         content_hash -> Text,
         procedure_id -> Text,
@@ -106,6 +135,19 @@ diesel::table! {
         created_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        amount_yen -> Int8,
+        reason -> Text,
+        requested_by -> Uuid,
+        status -> Text,
+        provider_reference -> Nullable<Text>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -259,6 +301,7 @@ diesel::table! {
         returned_at -> Nullable<Timestamptz>,
         decided_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        fee_breakdown -> Nullable<Jsonb>,
     }
 }
 
@@ -270,8 +313,13 @@ diesel::joinable!(attachments -> submissions (submission_id));
 diesel::joinable!(drafts -> residents (resident_id));
 diesel::joinable!(idempotency_keys -> residents (resident_id));
 diesel::joinable!(outbox -> submissions (submission_id));
+diesel::joinable!(payment_notifications -> payments (payment_id));
+diesel::joinable!(payments -> residents (resident_id));
+diesel::joinable!(payments -> submissions (submission_id));
 diesel::joinable!(refresh_tokens -> residents (resident_id));
 diesel::joinable!(refresh_tokens -> staff (staff_id));
+diesel::joinable!(refunds -> payments (payment_id));
+diesel::joinable!(refunds -> staff (requested_by));
 diesel::joinable!(session_facts -> residents (resident_id));
 diesel::joinable!(signing_nonces -> residents (resident_id));
 diesel::joinable!(staff_memberships -> staff (staff_id));
@@ -293,8 +341,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     drafts,
     idempotency_keys,
     outbox,
+    payment_notifications,
+    payments,
     procedure_versions,
     refresh_tokens,
+    refunds,
     residents,
     session_facts,
     signing_nonces,

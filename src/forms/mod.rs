@@ -3,6 +3,7 @@
 //!
 //! A city's IT team adds a procedure by adding a YAML file; everything else follows from it.
 
+pub mod fees;
 pub mod json_schema;
 pub mod lint;
 pub mod logic;

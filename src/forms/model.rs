@@ -53,6 +53,9 @@ pub struct Definition {
     pub legal_basis: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee: Option<Fee>,
+    /// Whether and when the fee is paid online; absent = not online (paid as the fee note says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Payment>,
     pub pages: Vec<Page>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routing: Vec<RoutingRule>,
@@ -87,6 +90,9 @@ impl Definition {
     }
 }
 
+/// What a procedure costs. The amount is either one line written directly (`fixed`, `per_unit`
+/// or `computed`, the line `fee`) or several named `lines`; `postage` and `exemptions` add
+/// lines of their own to the breakdown (src/forms/fees.rs).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fee {
@@ -97,8 +103,75 @@ pub struct Fee {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<serde_json::Value>)]
     pub computed: Option<Condition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<FeeLine>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub postage: Vec<PostageLine>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemptions: Vec<Exemption>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<Localized>,
+}
+
+/// One named line of a fee; exactly one of `fixed`, `per_unit`, `computed`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeeLine {
+    pub id: String,
+    pub label: Localized,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_unit: Option<PerUnitFee>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub computed: Option<Condition>,
+}
+
+/// Return postage at one of the rates of `catalog.yaml`, charged when `when` holds (always
+/// when absent).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostageLine {
+    pub rate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub when: Option<Condition>,
+    /// Filled in from `catalog.yaml` when the catalog loads (never written in a form), so the
+    /// rate is part of the definition's content hash and a submission pins the price it saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yen: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Localized>,
+}
+
+/// A fee exemption a resident may claim. A claimed exemption waives the fee lines (not the
+/// postage) until a clerk confirms or refuses it against the evidence.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Exemption {
+    pub id: String,
+    pub reason: Localized,
+    /// The field holding the evidence (a document, a certificate number).
+    pub evidence: String,
+    /// Claimed when this holds on the answers.
+    #[schema(value_type = serde_json::Value)]
+    pub when: Condition,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    pub timing: PaymentTiming,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentTiming {
+    /// The fee follows from the answers; the application waits for payment before review.
+    AtSubmit,
+    /// Staff confirm the amount after review (事後決済), then ask the resident to pay.
+    AfterReview,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -424,6 +497,9 @@ pub struct Example {
     pub errors: Vec<ExpectedError>,
     #[serde(default)]
     pub fee: Option<u64>,
+    /// The expected breakdown: yen by line id (fee lines, postage rates, exemptions) and `total`.
+    #[serde(default)]
+    pub breakdown: Option<BTreeMap<String, i64>>,
     #[serde(default)]
     pub queue: Option<String>,
     #[serde(default)]
@@ -445,9 +521,19 @@ pub struct Organisation {
     pub divisions: BTreeMap<String, Division>,
     #[serde(default)]
     pub queues: BTreeMap<String, ExtraQueue>,
+    /// Postage rates by id (Japan Post's tariff), in one place for every form.
+    #[serde(default)]
+    pub postage: BTreeMap<String, PostageRate>,
     /// The city itself, for rules about residents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<City>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostageRate {
+    pub name: Localized,
+    pub yen: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
+use super::fees::{self, FeeBreakdown};
 use super::logic;
 use super::model::{AccountType, Definition, Field, FieldType};
 use super::normalize;
@@ -36,7 +37,10 @@ impl CheckOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Validated {
     pub data: Map<String, Value>,
+    /// The fee lines (手数料) before exemptions, in yen.
     pub fee: u64,
+    /// Every line (fees, postage, exemptions) and the total; `None` when free.
+    pub breakdown: Option<FeeBreakdown>,
     pub queue: String,
 }
 
@@ -85,39 +89,20 @@ pub fn validate(
         return Err(errors);
     }
     let accepted = Value::Object(data);
-    let fee = fee(definition, &accepted);
+    let breakdown = fees::breakdown(definition, &accepted);
+    let fee = breakdown
+        .as_ref()
+        .map_or(0, |breakdown| breakdown.fee_yen().max(0) as u64);
     let queue = route(definition, &accepted);
     let Value::Object(data) = accepted else {
         unreachable!("built as an object above")
     };
-    Ok(Validated { data, fee, queue })
-}
-
-/// The fee for accepted data, in yen.
-pub fn fee(definition: &Definition, data: &Value) -> u64 {
-    let Some(fee) = &definition.fee else {
-        return 0;
-    };
-    if let Some(fixed) = fee.fixed {
-        return fixed;
-    }
-    if let Some(per_unit) = &fee.per_unit {
-        let units = data.get(&per_unit.quantity).and_then(Value::as_u64);
-        return per_unit.amount * units.unwrap_or(0);
-    }
-    if let Some(computed) = &fee.computed {
-        return match logic::evaluate(computed, data) {
-            Ok(value) => value
-                .as_f64()
-                .filter(|yen| yen.is_finite() && *yen >= 0.0)
-                .map_or(0, |yen| yen.round() as u64),
-            Err(error) => {
-                tracing::warn!(procedure = %definition.id, %error, "fee condition failed");
-                0
-            }
-        };
-    }
-    0
+    Ok(Validated {
+        data,
+        fee,
+        breakdown,
+        queue,
+    })
 }
 
 /// The queue accepted data goes to: the first routing rule that holds, else the division.

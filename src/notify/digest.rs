@@ -78,6 +78,7 @@ pub async fn enqueue_overdue_digests(
             procedure_title_en: String::new(),
             status: row.count.to_string(),
             link: format!("{public_url}/staff/queues/{}?overdue=true", row.division),
+            payment: None,
         };
         diesel::insert_into(outbox::table)
             .values((

@@ -25,6 +25,24 @@ pub struct NoticeData {
     pub procedure_title_en: String,
     pub status: String,
     pub link: String,
+    /// A payment confirmation's breakdown and the provider's reference (nothing else: never an
+    /// answer or a My Number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaidNotice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaidNotice {
+    pub lines: Vec<PaidLine>,
+    pub total_yen: i64,
+    pub provider_reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaidLine {
+    pub ja: String,
+    pub en: String,
+    pub yen: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +70,7 @@ pub fn email_confirmation(address: &str, language: &str, public_url: &str, token
             procedure_title_en: String::new(),
             status: String::new(),
             link: format!("{public_url}/account/email/confirm?token={token}"),
+            payment: None,
         },
         submission_id: None,
     }

@@ -66,6 +66,22 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "division_overdue.ja.html",
             include_str!("../../templates/email/division_overdue.ja.html"),
         ),
+        (
+            "payment_confirmation.ja.txt",
+            include_str!("../../templates/email/payment_confirmation.ja.txt"),
+        ),
+        (
+            "payment_confirmation.en.txt",
+            include_str!("../../templates/email/payment_confirmation.en.txt"),
+        ),
+        (
+            "payment_confirmation.ja.html",
+            include_str!("../../templates/email/payment_confirmation.ja.html"),
+        ),
+        (
+            "payment_confirmation.en.html",
+            include_str!("../../templates/email/payment_confirmation.en.html"),
+        ),
     ] {
         let _ = environment.add_template(name, source);
     }
@@ -89,6 +105,13 @@ fn subject(template: &str, language: &str, data: &NoticeData) -> String {
         (_, true) => "申請の状況が変わりました",
         (_, false) => "Your application's status changed",
     };
+    if template == "payment_confirmation" {
+        return if ja {
+            format!("[madoguchi] 決済完了のお知らせ ({})", data.reference)
+        } else {
+            format!("[madoguchi] Payment confirmation ({})", data.reference)
+        };
+    }
     if template == "email_confirmation" {
         return if ja {
             "[madoguchi] メールアドレスの確認".to_owned()
@@ -111,6 +134,23 @@ fn subject(template: &str, language: &str, data: &NoticeData) -> String {
     }
 }
 
+/// Yen with thousands separators, as on a receipt: 1,010.
+fn yen(amount: i64) -> String {
+    let digits = amount.unsigned_abs().to_string();
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if amount < 0 {
+        format!("-{grouped}")
+    } else {
+        grouped
+    }
+}
+
 pub fn render(
     template: &str,
     language: &str,
@@ -128,6 +168,11 @@ pub fn render(
         title_en => data.procedure_title_en,
         status => data.status,
         link => data.link,
+        lines => data.payment.as_ref().map(|paid| paid.lines.iter().map(|line| context! {
+            ja => line.ja, en => line.en, yen => yen(line.yen),
+        }).collect::<Vec<_>>()),
+        total => data.payment.as_ref().map(|paid| yen(paid.total_yen)),
+        provider_reference => data.payment.as_ref().map(|paid| paid.provider_reference.clone()),
     };
     let text = TEMPLATES
         .get_template(&format!("{template}.{language}.txt"))?
@@ -155,6 +200,15 @@ mod tests {
             procedure_title_en: "Resident record copy".to_owned(),
             status: "1".to_owned(),
             link: "https://madoguchi.example/x".to_owned(),
+            payment: Some(super::super::PaidNotice {
+                lines: vec![super::super::PaidLine {
+                    ja: "手数料".to_owned(),
+                    en: "Fee".to_owned(),
+                    yen: 900,
+                }],
+                total_yen: 1010,
+                provider_reference: "00000000000042".to_owned(),
+            }),
         };
         for (template, language) in [
             ("resident_status", "ja"),
@@ -180,5 +234,16 @@ mod tests {
             assert!(email.text.contains(&data.link) && email.html.contains("madoguchi.example"));
             assert!(email.subject.contains("madoguchi"));
         }
+        for language in ["ja", "en"] {
+            let email = render("payment_confirmation", language, &data).unwrap();
+            for text in [&email.text, &email.html] {
+                assert!(text.contains("1,010") && text.contains("900"), "{text}");
+                assert!(text.contains("00000000000042") && text.contains("領収証書"));
+            }
+        }
+        assert_eq!(
+            (yen(0), yen(110), yen(1010), yen(1234567)),
+            ("0".into(), "110".into(), "1,010".into(), "1,234,567".into())
+        );
     }
 }

@@ -447,6 +447,9 @@ pub async fn page(
     let mut query = submissions::table
         .filter(submissions::queue.eq(queue))
         .filter(submissions::division.eq_any(&divisions))
+        // Unpaid applications reach no queue (PAYMENTS: the application exists before money
+        // moves, but staff work only on paid ones).
+        .filter(submissions::status.ne_all(["awaiting_payment", "payment_expired"]))
         .into_boxed();
     if let Some(status) = filter.status {
         query = query.filter(submissions::status.eq(status.as_str()));

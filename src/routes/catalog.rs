@@ -385,6 +385,9 @@ pub struct CheckedAnswers {
     pub data: serde_json::Map<String, serde_json::Value>,
     /// The fee these answers imply, in yen.
     pub fee_yen: u64,
+    /// Every line (fees, postage, claimed exemptions) and the total to pay; absent when free.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee_breakdown: Option<crate::forms::fees::FeeBreakdown>,
     pub content_hash: String,
     /// For card-sign procedures, when a resident is signed in: the exact bytes (base64) to sign
     /// with the card for these answers. They name the resident's account and a single-use nonce.
@@ -435,6 +438,7 @@ pub async fn validate_answers(
     let mut checked = CheckedAnswers {
         data: accepted.data,
         fee_yen: accepted.fee,
+        fee_breakdown: accepted.breakdown,
         content_hash: procedure.content_hash.clone(),
         signing_payload: None,
         signing_nonce: None,

@@ -70,6 +70,19 @@ pub async fn metrics(
     let pool_status = state.pool.status();
     metrics.pool_size.set(pool_status.size as i64);
     metrics.pool_available.set(pool_status.available as i64);
+    if state.payments.is_some() {
+        // A database that does not answer leaves the last counts; the scrape still succeeds.
+        if let Ok(mut connection) = crate::db::connection(&state.pool).await
+            && let Ok(counts) = crate::payments::counts(&mut connection).await
+        {
+            for (provider, status, count) in counts {
+                metrics
+                    .payments
+                    .with_label_values(&[provider.as_str(), status.as_str()])
+                    .set(count);
+            }
+        }
+    }
     let body = prometheus::TextEncoder::new()
         .encode_to_string(&metrics.registry.gather())
         .map_err(ApiError::internal)?;

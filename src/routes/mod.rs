@@ -10,6 +10,7 @@ pub mod guard;
 pub mod health;
 pub mod openapi;
 pub mod outbox;
+pub mod payments;
 pub mod queues;
 pub mod staff;
 pub mod submissions;
@@ -82,6 +83,12 @@ use utoipa::OpenApi;
         queues::release,
         queues::assign,
         queues::revision_diff,
+        payments::create_payment,
+        payments::payment_notification,
+        payments::return_page,
+        payments::payment_status,
+        payments::staff_payments,
+        payments::refund_payment,
     ),
     components(schemas(
         crate::error::Problem,
@@ -101,6 +108,7 @@ use utoipa::OpenApi;
         (name = "identity", description = "Signing in with the My Number Card, sessions"),
         (name = "submissions", description = "Applying and following my applications"),
         (name = "drafts", description = "Partial answers and attachments"),
+        (name = "payments", description = "Paying an application's fee"),
         (name = "staff", description = "City staff: sign-in, division queues, processing, administration"),
     )
 )]
@@ -169,7 +177,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(queues::transition)
                 .service(queues::release)
                 .service(queues::assign)
-                .service(queues::revision_diff),
+                .service(queues::revision_diff)
+                .service(payments::create_payment)
+                .service(payments::payment_notification)
+                .service(payments::return_page)
+                .service(payments::payment_status)
+                .service(payments::staff_payments)
+                .service(payments::refund_payment),
         );
 }
 

@@ -9,6 +9,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Stored, its fee due at submission not yet paid: in no queue (支払待ち).
+    AwaitingPayment,
+    /// Nobody paid in time; the resident may apply again.
+    PaymentExpired,
     Submitted,
     InProgress,
     Returned,
@@ -20,6 +24,8 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AwaitingPayment => "awaiting_payment",
+            Self::PaymentExpired => "payment_expired",
             Self::Submitted => "submitted",
             Self::InProgress => "in_progress",
             Self::Returned => "returned",
@@ -31,6 +37,8 @@ impl Status {
 
     pub fn parse(text: &str) -> Option<Self> {
         [
+            Self::AwaitingPayment,
+            Self::PaymentExpired,
             Self::Submitted,
             Self::InProgress,
             Self::Returned,
@@ -45,6 +53,8 @@ impl Status {
     /// The Japanese name residents know from paper and other systems.
     pub fn label_ja(self) -> &'static str {
         match self {
+            Self::AwaitingPayment => "支払待ち",
+            Self::PaymentExpired => "支払期限切れ",
             Self::Submitted => "送信済",
             Self::InProgress => "処理中",
             Self::Returned => "差し戻し",
@@ -56,6 +66,8 @@ impl Status {
 
     pub fn label_en(self) -> &'static str {
         match self {
+            Self::AwaitingPayment => "Awaiting payment",
+            Self::PaymentExpired => "Payment expired",
             Self::Submitted => "Submitted",
             Self::InProgress => "In progress",
             Self::Returned => "Returned for correction",
@@ -67,7 +79,10 @@ impl Status {
 
     /// No further change is possible.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Rejected | Self::Withdrawn)
+        matches!(
+            self,
+            Self::Completed | Self::Rejected | Self::Withdrawn | Self::PaymentExpired
+        )
     }
 }
 
@@ -99,7 +114,9 @@ pub fn next(from: Status, action: Action) -> Option<Status> {
         (S::Returned, A::Resubmit) => Some(S::Submitted),
         (S::InProgress, A::Complete) => Some(S::Completed),
         (S::InProgress, A::Reject) => Some(S::Rejected),
-        (S::Submitted | S::InProgress | S::Returned, A::Withdraw) => Some(S::Withdrawn),
+        (S::Submitted | S::InProgress | S::Returned | S::AwaitingPayment, A::Withdraw) => {
+            Some(S::Withdrawn)
+        }
         _ => None,
     }
 }

@@ -31,7 +31,9 @@ use crate::db::schema::{
     staff, staff_memberships, submission_events, submission_revisions, submission_signatures,
     submissions,
 };
+use crate::forms::fees::FeeBreakdown;
 use crate::forms::lint::city_today;
+use crate::forms::model::PaymentTiming;
 use crate::forms::model::{Field, FieldType};
 use crate::forms::validate::{self, CheckOptions, Validated};
 use crate::forms::{Assurance, Catalog, Procedure};
@@ -88,6 +90,8 @@ pub struct Context<'a> {
     pub sealer: &'a Sealer,
     pub calendar: &'a BusinessCalendar,
     pub public_url: &'a str,
+    /// Online payment is on: an application whose fee is due at submission waits for it.
+    pub payments_online: bool,
 }
 
 /// A card signature over [`signing::payload`], verified, with the nonce its bytes carry.
@@ -165,6 +169,15 @@ pub fn check_answers(procedure: &Procedure, data: &Value) -> Result<Validated, S
     .map_err(SubmissionError::Invalid)
 }
 
+/// The breakdown as stored: frozen with the application, so later changes to the definition or
+/// to postage rates never change what this application costs.
+fn breakdown_json(validated: &Validated) -> Option<Value> {
+    validated
+        .breakdown
+        .as_ref()
+        .and_then(|breakdown| serde_json::to_value(breakdown).ok())
+}
+
 fn request_hash(procedure_id: &str, data: &Value, signed: bool) -> Vec<u8> {
     let canonical = json!({"procedure_id": procedure_id, "data": data, "signed": signed});
     Sha256::digest(serde_json::to_vec(&canonical).unwrap_or_default()).to_vec()
@@ -224,6 +237,12 @@ pub async fn submit(
                 let due_date = (definition.processing_days > 0)
                     .then(|| context.calendar.add_business_days(today, definition.processing_days));
                 let division = division_of(context.catalog, &validated.queue);
+                // The application is stored before any money moves; it reaches the queue when paid.
+                let status = if context.payments_online && validated.breakdown.as_ref().is_some_and(|b| b.timing == Some(PaymentTiming::AtSubmit) && b.total_yen > 0) {
+                    Status::AwaitingPayment
+                } else {
+                    Status::Submitted
+                };
                 let scope = Scope::revision(&definition.id, id, 1);
                 let sealed = Value::Object(sealing::seal_answers(context.sealer, definition.pages.iter().flat_map(|p| p.fields.iter()), &validated.data, &scope));
                 diesel::insert_into(submissions::table)
@@ -233,9 +252,10 @@ pub async fn submit(
                         submissions::resident_id.eq(request.resident_id),
                         submissions::procedure_id.eq(&definition.id),
                         submissions::content_hash.eq(&procedure.content_hash),
-                        submissions::status.eq(Status::Submitted.as_str()),
+                        submissions::status.eq(status.as_str()),
                         submissions::data.eq(&sealed),
                         submissions::fee_yen.eq(validated.fee as i64),
+                        submissions::fee_breakdown.eq(breakdown_json(&validated)),
                         submissions::queue.eq(&validated.queue),
                         submissions::division.eq(&division),
                         submissions::submitted_at.eq(now),
@@ -243,7 +263,7 @@ pub async fn submit(
                     ))
                     .execute(connection)
                     .await?;
-                record_event(connection, id, ActorKind::Resident, Some(request.resident_id), None, Status::Submitted, None).await?;
+                record_event(connection, id, ActorKind::Resident, Some(request.resident_id), None, status, None).await?;
                 diesel::insert_into(submission_revisions::table)
                     .values((
                         submission_revisions::submission_id.eq(id),
@@ -268,15 +288,18 @@ pub async fn submit(
                     .execute(connection)
                     .await?;
                 }
-                let summary = SubmissionRef { id, reference: reference.clone(), procedure, status: Status::Submitted, division: division.clone(), resident_id: request.resident_id };
-                notify_change(connection, context, &summary, "received").await?;
+                if status == Status::Submitted {
+                    let summary = SubmissionRef { id, reference: reference.clone(), procedure, status, division: division.clone(), resident_id: request.resident_id };
+                    notify_change(connection, context, &summary, "received").await?;
+                }
 
                 let body = json!({
                     "id": id,
                     "reference": reference,
                     "procedure_id": definition.id,
-                    "status": Status::Submitted,
+                    "status": status,
                     "fee_yen": validated.fee,
+                    "fee_breakdown": validated.breakdown,
                     "submitted_at": now,
                     "due_date": due_date,
                 });
@@ -594,6 +617,107 @@ pub async fn record_event_with_comments(
     Ok(())
 }
 
+/// Inside the caller's transaction: the fee of an application awaiting payment (or expired
+/// unpaid) has been paid, so it enters its division's queue and the usual notices go out.
+/// Anything else is left alone (a repeated success changes nothing).
+pub async fn payment_received(
+    connection: &mut AsyncPgConnection,
+    context: &Context<'_>,
+    id: Uuid,
+) -> Result<bool, SubmissionError> {
+    let row: Option<(String, String, String, String, Uuid)> = submissions::table
+        .find(id)
+        .select((
+            submissions::status,
+            submissions::reference,
+            submissions::procedure_id,
+            submissions::division,
+            submissions::resident_id,
+        ))
+        .for_update()
+        .first(connection)
+        .await
+        .optional()?;
+    let Some((status, reference, procedure_id, division, resident_id)) = row else {
+        return Err(SubmissionError::NotFound);
+    };
+    let from = Status::parse(&status).unwrap_or(Status::Submitted);
+    if !matches!(from, Status::AwaitingPayment | Status::PaymentExpired) {
+        return Ok(false);
+    }
+    diesel::update(submissions::table.find(id))
+        .set((
+            submissions::status.eq(Status::Submitted.as_str()),
+            submissions::submitted_at.eq(Utc::now()),
+            submissions::updated_at.eq(Utc::now()),
+        ))
+        .execute(connection)
+        .await?;
+    record_event(
+        connection,
+        id,
+        ActorKind::System,
+        None,
+        Some(from),
+        Status::Submitted,
+        Some("paid"),
+    )
+    .await?;
+    if let Some(procedure) = context.catalog.get(&procedure_id) {
+        let summary = SubmissionRef {
+            id,
+            reference,
+            procedure,
+            status: Status::Submitted,
+            division,
+            resident_id,
+        };
+        notify_change(connection, context, &summary, "received").await?;
+    }
+    Ok(true)
+}
+
+/// Applications awaiting payment for longer than `minutes`, with no payment still open or
+/// paid, expire. Returns how many.
+pub async fn expire_unpaid(
+    connection: &mut AsyncPgConnection,
+    minutes: i64,
+) -> Result<usize, SubmissionError> {
+    let expired: Vec<Uuid> = diesel::sql_query(
+        "UPDATE submissions s SET status = 'payment_expired', updated_at = now()
+          WHERE s.status = 'awaiting_payment'
+            AND s.submitted_at < now() - make_interval(mins => $1::int)
+            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.submission_id = s.id
+                              AND p.status IN ('created', 'pending', 'succeeded'))
+          RETURNING s.id",
+    )
+    .bind::<diesel::sql_types::Integer, _>(minutes as i32)
+    .load::<ExpiredRow>(connection)
+    .await?
+    .into_iter()
+    .map(|row| row.id)
+    .collect();
+    for id in &expired {
+        record_event(
+            connection,
+            *id,
+            ActorKind::System,
+            None,
+            Some(Status::AwaitingPayment),
+            Status::PaymentExpired,
+            None,
+        )
+        .await?;
+    }
+    Ok(expired.len())
+}
+
+#[derive(QueryableByName)]
+struct ExpiredRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+}
+
 /// Enough about a submission to tell people about it.
 pub struct SubmissionRef<'a> {
     pub id: Uuid,
@@ -639,6 +763,7 @@ pub async fn notify_change(
                     procedure_title_en: definition.title.en.clone(),
                     status: status_text(&language),
                     link: format!("{}/submissions/{}", context.public_url, submission.id),
+                    payment: None,
                 },
                 language,
                 recipient: email,
@@ -664,6 +789,7 @@ pub async fn notify_change(
                 procedure_title_en: definition.title.en.clone(),
                 status: status_text("ja"),
                 link: format!("{}/staff/submissions/{}", context.public_url, submission.id),
+                payment: None,
             },
             submission_id: Some(submission.id),
         });
@@ -792,6 +918,8 @@ pub struct SubmissionDetail {
     pub content_hash: String,
     pub history: Vec<Event>,
     pub attachments: Vec<attachments::AttachmentInfo>,
+    /// What the application costs, frozen when it was submitted; absent when free.
+    pub fee_breakdown: Option<FeeBreakdown>,
     /// Who the card said I am when I applied (procedures that need an identity).
     pub verified_identity: Option<VouchedFacts>,
 }
@@ -803,7 +931,7 @@ pub async fn get_for_resident(
     resident_id: Uuid,
     id: Uuid,
 ) -> Result<SubmissionDetail, SubmissionError> {
-    let row: (SummaryRow, Value, i32, String) = submissions::table
+    let row: (SummaryRow, Value, i32, String, Option<Value>) = submissions::table
         .filter(submissions::id.eq(id))
         .filter(submissions::resident_id.eq(resident_id))
         .select((
@@ -819,12 +947,13 @@ pub async fn get_for_resident(
             submissions::data,
             submissions::revision,
             submissions::content_hash,
+            submissions::fee_breakdown,
         ))
         .first(connection)
         .await
         .optional()?
         .ok_or(SubmissionError::NotFound)?;
-    let (summary_row, data, revision, content_hash) = row;
+    let (summary_row, data, revision, content_hash, fee_breakdown) = row;
     let procedure_id = summary_row.2.clone();
     let history = history(connection, id).await?;
     let attachments = attachments::for_submission(connection, id).await?;
@@ -840,6 +969,7 @@ pub async fn get_for_resident(
         content_hash,
         history,
         attachments,
+        fee_breakdown: fee_breakdown.and_then(|value| serde_json::from_value(value).ok()),
         verified_identity,
     })
 }
@@ -1141,6 +1271,7 @@ pub async fn resubmit(
                         submissions::data.eq(&sealed),
                         submissions::revision.eq(revision),
                         submissions::fee_yen.eq(validated.fee as i64),
+                        submissions::fee_breakdown.eq(breakdown_json(&validated)),
                         submissions::due_date.eq(due_date),
                         submissions::returned_at.eq(None::<DateTime<Utc>>),
                         submissions::assignee_id.eq(None::<Uuid>),

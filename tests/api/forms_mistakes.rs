@@ -898,6 +898,56 @@ const CASES: &[Case] = &[
         "computed:",
         "the computed fee names an unknown field `copy_count`",
     ),
+    // --- fee breakdowns -------------------------------------------------------------------
+    case(
+        K,
+        "\"electronic_code\"]}, 400, 450]",
+        "\"electronic_code\"]}, 400, 450.5]",
+        "computed:",
+        "the computed fee gives 450.5 yen, not a whole number",
+    ),
+    case(
+        K,
+        "\"electronic_code\"]}, 400, 450]",
+        "\"electronic_code\"]}, 400, {\"-\": [450, {\"*\": [{\"var\": \"copies\"}, 100]}]}]",
+        "computed:",
+        "a negative amount for example 1 with copies = 10",
+    ),
+    case(
+        K,
+        "    - rate: standard_letter",
+        "    - rate: letter",
+        "",
+        "unknown postage rate `letter` (the rates in catalog.yaml are",
+    ),
+    case(
+        K,
+        "    - rate: standard_letter",
+        "    - rate: standard_letter\n      yen: 100",
+        "",
+        "its price and name come from catalog.yaml `postage`",
+    ),
+    case(
+        K,
+        "      evidence: exemption_evidence",
+        "      evidence: evidence_file",
+        "",
+        "evidence names an unknown field `evidence_file`",
+    ),
+    case(
+        K,
+        "    breakdown: {fee: 900, standard_letter: 110, total: 1010}",
+        "    breakdown: {fee: 900, total: 900}",
+        "",
+        "the breakdown is {fee: 900, standard_letter: 110, total: 1010}, expected {fee: 900, total: 900}",
+    ),
+    case(
+        K,
+        "payment:\n  timing: at_submit",
+        "payment:\n  timing: on_delivery",
+        "timing:",
+        "`timing`",
+    ),
     // --- examples ------------------------------------------------------------------------
     case(
         J,

@@ -190,9 +190,15 @@ impl TestApp {
 
     pub async fn call(&self, request: TestRequest) -> ServiceResponse {
         let app = test::init_service(build_app(self.state.clone(), self.metrics.clone())).await;
-        test::call_service(&app, request.to_request())
-            .await
-            .map_into_boxed_body()
+        match test::try_call_service(&app, request.to_request()).await {
+            Ok(response) => response.map_into_boxed_body(),
+            // A refusal raised before a handler runs (a body over the limit) comes back as an
+            // error here; the real server renders it the same way.
+            Err(error) => ServiceResponse::new(
+                TestRequest::default().to_http_request(),
+                error.error_response(),
+            ),
+        }
     }
 
     /// Sends the request; returns the status, the response and the body parsed as JSON (Null

@@ -19,6 +19,7 @@ mod logic_engines;
 mod notify;
 mod oidc;
 mod page_client;
+mod payments;
 mod portal;
 mod portal_flow;
 mod portal_pages;

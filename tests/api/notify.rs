@@ -353,6 +353,7 @@ fn rendered_emails_are_snapshotted() {
             .to_owned(),
         status: status.to_owned(),
         link: "https://madoguchi.example/submissions/0190".to_owned(),
+        payment: None,
     };
     for (template, language, event, status) in [
         ("resident_status", "ja", "received", "送信済"),

@@ -200,10 +200,16 @@ async fn no_my_number_is_stored_in_clear_in_any_table() {
     assert_eq!(revealed["my_number"], "123456789018");
     app.run_pending_jobs().await;
 
+    // The numbers this resident gave, not any digits that pass the check digit: a random hex
+    // nonce or hash holds a valid-looking 12-digit run now and then.
     let leaks: Vec<String> = every_stored_value(&app.database.url)
         .await
         .into_iter()
-        .filter(|cell| !my_numbers_in(&cell.value).is_empty())
+        .filter(|cell| {
+            my_numbers_in(&cell.value)
+                .iter()
+                .any(|found| numbers.contains(found))
+        })
         .map(|cell| cell.place)
         .collect();
     assert!(leaks.is_empty(), "My Numbers in clear in: {leaks:?}");

@@ -233,57 +233,7 @@ pub(super) fn check_definition(
             }
         }
     }
-    if let Some(fee) = &definition.fee {
-        let kinds = [
-            fee.fixed.is_some(),
-            fee.per_unit.is_some(),
-            fee.computed.is_some(),
-        ];
-        if kinds.iter().filter(|set| **set).count() != 1 {
-            collector.at(
-                site,
-                "/fee",
-                "`fee` takes exactly one of `fixed`, `per_unit`, `computed`".to_owned(),
-            );
-        }
-        if let Some(per_unit) = &fee.per_unit
-            && complete
-        {
-            match top
-                .get(per_unit.quantity.as_str())
-                .map(|field| field.kind())
-            {
-                Some(FieldType::Integer) => {}
-                Some(_) => collector.at(
-                    site,
-                    "/fee/per_unit/quantity",
-                    format!(
-                        "fee quantity `{}` must be an integer field",
-                        per_unit.quantity
-                    ),
-                ),
-                None => collector.at(
-                    site,
-                    "/fee/per_unit/quantity",
-                    format!(
-                        "fee quantity names an unknown field `{}`",
-                        per_unit.quantity
-                    ),
-                ),
-            }
-        }
-        if let Some(computed) = &fee.computed {
-            check_condition(
-                computed,
-                scope,
-                Expect::Value,
-                "the computed fee",
-                "/fee/computed",
-                site,
-                collector,
-            );
-        }
-    }
+    check_fee(&definition, &top, complete, site, collector);
     for (index, rule) in definition.routing.iter().enumerate() {
         let pointer = format!("/routing/{index}/when");
         if check_condition(
@@ -305,6 +255,7 @@ pub(super) fn check_definition(
     }
 
     check_requesters(&definition, &placed, organisation, site, collector);
+    resolve_postage(&mut definition, organisation, site, collector);
 
     definition.pages = definition
         .pages
@@ -368,6 +319,7 @@ pub(super) fn check_examples(
             "needs at least one valid and one invalid example".to_owned(),
         );
     }
+    let mut bases = Vec::new();
     for (index, example) in definition.examples.iter().enumerate() {
         let pointer = format!("/examples/{index}");
         let name = &example.name;
@@ -435,7 +387,7 @@ pub(super) fn check_examples(
             );
             declared_ok = false;
         }
-        if example.fee.is_some() && definition.fee.is_none() {
+        if (example.fee.is_some() || example.breakdown.is_some()) && definition.fee.is_none() {
             collector.at(
                 site,
                 &format!("{pointer}/fee"),
@@ -450,6 +402,36 @@ pub(super) fn check_examples(
         let result = validate::validate(definition, &example.data, CheckOptions::complete(today));
         match result {
             Ok(accepted) if example.valid => {
+                // Without catalog.yaml postage has no price; its own problem is reported there.
+                if let Some(expected) = example
+                    .breakdown
+                    .as_ref()
+                    .filter(|_| organisation.is_some())
+                {
+                    let actual = accepted
+                        .breakdown
+                        .as_ref()
+                        .map(|breakdown| breakdown.by_id())
+                        .unwrap_or_default();
+                    if &actual != expected {
+                        let show = |map: &BTreeMap<String, i64>| {
+                            map.iter()
+                                .map(|(id, yen)| format!("{id}: {yen}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        collector.at(
+                            site,
+                            &format!("{pointer}/breakdown"),
+                            format!(
+                                "example `{name}`: the breakdown is {{{}}}, expected {{{}}}",
+                                show(&actual),
+                                show(expected)
+                            ),
+                        );
+                    }
+                }
+                bases.push(accepted.data.clone());
                 if let Some(fee) = example.fee
                     && fee != accepted.fee
                 {
@@ -510,4 +492,5 @@ pub(super) fn check_examples(
             }
         }
     }
+    check_fee_probes(definition, &bases, site, collector);
 }
