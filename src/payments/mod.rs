@@ -450,6 +450,24 @@ async fn confirm(
     Ok(())
 }
 
+/// Payments that need a person (`late_success`, `refund_due`) in the given divisions, oldest
+/// first.
+pub async fn needing_attention(
+    connection: &mut AsyncPgConnection,
+    divisions: &[String],
+) -> Result<Vec<Payment>, PaymentError> {
+    let rows: Vec<Row> = payments::table
+        .inner_join(submissions::table)
+        .filter(payments::attention.is_not_null())
+        .filter(submissions::division.eq_any(divisions))
+        .order(payments::updated_at)
+        .limit(500)
+        .select(payment_columns!())
+        .load(connection)
+        .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
 /// How many payments each provider has in each status (for the metrics).
 pub async fn counts(
     connection: &mut AsyncPgConnection,

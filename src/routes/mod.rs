@@ -88,6 +88,7 @@ use utoipa::OpenApi;
         payments::return_page,
         payments::payment_status,
         payments::staff_payments,
+        payments::payments_needing_attention,
         payments::refund_payment,
     ),
     components(schemas(
@@ -182,6 +183,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(payments::payment_notification)
                 .service(payments::return_page)
                 .service(payments::payment_status)
+                .service(payments::payments_needing_attention)
                 .service(payments::staff_payments)
                 .service(payments::refund_payment),
         );

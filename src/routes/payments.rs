@@ -323,6 +323,30 @@ pub async fn staff_payments(
     }))
 }
 
+/// Admins and supervisors: payments of their divisions that need a person — money taken after a
+/// recorded failure (`late_success`), or for an application no longer waiting for it
+/// (`refund_due`).
+#[utoipa::path(tag = "staff", responses((status = 200, body = [Payment]), (status = 403, body = crate::error::Problem)), security(("bearer" = [])))]
+#[get("/staff/payments/attention")]
+pub async fn payments_needing_attention(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+) -> Result<web::Json<Vec<Payment>>, ApiError> {
+    let divisions: Vec<String> = auth
+        .memberships
+        .iter()
+        .filter(|membership| membership.role >= Role::Supervisor)
+        .map(|membership| membership.division.clone())
+        .collect();
+    if divisions.is_empty() {
+        return Err(super::extract::role_required());
+    }
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        payments::needing_attention(&mut connection, &divisions).await?,
+    ))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {

@@ -662,6 +662,26 @@ async fn a_payment_for_a_withdrawn_application_is_flagged_for_a_refund() {
     assert_eq!(settled["status"], "succeeded");
     assert_eq!(settled["attention"], "refund_due");
     assert_eq!(paying.application_status(&token, &id).await, "withdrawn");
+    // Supervisors of the division see it in the list of payments needing a person; clerks don't.
+    let supervisor = paying.app.staff("madoguchi", "supervisor").await;
+    let (status, list) = paying
+        .app
+        .get_as("/api/v1/staff/payments/attention", &supervisor)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list[0]["id"], settled["id"]);
+    let other = paying.app.staff("zeimu", "admin").await;
+    let (_, list) = paying
+        .app
+        .get_as("/api/v1/staff/payments/attention", &other)
+        .await;
+    assert_eq!(list, json!([]), "another division's admin sees none of it");
+    let clerk = paying.app.staff("madoguchi", "clerk").await;
+    let (status, _) = paying
+        .app
+        .get_as("/api/v1/staff/payments/attention", &clerk)
+        .await;
+    assert_eq!(status, 403);
     paying.stop().await;
 }
 
