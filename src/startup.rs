@@ -122,7 +122,9 @@ impl Application {
                     pool: pool.clone(),
                     catalog: catalog.clone(),
                     sealer: Sealer::from_config(&settings.submissions.sealing_keys)?,
-                    calendar: crate::calendar::BusinessCalendar::new(settings.calendar.holidays.iter().copied()),
+                    calendar: crate::calendar::BusinessCalendar::new(
+                        settings.calendar.holidays.iter().copied(),
+                    ),
                     public_url: settings.server.public_url.clone(),
                     provider,
                     settings: settings.payments.clone(),
