@@ -159,7 +159,10 @@ pub struct Exemption {
     pub when: Condition,
 }
 
+/// Named `PaymentTerms` in the OpenAPI document: `Payment` there is a payment made
+/// (`crate::payments::Payment`), and two schemas of one name would overwrite each other.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = PaymentTerms)]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
     pub timing: PaymentTiming,
