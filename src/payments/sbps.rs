@@ -338,6 +338,101 @@ impl PaymentProvider for Sbps {
             Ok(element(&text, "res_sps_transaction_id").unwrap_or_default())
         })
     }
+
+    fn settlement<'a>(
+        &'a self,
+        date: chrono::NaiveDate,
+    ) -> BoxFuture<'a, Result<Vec<super::provider::SettledSale>, ProviderError>> {
+        Box::pin(self.settlement_file(date))
+    }
+}
+
+impl Sbps {
+    /// The settlement file of `date`: `GET settlement_url?merchant_id=…&service_id=…&date=YYYYMMDD`
+    /// with the API's Basic auth; a Shift_JIS CSV whose header names the columns, of which we
+    /// read `order_id`, `tracking_id` and `amount` (see docs/DECISIONS.md: our layout, to be
+    /// matched to the file the contract provides).
+    async fn settlement_file(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<super::provider::SettledSale>, ProviderError> {
+        if self.settings.settlement_url.is_empty() {
+            return Err(ProviderError::Refused("no settlement_url".to_owned()));
+        }
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}{}:{}",
+            self.settings.merchant_id,
+            self.settings.service_id,
+            self.key().expose_secret()
+        ));
+        let response = self
+            .client
+            .get(&self.settings.settlement_url)
+            .query(&[
+                ("merchant_id", self.settings.merchant_id.as_str()),
+                ("service_id", self.settings.service_id.as_str()),
+                ("date", &date.format("%Y%m%d").to_string()),
+            ])
+            .header("authorization", format!("Basic {credentials}"))
+            .send()
+            .await
+            .map_err(|error| ProviderError::Unreachable(error.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(ProviderError::Unreachable(format!(
+                "HTTP {}",
+                response.status()
+            )));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| ProviderError::Unreachable(error.without_url().to_string()))?;
+        let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+        parse_settlement(&text)
+    }
+}
+
+/// The settlement CSV: a header line, then one sale per line; no quoting (ids and amounts only).
+fn parse_settlement(text: &str) -> Result<Vec<super::provider::SettledSale>, ProviderError> {
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| ProviderError::Malformed("empty settlement file".to_owned()))?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|column| *column == name)
+            .ok_or_else(|| ProviderError::Malformed(format!("no `{name}` column")))
+    };
+    let (order, tracking, amount) = (
+        column("order_id")?,
+        column("tracking_id")?,
+        column("amount")?,
+    );
+    lines
+        .enumerate()
+        .map(|(index, line)| {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let cell = |at: usize| cells.get(at).copied().unwrap_or_default();
+            let amount_yen = cell(amount).parse().map_err(|_| {
+                ProviderError::Malformed(format!("line {}: amount `{}`", index + 2, cell(amount)))
+            })?;
+            if cell(order).is_empty() {
+                return Err(ProviderError::Malformed(format!(
+                    "line {}: no order_id",
+                    index + 2
+                )));
+            }
+            Ok(super::provider::SettledSale {
+                order_id: cell(order).to_owned(),
+                provider_reference: Some(cell(tracking).to_owned()).filter(|id| !id.is_empty()),
+                amount_yen,
+            })
+        })
+        .collect()
 }
 
 /// `yyyyMMddHHmmss` in Japan time, as the specification writes dates.
@@ -445,5 +540,28 @@ mod tests {
             element("<a><res_status>2</res_status></a>", "res_status").as_deref(),
             Some("2")
         );
+    }
+
+    #[test]
+    fn the_settlement_file_is_read_by_its_header() {
+        let sales = parse_settlement(
+            "sales_date,tracking_id,order_id,amount\n20261205,00000000000042,MDG1,1010\n\n20261205,,MDG2,450\n",
+        )
+        .expect("valid");
+        assert_eq!(sales.len(), 2);
+        assert_eq!(sales[0].order_id, "MDG1");
+        assert_eq!(
+            sales[0].provider_reference.as_deref(),
+            Some("00000000000042")
+        );
+        assert_eq!(
+            (sales[1].amount_yen, sales[1].provider_reference.clone()),
+            (450, None)
+        );
+        assert!(
+            parse_settlement("order_id,amount\nMDG1,10\n").is_err(),
+            "no tracking_id column"
+        );
+        assert!(parse_settlement("order_id,tracking_id,amount\nMDG1,1,ten\n").is_err());
     }
 }
