@@ -97,6 +97,8 @@ pub struct SbpsSettings {
     pub hash_key: SecretString,
     pub query_function_id: String,
     pub refund_function_id: String,
+    /// The partial refund (部分返金要求), whose amount goes under `pay_option_manage`.
+    pub partial_refund_function_id: String,
     /// Where the daily settlement file is downloaded; empty: no settlement report.
     #[serde(default)]
     pub settlement_url: String,

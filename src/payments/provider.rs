@@ -93,12 +93,14 @@ pub trait PaymentProvider: Send + Sync {
         order_id: &'a str,
         provider_reference: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Status, ProviderError>>;
-    /// Refunds `amount_yen` (part or all); returns the provider's reference of the refund.
+    /// Refunds `amount_yen` (`whole`: all that was captured, none refunded before); returns
+    /// the provider's reference of the refund.
     fn refund<'a>(
         &'a self,
         order_id: &'a str,
         provider_reference: Option<&'a str>,
         amount_yen: i64,
+        whole: bool,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
     /// The sales the provider settled on `date` (the city's day).
     fn settlement<'a>(

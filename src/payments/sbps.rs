@@ -110,23 +110,34 @@ impl Sbps {
         &self.settings.hash_key
     }
 
+    /// An API-type call. `group` is a nested element (`pay_option_manage`) with its children,
+    /// placed before `request_date`; the hash takes every leaf value in document order.
     async fn api_call(
         &self,
         function_id: &str,
         elements: &[(&str, String)],
+        group: Option<(&str, &[(&str, String)])>,
     ) -> Result<String, ProviderError> {
         let request_date = request_date();
-        let mut all: Vec<(&str, String)> = elements.to_vec();
-        all.push(("request_date", request_date));
-        let values: Vec<&str> = all.iter().map(|(_, value)| value.as_str()).collect();
-        let hashcode = hashcode(&values, self.key());
+        let mut values: Vec<&str> = elements.iter().map(|(_, value)| value.as_str()).collect();
         let mut xml = format!(
             "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n<sps-api-request id=\"{}\">",
             escape(function_id)
         );
-        for (name, value) in &all {
+        for (name, value) in elements {
             xml.push_str(&format!("<{name}>{}</{name}>", escape(value)));
         }
+        if let Some((outer, children)) = group {
+            xml.push_str(&format!("<{outer}>"));
+            for (name, value) in children {
+                xml.push_str(&format!("<{name}>{}</{name}>", escape(value)));
+                values.push(value);
+            }
+            xml.push_str(&format!("</{outer}>"));
+        }
+        xml.push_str(&format!("<request_date>{request_date}</request_date>"));
+        values.push(&request_date);
+        let hashcode = hashcode(&values, self.key());
         xml.push_str(&format!(
             "<sps_hashcode>{hashcode}</sps_hashcode></sps-api-request>"
         ));
@@ -292,6 +303,7 @@ impl PaymentProvider for Sbps {
                         ),
                         ("order_id", order_id.to_owned()),
                     ],
+                    None,
                 )
                 .await?;
             let outcome = match element(&text, "res_status").as_deref() {
@@ -318,23 +330,32 @@ impl PaymentProvider for Sbps {
         order_id: &'a str,
         provider_reference: Option<&'a str>,
         amount_yen: i64,
+        whole: bool,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
-            let text = self
-                .api_call(
-                    &self.settings.refund_function_id,
-                    &[
-                        ("merchant_id", self.settings.merchant_id.clone()),
-                        ("service_id", self.settings.service_id.clone()),
-                        (
-                            "tracking_id",
-                            provider_reference.unwrap_or_default().to_owned(),
-                        ),
-                        ("order_id", order_id.to_owned()),
-                        ("amount", amount_yen.to_string()),
-                    ],
+            let elements = [
+                ("merchant_id", self.settings.merchant_id.clone()),
+                ("service_id", self.settings.service_id.clone()),
+                (
+                    "tracking_id",
+                    provider_reference.unwrap_or_default().to_owned(),
+                ),
+                ("order_id", order_id.to_owned()),
+            ];
+            // 取消返金要求 takes back the whole capture; 部分返金要求 names the amount under
+            // pay_option_manage.
+            let amount = [("amount", amount_yen.to_string())];
+            let text = if whole {
+                self.api_call(&self.settings.refund_function_id, &elements, None)
+                    .await?
+            } else {
+                self.api_call(
+                    &self.settings.partial_refund_function_id,
+                    &elements,
+                    Some(("pay_option_manage", &amount)),
                 )
-                .await?;
+                .await?
+            };
             Ok(element(&text, "res_sps_transaction_id").unwrap_or_default())
         })
     }

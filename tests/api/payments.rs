@@ -1175,6 +1175,22 @@ async fn a_withdrawal_after_payment_flags_the_payment_for_a_supervisors_refund()
         .get_as("/api/v1/staff/payments/attention", &supervisor)
         .await;
     assert_eq!(list[0]["id"], payment.as_str(), "{list}");
+    // The whole fee goes back in one refund (the provider's cancel, not a partial refund).
+    let (status, made) = paying
+        .app
+        .json(
+            TestRequest::post()
+                .uri(&format!("/api/v1/staff/payments/{payment}/refunds"))
+                .insert_header(bearer(&supervisor))
+                .set_json(json!({"amount_yen": 1010, "expected_refundable_yen": 1010, "reason": "取下げのため"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let at_provider = paying
+        .fake
+        .control("order", json!({"order_id": order}))
+        .await;
+    assert_eq!(at_provider["refunded"], 1010);
     paying.stop().await;
 }
 
