@@ -75,6 +75,8 @@ pub struct PaymentSettings {
     /// `sbps`, `dev`, or empty for no online payment.
     pub provider: String,
     pub expire_after_minutes: i64,
+    /// Hours a resident has to pay a fee staff set after review (事後決済).
+    pub after_review_expire_after_hours: i64,
     pub reconcile_after_seconds: i64,
     pub reconcile_interval_seconds: u64,
     pub sbps: SbpsSettings,
@@ -95,6 +97,11 @@ pub struct SbpsSettings {
     pub hash_key: SecretString,
     pub query_function_id: String,
     pub refund_function_id: String,
+    /// The partial refund (部分返金要求), whose amount goes under `pay_option_manage`.
+    pub partial_refund_function_id: String,
+    /// Where the daily settlement file is downloaded; empty: no settlement report.
+    #[serde(default)]
+    pub settlement_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

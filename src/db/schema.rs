@@ -57,6 +57,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    fee_requests (id) {
+        id -> Uuid,
+        submission_id -> Uuid,
+        staff_id -> Uuid,
+        reason -> Text,
+        breakdown -> Jsonb,
+        previous -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (resident_id, key) {
         resident_id -> Uuid,
         key -> Text,
@@ -176,6 +188,31 @@ diesel::table! {
         facts -> Jsonb,
         verified_at -> Timestamptz,
         expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    settlement_mismatches (id) {
+        id -> Int8,
+        report_id -> Uuid,
+        kind -> Text,
+        order_id -> Text,
+        payment_id -> Nullable<Uuid>,
+        our_amount_yen -> Nullable<Int8>,
+        provider_amount_yen -> Nullable<Int8>,
+        provider_reference -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    settlement_reports (id) {
+        id -> Uuid,
+        provider -> Text,
+        settlement_date -> Date,
+        provider_lines -> Int4,
+        our_payments -> Int4,
+        mismatches -> Int4,
+        created_at -> Timestamptz,
     }
 }
 
@@ -302,6 +339,7 @@ diesel::table! {
         decided_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
         fee_breakdown -> Nullable<Jsonb>,
+        payment_requested_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -311,6 +349,8 @@ diesel::joinable!(attachments -> drafts (draft_id));
 diesel::joinable!(attachments -> residents (resident_id));
 diesel::joinable!(attachments -> submissions (submission_id));
 diesel::joinable!(drafts -> residents (resident_id));
+diesel::joinable!(fee_requests -> staff (staff_id));
+diesel::joinable!(fee_requests -> submissions (submission_id));
 diesel::joinable!(idempotency_keys -> residents (resident_id));
 diesel::joinable!(outbox -> submissions (submission_id));
 diesel::joinable!(payment_notifications -> payments (payment_id));
@@ -321,6 +361,8 @@ diesel::joinable!(refresh_tokens -> staff (staff_id));
 diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(refunds -> staff (requested_by));
 diesel::joinable!(session_facts -> residents (resident_id));
+diesel::joinable!(settlement_mismatches -> payments (payment_id));
+diesel::joinable!(settlement_mismatches -> settlement_reports (report_id));
 diesel::joinable!(signing_nonces -> residents (resident_id));
 diesel::joinable!(staff_memberships -> staff (staff_id));
 diesel::joinable!(staff_notes -> staff (staff_id));
@@ -339,6 +381,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_challenges,
     data_migrations,
     drafts,
+    fee_requests,
     idempotency_keys,
     outbox,
     payment_notifications,
@@ -348,6 +391,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refunds,
     residents,
     session_facts,
+    settlement_mismatches,
+    settlement_reports,
     signing_nonces,
     staff,
     staff_account_events,

@@ -82,6 +82,38 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "payment_confirmation.en.html",
             include_str!("../../templates/email/payment_confirmation.en.html"),
         ),
+        (
+            "payment_request.ja.txt",
+            include_str!("../../templates/email/payment_request.ja.txt"),
+        ),
+        (
+            "payment_request.ja.html",
+            include_str!("../../templates/email/payment_request.ja.html"),
+        ),
+        (
+            "payment_request.en.txt",
+            include_str!("../../templates/email/payment_request.en.txt"),
+        ),
+        (
+            "payment_request.en.html",
+            include_str!("../../templates/email/payment_request.en.html"),
+        ),
+        (
+            "payment_expired.ja.txt",
+            include_str!("../../templates/email/payment_expired.ja.txt"),
+        ),
+        (
+            "payment_expired.ja.html",
+            include_str!("../../templates/email/payment_expired.ja.html"),
+        ),
+        (
+            "payment_expired.en.txt",
+            include_str!("../../templates/email/payment_expired.en.txt"),
+        ),
+        (
+            "payment_expired.en.html",
+            include_str!("../../templates/email/payment_expired.en.html"),
+        ),
     ] {
         let _ = environment.add_template(name, source);
     }
@@ -110,6 +142,23 @@ fn subject(template: &str, language: &str, data: &NoticeData) -> String {
             format!("[madoguchi] 決済完了のお知らせ ({})", data.reference)
         } else {
             format!("[madoguchi] Payment confirmation ({})", data.reference)
+        };
+    }
+    if template == "payment_request" {
+        return if ja {
+            format!("[madoguchi] お支払いのお願い ({})", data.reference)
+        } else {
+            format!("[madoguchi] Payment request ({})", data.reference)
+        };
+    }
+    if template == "payment_expired" {
+        return if ja {
+            format!(
+                "[madoguchi] お支払いの期限が過ぎました ({})",
+                data.reference
+            )
+        } else {
+            format!("[madoguchi] The time to pay is over ({})", data.reference)
         };
     }
     if template == "email_confirmation" {
@@ -215,6 +264,10 @@ mod tests {
             ("resident_status", "en"),
             ("division_status", "ja"),
             ("division_overdue", "ja"),
+            ("payment_request", "ja"),
+            ("payment_request", "en"),
+            ("payment_expired", "ja"),
+            ("payment_expired", "en"),
         ] {
             // (email_confirmation carries no reference: checked below.)
             let email = render(template, language, &data)

@@ -11,7 +11,9 @@ pub mod notifications;
 pub mod provider;
 pub mod reconciler;
 pub mod refunds;
+pub mod requests;
 pub mod sbps;
+pub mod settlement;
 pub mod states;
 
 use std::sync::Arc;
@@ -56,6 +58,17 @@ pub enum PaymentError {
     KeyReused,
     #[error("refund refused: {0}")]
     Refund(#[from] refunds::RefundError),
+    /// Staff set the fee only for a procedure whose fee is settled after review.
+    #[error("the fee of this procedure is not set after review")]
+    NotAfterReview,
+    /// Staff set the fee while they handle the application (in progress).
+    #[error("the application is not in progress")]
+    NotInProgress,
+    /// Only the assignee or a supervisor sets the fee.
+    #[error("not the assignee")]
+    NotAssignee,
+    #[error("invalid fee lines")]
+    Invalid(Vec<crate::messages::FieldError>),
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -381,73 +394,130 @@ async fn confirm(
     payment: &Payment,
     provider_reference: &str,
 ) -> Result<(), PaymentError> {
+    let (reference, procedure_id, breakdown, resident_id): (String, String, Option<Value>, Uuid) =
+        submissions::table
+            .filter(submissions::id.eq(payment.submission_id))
+            .select((
+                submissions::reference,
+                submissions::procedure_id,
+                submissions::fee_breakdown,
+                submissions::resident_id,
+            ))
+            .first(connection)
+            .await?;
+    let mut breakdown = breakdown
+        .and_then(|value| serde_json::from_value::<FeeBreakdown>(value).ok())
+        .unwrap_or(FeeBreakdown {
+            lines: Vec::new(),
+            total_yen: payment.amount_yen,
+            timing: None,
+        });
+    // What was paid, whatever the breakdown says now.
+    breakdown.total_yen = payment.amount_yen;
+    let notices = notice(
+        connection,
+        context,
+        NoticeKind::Confirmation,
+        resident_id,
+        payment.submission_id,
+        &reference,
+        &procedure_id,
+        &breakdown,
+        Some(provider_reference),
+    )
+    .await?;
+    crate::notify::enqueue(connection, &notices).await?;
+    Ok(())
+}
+
+/// The emails about paying an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoticeKind {
+    /// 決済完了のお知らせ: paid (a confirmation, not a 領収証書).
+    Confirmation,
+    /// お支払いのお願い: staff set the fee after review.
+    Request,
+    /// The time to pay is over; the application expired unpaid.
+    Expired,
+}
+
+impl NoticeKind {
+    fn template(self) -> &'static str {
+        match self {
+            Self::Confirmation => "payment_confirmation",
+            Self::Request => "payment_request",
+            Self::Expired => "payment_expired",
+        }
+    }
+
+    fn event(self) -> &'static str {
+        match self {
+            Self::Confirmation => "paid",
+            Self::Request => "payment_requested",
+            Self::Expired => "payment_expired",
+        }
+    }
+}
+
+/// The email of `kind` to the resident's confirmed address (none without one): the reference,
+/// the procedure's title, the breakdown and, once paid, the provider's reference. Never an
+/// answer or a My Number.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn notice(
+    connection: &mut AsyncPgConnection,
+    context: &crate::submissions::Context<'_>,
+    kind: NoticeKind,
+    resident_id: Uuid,
+    submission_id: Uuid,
+    reference: &str,
+    procedure_id: &str,
+    breakdown: &FeeBreakdown,
+    provider_reference: Option<&str>,
+) -> Result<Vec<crate::notify::Notice>, PaymentError> {
     use crate::db::schema::residents;
     use crate::notify::{Notice, NoticeData, PaidLine, PaidNotice};
-    let (reference, procedure_id, breakdown, email, confirmed, language): (
-        String,
-        String,
-        Option<Value>,
-        Option<String>,
-        bool,
-        String,
-    ) = submissions::table
-        .inner_join(residents::table)
-        .filter(submissions::id.eq(payment.submission_id))
-        .select((
-            submissions::reference,
-            submissions::procedure_id,
-            submissions::fee_breakdown,
-            residents::email,
-            residents::email_confirmed,
-            residents::language,
-        ))
+    let contact: Option<(Option<String>, String)> = residents::table
+        .find(resident_id)
+        .filter(residents::email_confirmed)
+        .select((residents::email, residents::language))
         .first(connection)
-        .await?;
-    let Some(email) = email.filter(|_| confirmed) else {
-        return Ok(());
+        .await
+        .optional()?;
+    let Some((Some(email), language)) = contact else {
+        return Ok(Vec::new());
     };
     let lines = breakdown
-        .and_then(|value| serde_json::from_value::<FeeBreakdown>(value).ok())
-        .map(|breakdown| {
-            breakdown
-                .lines
-                .into_iter()
-                .map(|line| PaidLine {
-                    ja: line.label.ja,
-                    en: line.label.en,
-                    yen: line.yen,
-                })
-                .collect()
+        .lines
+        .iter()
+        .map(|line| PaidLine {
+            ja: line.label.ja.clone(),
+            en: line.label.en.clone(),
+            yen: line.yen,
         })
-        .unwrap_or_default();
+        .collect();
     let title = context
         .catalog
-        .get(&procedure_id)
+        .get(procedure_id)
         .map(|p| &p.definition.title);
-    let notice = Notice {
-        template: "payment_confirmation",
+    Ok(vec![Notice {
+        template: kind.template(),
         language,
         recipient: email,
         data: NoticeData {
-            event: "paid".to_owned(),
-            reference,
-            procedure_title_ja: title.map_or_else(|| procedure_id.clone(), |t| t.ja.clone()),
-            procedure_title_en: title.map_or_else(|| procedure_id.clone(), |t| t.en.clone()),
+            event: kind.event().to_owned(),
+            reference: reference.to_owned(),
+            procedure_title_ja: title.map_or_else(|| procedure_id.to_owned(), |t| t.ja.clone()),
+            procedure_title_en: title.map_or_else(|| procedure_id.to_owned(), |t| t.en.clone()),
             status: String::new(),
-            link: format!(
-                "{}/submissions/{}",
-                context.public_url, payment.submission_id
-            ),
+            link: format!("{}/submissions/{submission_id}", context.public_url),
             payment: Some(PaidNotice {
                 lines,
-                total_yen: payment.amount_yen,
-                provider_reference: provider_reference.to_owned(),
+                total_yen: breakdown.total_yen,
+                provider_reference: provider_reference.unwrap_or_default().to_owned(),
             }),
         },
-        submission_id: Some(payment.submission_id),
-    };
-    crate::notify::enqueue(connection, &[notice]).await?;
-    Ok(())
+        submission_id: Some(submission_id),
+    }])
 }
 
 /// Payments that need a person (`late_success`, `refund_due`) in the given divisions, oldest

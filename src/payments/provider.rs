@@ -53,6 +53,14 @@ pub struct Status {
     pub provider_reference: Option<String>,
 }
 
+/// One sale in the provider's settlement file of a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledSale {
+    pub order_id: String,
+    pub provider_reference: Option<String>,
+    pub amount_yen: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The signature did not match: not from the provider, or altered on the way.
@@ -85,11 +93,18 @@ pub trait PaymentProvider: Send + Sync {
         order_id: &'a str,
         provider_reference: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Status, ProviderError>>;
-    /// Refunds `amount_yen` (part or all); returns the provider's reference of the refund.
+    /// Refunds `amount_yen` (`whole`: all that was captured, none refunded before); returns
+    /// the provider's reference of the refund.
     fn refund<'a>(
         &'a self,
         order_id: &'a str,
         provider_reference: Option<&'a str>,
         amount_yen: i64,
+        whole: bool,
     ) -> BoxFuture<'a, Result<String, ProviderError>>;
+    /// The sales the provider settled on `date` (the city's day).
+    fn settlement<'a>(
+        &'a self,
+        date: chrono::NaiveDate,
+    ) -> BoxFuture<'a, Result<Vec<SettledSale>, ProviderError>>;
 }

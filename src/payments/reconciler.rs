@@ -100,13 +100,7 @@ pub async fn run_once(
             break;
         }
     }
-    pass.expired_applications =
-        crate::submissions::expire_unpaid(&mut connection, settings.expire_after_minutes)
-            .await
-            .map_err(|error| match error {
-                crate::submissions::SubmissionError::Database(db) => PaymentError::Db(db),
-                _ => PaymentError::NotFound,
-            })?;
+    pass.expired_applications = expire(&mut connection, context, settings).await?;
     if pass != Pass::default() {
         tracing::info!(
             settled = pass.settled,
@@ -116,6 +110,69 @@ pub async fn run_once(
         );
     }
     Ok(pass)
+}
+
+/// Expires the applications nobody paid for in time and queues the notice to each resident, in
+/// one transaction: an expiry is never without its email, nor an email without the expiry.
+async fn expire(
+    connection: &mut diesel_async::AsyncPgConnection,
+    context: &crate::submissions::Context<'_>,
+    settings: &PaymentSettings,
+) -> Result<usize, PaymentError> {
+    use crate::db::schema::submissions;
+    use crate::forms::fees::FeeBreakdown;
+    connection
+        .transaction::<usize, PaymentError, _>(|connection| {
+            Box::pin(async move {
+                let expired = crate::submissions::expire_unpaid(
+                    connection,
+                    settings.expire_after_minutes,
+                    settings.after_review_expire_after_hours,
+                )
+                .await
+                .map_err(|error| match error {
+                    crate::submissions::SubmissionError::Database(db) => PaymentError::Db(db),
+                    _ => PaymentError::NotFound,
+                })?;
+                for id in &expired {
+                    let (reference, procedure_id, resident_id, breakdown): (
+                        String,
+                        String,
+                        uuid::Uuid,
+                        Option<serde_json::Value>,
+                    ) = submissions::table
+                        .find(*id)
+                        .select((
+                            submissions::reference,
+                            submissions::procedure_id,
+                            submissions::resident_id,
+                            submissions::fee_breakdown,
+                        ))
+                        .first(connection)
+                        .await?;
+                    let Some(breakdown) = breakdown
+                        .and_then(|value| serde_json::from_value::<FeeBreakdown>(value).ok())
+                    else {
+                        continue;
+                    };
+                    let notices = super::notice(
+                        connection,
+                        context,
+                        super::NoticeKind::Expired,
+                        resident_id,
+                        *id,
+                        &reference,
+                        &procedure_id,
+                        &breakdown,
+                        None,
+                    )
+                    .await?;
+                    crate::notify::enqueue(connection, &notices).await?;
+                }
+                Ok(expired.len())
+            })
+        })
+        .await
 }
 
 /// What a pass needs of the application, owned, for a worker that has no HTTP state.
@@ -149,6 +206,24 @@ impl Worker {
                 run_once(&self.pool, &context, self.provider.as_ref(), &self.settings).await
             {
                 tracing::error!(error = %error, "payment reconciliation failed; retrying next time");
+            }
+            // Yesterday's settlement file, once a day (a day already reported is skipped).
+            if !self.settings.sbps.settlement_url.is_empty() {
+                let yesterday = crate::submissions::city_date(Utc::now()) - chrono::Days::new(1);
+                let result = match crate::db::connection(&self.pool).await {
+                    Ok(mut connection) => {
+                        super::settlement::report(
+                            &mut connection,
+                            self.provider.as_ref(),
+                            yesterday,
+                        )
+                        .await
+                    }
+                    Err(error) => Err(error.into()),
+                };
+                if let Err(error) = result {
+                    tracing::error!(error = %error, "settlement report failed; retrying next time");
+                }
             }
         }
     }

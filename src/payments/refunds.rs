@@ -91,6 +91,8 @@ pub async fn refund(
                         &payment.order_id,
                         payment.provider_reference.as_deref(),
                         request.amount_yen,
+                        // The whole capture at once is a cancel; anything less, a partial refund.
+                        request.amount_yen == payment.amount_yen,
                     )
                     .await?;
                 let refund = Refund {

@@ -110,23 +110,34 @@ impl Sbps {
         &self.settings.hash_key
     }
 
+    /// An API-type call. `group` is a nested element (`pay_option_manage`) with its children,
+    /// placed before `request_date`; the hash takes every leaf value in document order.
     async fn api_call(
         &self,
         function_id: &str,
         elements: &[(&str, String)],
+        group: Option<(&str, &[(&str, String)])>,
     ) -> Result<String, ProviderError> {
         let request_date = request_date();
-        let mut all: Vec<(&str, String)> = elements.to_vec();
-        all.push(("request_date", request_date));
-        let values: Vec<&str> = all.iter().map(|(_, value)| value.as_str()).collect();
-        let hashcode = hashcode(&values, self.key());
+        let mut values: Vec<&str> = elements.iter().map(|(_, value)| value.as_str()).collect();
         let mut xml = format!(
             "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n<sps-api-request id=\"{}\">",
             escape(function_id)
         );
-        for (name, value) in &all {
+        for (name, value) in elements {
             xml.push_str(&format!("<{name}>{}</{name}>", escape(value)));
         }
+        if let Some((outer, children)) = group {
+            xml.push_str(&format!("<{outer}>"));
+            for (name, value) in children {
+                xml.push_str(&format!("<{name}>{}</{name}>", escape(value)));
+                values.push(value);
+            }
+            xml.push_str(&format!("</{outer}>"));
+        }
+        xml.push_str(&format!("<request_date>{request_date}</request_date>"));
+        values.push(&request_date);
+        let hashcode = hashcode(&values, self.key());
         xml.push_str(&format!(
             "<sps_hashcode>{hashcode}</sps_hashcode></sps-api-request>"
         ));
@@ -292,6 +303,7 @@ impl PaymentProvider for Sbps {
                         ),
                         ("order_id", order_id.to_owned()),
                     ],
+                    None,
                 )
                 .await?;
             let outcome = match element(&text, "res_status").as_deref() {
@@ -318,26 +330,130 @@ impl PaymentProvider for Sbps {
         order_id: &'a str,
         provider_reference: Option<&'a str>,
         amount_yen: i64,
+        whole: bool,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
         Box::pin(async move {
-            let text = self
-                .api_call(
-                    &self.settings.refund_function_id,
-                    &[
-                        ("merchant_id", self.settings.merchant_id.clone()),
-                        ("service_id", self.settings.service_id.clone()),
-                        (
-                            "tracking_id",
-                            provider_reference.unwrap_or_default().to_owned(),
-                        ),
-                        ("order_id", order_id.to_owned()),
-                        ("amount", amount_yen.to_string()),
-                    ],
+            let elements = [
+                ("merchant_id", self.settings.merchant_id.clone()),
+                ("service_id", self.settings.service_id.clone()),
+                (
+                    "tracking_id",
+                    provider_reference.unwrap_or_default().to_owned(),
+                ),
+                ("order_id", order_id.to_owned()),
+            ];
+            // 取消返金要求 takes back the whole capture; 部分返金要求 names the amount under
+            // pay_option_manage.
+            let amount = [("amount", amount_yen.to_string())];
+            let text = if whole {
+                self.api_call(&self.settings.refund_function_id, &elements, None)
+                    .await?
+            } else {
+                self.api_call(
+                    &self.settings.partial_refund_function_id,
+                    &elements,
+                    Some(("pay_option_manage", &amount)),
                 )
-                .await?;
+                .await?
+            };
             Ok(element(&text, "res_sps_transaction_id").unwrap_or_default())
         })
     }
+
+    fn settlement<'a>(
+        &'a self,
+        date: chrono::NaiveDate,
+    ) -> BoxFuture<'a, Result<Vec<super::provider::SettledSale>, ProviderError>> {
+        Box::pin(self.settlement_file(date))
+    }
+}
+
+impl Sbps {
+    /// The settlement file of `date`: `GET settlement_url?merchant_id=…&service_id=…&date=YYYYMMDD`
+    /// with the API's Basic auth; a Shift_JIS CSV whose header names the columns, of which we
+    /// read `order_id`, `tracking_id` and `amount` (see docs/DECISIONS.md: our layout, to be
+    /// matched to the file the contract provides).
+    async fn settlement_file(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<super::provider::SettledSale>, ProviderError> {
+        if self.settings.settlement_url.is_empty() {
+            return Err(ProviderError::Refused("no settlement_url".to_owned()));
+        }
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}{}:{}",
+            self.settings.merchant_id,
+            self.settings.service_id,
+            self.key().expose_secret()
+        ));
+        let response = self
+            .client
+            .get(&self.settings.settlement_url)
+            .query(&[
+                ("merchant_id", self.settings.merchant_id.as_str()),
+                ("service_id", self.settings.service_id.as_str()),
+                ("date", &date.format("%Y%m%d").to_string()),
+            ])
+            .header("authorization", format!("Basic {credentials}"))
+            .send()
+            .await
+            .map_err(|error| ProviderError::Unreachable(error.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(ProviderError::Unreachable(format!(
+                "HTTP {}",
+                response.status()
+            )));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| ProviderError::Unreachable(error.without_url().to_string()))?;
+        let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+        parse_settlement(&text)
+    }
+}
+
+/// The settlement CSV: a header line, then one sale per line; no quoting (ids and amounts only).
+fn parse_settlement(text: &str) -> Result<Vec<super::provider::SettledSale>, ProviderError> {
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| ProviderError::Malformed("empty settlement file".to_owned()))?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|column| *column == name)
+            .ok_or_else(|| ProviderError::Malformed(format!("no `{name}` column")))
+    };
+    let (order, tracking, amount) = (
+        column("order_id")?,
+        column("tracking_id")?,
+        column("amount")?,
+    );
+    lines
+        .enumerate()
+        .map(|(index, line)| {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let cell = |at: usize| cells.get(at).copied().unwrap_or_default();
+            let amount_yen = cell(amount).parse().map_err(|_| {
+                ProviderError::Malformed(format!("line {}: amount `{}`", index + 2, cell(amount)))
+            })?;
+            if cell(order).is_empty() {
+                return Err(ProviderError::Malformed(format!(
+                    "line {}: no order_id",
+                    index + 2
+                )));
+            }
+            Ok(super::provider::SettledSale {
+                order_id: cell(order).to_owned(),
+                provider_reference: Some(cell(tracking).to_owned()).filter(|id| !id.is_empty()),
+                amount_yen,
+            })
+        })
+        .collect()
 }
 
 /// `yyyyMMddHHmmss` in Japan time, as the specification writes dates.
@@ -445,5 +561,28 @@ mod tests {
             element("<a><res_status>2</res_status></a>", "res_status").as_deref(),
             Some("2")
         );
+    }
+
+    #[test]
+    fn the_settlement_file_is_read_by_its_header() {
+        let sales = parse_settlement(
+            "sales_date,tracking_id,order_id,amount\n20261205,00000000000042,MDG1,1010\n\n20261205,,MDG2,450\n",
+        )
+        .expect("valid");
+        assert_eq!(sales.len(), 2);
+        assert_eq!(sales[0].order_id, "MDG1");
+        assert_eq!(
+            sales[0].provider_reference.as_deref(),
+            Some("00000000000042")
+        );
+        assert_eq!(
+            (sales[1].amount_yen, sales[1].provider_reference.clone()),
+            (450, None)
+        );
+        assert!(
+            parse_settlement("order_id,amount\nMDG1,10\n").is_err(),
+            "no tracking_id column"
+        );
+        assert!(parse_settlement("order_id,tracking_id,amount\nMDG1,1,ten\n").is_err());
     }
 }

@@ -90,6 +90,8 @@ use utoipa::OpenApi;
         payments::staff_payments,
         payments::payments_needing_attention,
         payments::refund_payment,
+        payments::request_payment,
+        payments::settlement_mismatches,
     ),
     components(schemas(
         crate::error::Problem,
@@ -184,8 +186,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(payments::return_page)
                 .service(payments::payment_status)
                 .service(payments::payments_needing_attention)
+                .service(payments::settlement_mismatches)
                 .service(payments::staff_payments)
-                .service(payments::refund_payment),
+                .service(payments::refund_payment)
+                .service(payments::request_payment),
         );
 }
 

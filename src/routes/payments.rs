@@ -18,6 +18,8 @@ use crate::forms::fees::FeeBreakdown;
 use crate::identity::staff::Role;
 use crate::payments::notifications::{self, Received};
 use crate::payments::refunds::{self, Refund, RefundError, RefundRequest};
+use crate::payments::requests::{self, Clerk, FeeLineInput};
+use crate::payments::settlement::{self, Mismatch};
 use crate::payments::{self, Checkout, Payment, PaymentError, PaymentProvider, ProviderError};
 use crate::state::AppState;
 
@@ -71,6 +73,25 @@ impl From<PaymentError> for ApiError {
                     "The payment provider could not complete the request; try again later.",
                 )
             }
+            PaymentError::NotAfterReview => Self::client(
+                StatusCode::CONFLICT,
+                "payment.not_after_review",
+                "この手続の手数料は申請時に決まるため、職員が金額を設定することはできません。",
+                "This procedure's fee is set at submission; staff cannot set it.",
+            ),
+            PaymentError::NotInProgress => Self::client(
+                StatusCode::CONFLICT,
+                "payment.not_in_progress",
+                "金額は処理中の申請にだけ設定できます（支払依頼済み、差し戻し中、処理済みなどではできません）。",
+                "The fee is set only on an application in progress (not one already asked to pay, returned or decided).",
+            ),
+            PaymentError::NotAssignee => Self::client(
+                StatusCode::FORBIDDEN,
+                "queue.not_assignee",
+                "担当者または係長以上の職員だけが金額を設定できます。",
+                "Only the assignee or a supervisor sets the fee.",
+            ),
+            PaymentError::Invalid(errors) => Self::validation("payment.fee_invalid", errors),
             PaymentError::Db(error) => error.into(),
         }
     }
@@ -403,4 +424,80 @@ pub async fn refund_payment(
     )
     .await?;
     Ok(HttpResponse::Created().json(refund))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeeRequestBody {
+    /// Every line of what the resident pays (fees, postage, confirmed exemptions).
+    pub lines: Vec<FeeLineInput>,
+    /// Why this amount (kept in the application's history).
+    pub reason: String,
+}
+
+/// 事後決済: the assignee (or a supervisor) of an in-progress application whose procedure is paid
+/// `after_review` sets its fee lines with a reason. The application waits for payment (支払待ち),
+/// the resident is emailed a payment request, and once paid it comes back in progress.
+#[utoipa::path(
+    tag = "staff",
+    params(("id" = Uuid, Path, description = "Application id")),
+    request_body = FeeRequestBody,
+    responses(
+        (status = 200, body = FeeBreakdown),
+        (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/staff/submissions/{id}/fee")]
+pub async fn request_payment(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+    id: web::Path<Uuid>,
+    body: Body<FeeRequestBody>,
+) -> Result<web::Json<FeeBreakdown>, ApiError> {
+    let body = body.into_inner();
+    let mut connection = crate::db::connection(&state.pool).await?;
+    let division = division_for_staff(&mut connection, &auth, *id).await?;
+    let clerk = Clerk {
+        id: auth.id,
+        supervisor: auth.role_in(&division) >= Some(Role::Supervisor),
+    };
+    let breakdown = requests::request_payment(
+        &mut connection,
+        &state.submissions(),
+        &auth.divisions(),
+        clerk,
+        *id,
+        &body.lines,
+        &body.reason,
+    )
+    .await?;
+    Ok(web::Json(breakdown))
+}
+
+/// Admins: the differences between the provider's daily settlement files and our payments
+/// (missing, amount_differs, unknown, status_differs), newest day first — those of their
+/// divisions' payments and those of orders we have no payment for.
+#[utoipa::path(tag = "staff", responses((status = 200, body = [Mismatch]), (status = 403, body = crate::error::Problem)), security(("bearer" = [])))]
+#[get("/staff/payments/settlement-mismatches")]
+pub async fn settlement_mismatches(
+    state: web::Data<AppState>,
+    auth: StaffAuth,
+) -> Result<web::Json<Vec<Mismatch>>, ApiError> {
+    let divisions: Vec<String> = auth
+        .memberships
+        .iter()
+        .filter(|membership| membership.role >= Role::Admin)
+        .map(|membership| membership.division.clone())
+        .collect();
+    if divisions.is_empty() {
+        return Err(super::extract::role_required());
+    }
+    let mut connection = crate::db::connection(&state.pool).await?;
+    Ok(web::Json(
+        settlement::mismatches(&mut connection, &divisions).await?,
+    ))
 }

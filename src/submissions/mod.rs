@@ -618,14 +618,25 @@ pub async fn record_event_with_comments(
 }
 
 /// Inside the caller's transaction: the fee of an application awaiting payment (or expired
-/// unpaid) has been paid, so it enters its division's queue and the usual notices go out.
-/// Anything else is left alone (a repeated success changes nothing).
+/// unpaid) has been paid, so it enters its division's queue and the usual notices go out. A fee
+/// staff asked for after review (事後決済) returns the application to its assignee, in progress,
+/// without a second "received" notice. Anything else is left alone (a repeated success changes
+/// nothing).
 pub async fn payment_received(
     connection: &mut AsyncPgConnection,
     context: &Context<'_>,
     id: Uuid,
 ) -> Result<bool, SubmissionError> {
-    let row: Option<(String, String, String, String, Uuid)> = submissions::table
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Uuid,
+        Option<Uuid>,
+        Option<chrono::DateTime<Utc>>,
+    );
+    let row: Option<Row> = submissions::table
         .find(id)
         .select((
             submissions::status,
@@ -633,17 +644,46 @@ pub async fn payment_received(
             submissions::procedure_id,
             submissions::division,
             submissions::resident_id,
+            submissions::assignee_id,
+            submissions::payment_requested_at,
         ))
         .for_update()
         .first(connection)
         .await
         .optional()?;
-    let Some((status, reference, procedure_id, division, resident_id)) = row else {
+    let Some((status, reference, procedure_id, division, resident_id, assignee, requested)) = row
+    else {
         return Err(SubmissionError::NotFound);
     };
     let from = Status::parse(&status).unwrap_or(Status::Submitted);
     if !matches!(from, Status::AwaitingPayment | Status::PaymentExpired) {
         return Ok(false);
+    }
+    let after_review = requested.is_some();
+    if after_review {
+        let to = if assignee.is_some() {
+            Status::InProgress
+        } else {
+            Status::Submitted
+        };
+        diesel::update(submissions::table.find(id))
+            .set((
+                submissions::status.eq(to.as_str()),
+                submissions::updated_at.eq(Utc::now()),
+            ))
+            .execute(connection)
+            .await?;
+        record_event(
+            connection,
+            id,
+            ActorKind::System,
+            None,
+            Some(from),
+            to,
+            Some("paid"),
+        )
+        .await?;
+        return Ok(true);
     }
     diesel::update(submissions::table.find(id))
         .set((
@@ -677,21 +717,34 @@ pub async fn payment_received(
     Ok(true)
 }
 
-/// Applications awaiting payment for longer than `minutes`, with no payment still open or
-/// paid, expire. Returns how many.
+/// Applications awaiting payment past their time, with no payment still open or paid, expire:
+/// `at_submit` ones `minutes` after submission, those asked to pay after review
+/// `after_review_hours` after the request. Rows locked by another worker are skipped (`SKIP
+/// LOCKED`), so several workers never expire one twice. Returns the ids expired, for the caller
+/// to tell the residents in the same transaction.
 pub async fn expire_unpaid(
     connection: &mut AsyncPgConnection,
     minutes: i64,
-) -> Result<usize, SubmissionError> {
+    after_review_hours: i64,
+) -> Result<Vec<Uuid>, SubmissionError> {
     let expired: Vec<Uuid> = diesel::sql_query(
         "UPDATE submissions s SET status = 'payment_expired', updated_at = now()
-          WHERE s.status = 'awaiting_payment'
-            AND s.submitted_at < now() - make_interval(mins => $1::int)
-            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.submission_id = s.id
-                              AND p.status IN ('created', 'pending', 'succeeded'))
+          WHERE s.id IN (
+              SELECT c.id FROM submissions c
+               WHERE c.status = 'awaiting_payment'
+                 AND CASE WHEN c.payment_requested_at IS NULL
+                          THEN c.submitted_at < now() - make_interval(mins => $1::int)
+                          ELSE c.payment_requested_at < now() - make_interval(hours => $2::int)
+                     END
+                 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.submission_id = c.id
+                                   AND p.status IN ('created', 'pending', 'succeeded'))
+               ORDER BY c.submitted_at
+               LIMIT 500
+               FOR UPDATE SKIP LOCKED)
           RETURNING s.id",
     )
     .bind::<diesel::sql_types::Integer, _>(minutes as i32)
+    .bind::<diesel::sql_types::Integer, _>(after_review_hours as i32)
     .load::<ExpiredRow>(connection)
     .await?
     .into_iter()
@@ -709,7 +762,7 @@ pub async fn expire_unpaid(
         )
         .await?;
     }
-    Ok(expired.len())
+    Ok(expired)
 }
 
 #[derive(QueryableByName)]
@@ -1086,6 +1139,20 @@ pub async fn withdraw(
                     Some(resident_id),
                     reason.as_deref(),
                 )
+                .await?;
+                // A fee already paid is owed back: flagged for a supervisor to refund (a city may
+                // keep it by ordinance, so a person decides), in the withdrawal's transaction.
+                diesel::update(
+                    crate::db::schema::payments::table
+                        .filter(crate::db::schema::payments::submission_id.eq(id))
+                        .filter(crate::db::schema::payments::status.eq("succeeded"))
+                        .filter(crate::db::schema::payments::attention.is_null()),
+                )
+                .set((
+                    crate::db::schema::payments::attention.eq("refund_due"),
+                    crate::db::schema::payments::updated_at.eq(Utc::now()),
+                ))
+                .execute(connection)
                 .await?;
                 if let Some(procedure) = context.catalog.get(&procedure_id) {
                     let submission = SubmissionRef {

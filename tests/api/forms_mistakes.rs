@@ -943,6 +943,13 @@ const CASES: &[Case] = &[
     ),
     case(
         K,
+        "    breakdown: {fee: 900, standard_letter: 110, total: 1010}\n",
+        "",
+        "- name: two full certificates for a passport",
+        "the form has a `fee`, so a valid example declares its `breakdown`",
+    ),
+    case(
+        K,
         "payment:\n  timing: at_submit",
         "payment:\n  timing: on_delivery",
         "timing:",

@@ -210,6 +210,11 @@ struct Paying {
 
 impl Paying {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As [`Paying::start`], with `adjust` applied to the settings last.
+    async fn start_with(adjust: impl FnOnce(&mut madoguchi::config::Settings)) -> Self {
         let fake = FakeProvider::start();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
         let port = listener.local_addr().expect("address").port();
@@ -222,6 +227,7 @@ impl Paying {
         settings.payments.sbps.merchant_id = MERCHANT_ID.to_owned();
         settings.payments.sbps.service_id = SERVICE_ID.to_owned();
         settings.payments.sbps.hash_key = HASH_KEY.to_owned().into();
+        adjust(&mut settings);
         let app = TestApp::with_settings(settings).await;
         let (state, metrics) = (app.state.clone(), app.metrics.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -769,5 +775,717 @@ async fn refunds_are_guarded_against_doubles_and_never_exceed_the_capture() {
         (409, Some("refund.exceeds_available"))
     );
     let _ = token;
+    paying.stop().await;
+}
+
+/// Emails through the real SMTP test server.
+fn through_smtp(port: u16) -> impl FnOnce(&mut madoguchi::config::Settings) {
+    move |settings| {
+        let smtp = crate::notify::smtp_settings(port);
+        settings.email = smtp.email;
+    }
+}
+
+async fn staff_act(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) {
+    app.json(
+        TestRequest::post()
+            .uri(&format!("/api/v1/staff/submissions/{id}/transitions"))
+            .insert_header(bearer(token))
+            .set_json(body),
+    )
+    .await
+}
+
+async fn set_fee(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) {
+    app.json(
+        TestRequest::post()
+            .uri(&format!("/api/v1/staff/submissions/{id}/fee"))
+            .insert_header(bearer(token))
+            .set_json(body),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn after_review_a_clerk_sets_the_fee_the_email_arrives_by_smtp_and_the_resident_pays() {
+    let smtp = crate::notify::SmtpServer::start(0.0, None);
+    let paying = Paying::start_with(through_smtp(smtp.port)).await;
+    let app = &paying.app;
+    let token = app.resident("card-7201").await;
+    app.confirmed_email(&token, "kaiseigen@example.jp").await;
+    let data = example(
+        "kaiseigen-koseki-request",
+        "one Heisei pre-revision copy for inheritance",
+    );
+    let (status, created) = submit_signed(
+        app,
+        &token,
+        "kaiseigen-koseki-request",
+        &data,
+        "sign-tokyo",
+        "after-review-1",
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    // Paid after review: it goes straight to the queue, its breakdown an estimate.
+    assert_eq!(created["status"], "submitted");
+    assert_eq!(created["fee_breakdown"]["timing"], "after_review");
+    assert_eq!(created["fee_breakdown"]["total_yen"], 860);
+    let (status, problem) = paying.create_payment(&token, &id, "too-early").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("payment.nothing_to_pay"))
+    );
+
+    let (clerk_id, clerk) = app.staff_member("madoguchi", "clerk").await;
+    let other_clerk = app.staff("madoguchi", "clerk").await;
+    let elsewhere = app.staff("zeimu", "supervisor").await;
+    let (status, _) = staff_act(app, &clerk, &id, json!({"action": "start"})).await;
+    assert_eq!(status, 200);
+
+    let fee = json!({
+        "lines": [
+            {"kind": "fee", "id": "fee", "yen": 2250},
+            {"kind": "postage", "id": "standard_letter", "yen": 110}
+        ],
+        "reason": "平成改製原戸籍が3つに分かれていたため3通分"
+    });
+    // Another division sees nothing; a colleague who is not the assignee may not; bad lines are
+    // named in both languages.
+    let (status, _) = set_fee(app, &elsewhere, &id, fee.clone()).await;
+    assert_eq!(status, 404);
+    let (status, problem) = set_fee(app, &other_clerk, &id, fee.clone()).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("queue.not_assignee"))
+    );
+    let (status, problem) = set_fee(
+        app,
+        &clerk,
+        &id,
+        json!({"lines": [{"kind": "fee", "id": "fee", "yen": -5}], "reason": ""}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    let paths: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|error| error["path"].as_str())
+        .collect();
+    assert_eq!(paths, ["/reason", "/lines/0/yen"], "{problem}");
+    assert!(
+        problem["errors"][1]["message"]["en"].is_string(),
+        "{problem}"
+    );
+    assert_eq!(paying.application_status(&token, &id).await, "in_progress");
+
+    let (status, set) = set_fee(app, &clerk, &id, fee.clone()).await;
+    assert_eq!(status, 200, "{set}");
+    assert_eq!(set["total_yen"], 2360);
+    assert_eq!(
+        set["lines"][1]["label"]["ja"],
+        created["fee_breakdown"]["lines"][1]["label"]["ja"]
+    );
+    assert_eq!(
+        paying.application_status(&token, &id).await,
+        "awaiting_payment"
+    );
+    // Set once: asking again is refused until the application is back in progress.
+    let (status, _) = set_fee(app, &clerk, &id, fee.clone()).await;
+    assert_eq!(status, 409);
+    // Recorded in the history with who and why.
+    let (status, detail) = app
+        .get_as(&format!("/api/v1/staff/submissions/{id}"), &clerk)
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    let last = detail["history"]
+        .as_array()
+        .and_then(|history| history.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["to_status"], "awaiting_payment", "{detail}");
+    assert_eq!(last["reason"], "平成改製原戸籍が3つに分かれていたため3通分");
+    assert_eq!(last["actor_id"], clerk_id.to_string());
+
+    // The payment request arrives through the SMTP server: the lines and the total, no answers.
+    let pass = crate::notify::worker_pass(app).await;
+    assert!(pass.sent >= 1, "{pass:?}");
+    let messages = smtp.wait_for(1, std::time::Duration::from_secs(5));
+    let request = messages
+        .iter()
+        .find(|message| {
+            crate::notify::recipient(message) == "kaiseigen@example.jp"
+                && message["subject"]
+                    .as_str()
+                    .is_some_and(|subject| subject.contains("お支払いのお願い"))
+        })
+        .unwrap_or_else(|| panic!("the payment request arrived: {messages:?}"));
+    let text = request["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("2,250円") && text.contains("合計: 2,360円"),
+        "{text}"
+    );
+    assert!(
+        text.contains(created["reference"].as_str().expect("reference")),
+        "{text}"
+    );
+    let whole = request.to_string();
+    for answer in ["加賀 源造", "大聖寺", "加賀 太郎", "0761-72-3456"] {
+        assert!(!whole.contains(answer), "the request leaks {answer}");
+    }
+
+    // The resident pays the same way as at submission, the amount the clerk set.
+    let (status, body) = paying.create_payment(&token, &id, "after-review-pay").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["payment"]["amount_yen"], 2360);
+    assert_eq!(paying.post_checkout(&body["checkout"], None).await, 200);
+    let order = body["payment"]["order_id"].as_str().expect("order");
+    paying
+        .fake
+        .control("pay", json!({"order_id": order, "result": "OK"}))
+        .await;
+    let payment = paying
+        .payment(&token, body["payment"]["id"].as_str().expect("id"))
+        .await;
+    assert_eq!(payment["status"], "succeeded");
+    // Back with the clerk, in progress; the clerk finishes it.
+    assert_eq!(paying.application_status(&token, &id).await, "in_progress");
+    let (status, done) = staff_act(app, &clerk, &id, json!({"action": "complete"})).await;
+    assert_eq!(status, 200, "{done}");
+
+    let before = smtp.wait_for(usize::MAX, std::time::Duration::ZERO).len();
+    crate::notify::worker_pass(app).await;
+    let messages = smtp.wait_for(before + 1, std::time::Duration::from_secs(5));
+    let confirmation = messages
+        .iter()
+        .find(|message| {
+            message["subject"]
+                .as_str()
+                .is_some_and(|subject| subject.contains("決済完了のお知らせ"))
+        })
+        .unwrap_or_else(|| panic!("the confirmation arrived: {messages:?}"));
+    let text = confirmation["text"].as_str().unwrap_or_default();
+    assert!(text.contains("合計: 2,360円"), "{text}");
+    assert!(
+        text.contains(payment["provider_reference"].as_str().expect("reference")),
+        "{text}"
+    );
+    paying.stop().await;
+}
+
+/// `madoguchi serve` as a real process on `port`, receiving the provider's notifications for the
+/// database of `paying`; killed with SIGKILL when dropped.
+struct ServeProcess(Child);
+
+impl ServeProcess {
+    async fn start(paying: &Paying, port: u16) -> Self {
+        let sbps = &paying.app.state.settings.payments.sbps;
+        // Wrapped at once: dropped on any path, it is killed and reaped.
+        let server = Self(
+            Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+                .arg("serve")
+                .env("MADOGUCHI_PROFILE", "test")
+                .env("DATABASE_URL", &paying.app.database.url)
+                .env("MADOGUCHI__SERVER__PORT", port.to_string())
+                .env(
+                    "MADOGUCHI__SERVER__PUBLIC_URL",
+                    format!("http://127.0.0.1:{port}"),
+                )
+                .env("MADOGUCHI__SERVER__WORKERS", "2")
+                // No reconciler inside: the test runs exactly one, after the kill.
+                .env("MADOGUCHI__EMAIL__WORKER_IN_SERVE", "false")
+                .env("MADOGUCHI__PAYMENTS__PROVIDER", "sbps")
+                .env(
+                    "MADOGUCHI__PAYMENTS__SBPS__PURCHASE_URL",
+                    &sbps.purchase_url,
+                )
+                .env("MADOGUCHI__PAYMENTS__SBPS__API_URL", &sbps.api_url)
+                .env("MADOGUCHI__PAYMENTS__SBPS__MERCHANT_ID", MERCHANT_ID)
+                .env("MADOGUCHI__PAYMENTS__SBPS__SERVICE_ID", SERVICE_ID)
+                .env("MADOGUCHI__PAYMENTS__SBPS__HASH_KEY", HASH_KEY)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("madoguchi serve"),
+        );
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(30) {
+            if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await
+                && response.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the server did not start within 30 s");
+    }
+
+    fn kill(&mut self) {
+        // Child::kill sends SIGKILL: no shutdown, no flushing, requests cut off mid-way.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn open_payments(paying: &Paying) -> i64 {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use madoguchi::db::schema::payments;
+    let mut connection = madoguchi::db::connection(&paying.app.state.pool)
+        .await
+        .expect("connection");
+    payments::table
+        .filter(payments::status.eq_any(["created", "pending"]))
+        .count()
+        .get_result(&mut connection)
+        .await
+        .expect("count")
+}
+
+#[actix_web::test]
+async fn notifications_dropped_and_the_server_killed_mid_flow_leave_nothing_pending_after_one_reconciler_run()
+ {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port");
+    // The provider notifies the real server process, not the in-process one.
+    let paying = Paying::start_with(|settings| {
+        settings.server.public_url = format!("http://127.0.0.1:{port}");
+    })
+    .await;
+    let mut opened = Vec::new();
+    for n in 0..8 {
+        let (token, id, payment, order) = paying
+            .apply_and_open_payment(&format!("card-73{n:02}"))
+            .await;
+        opened.push((token, id, payment, order));
+    }
+    let mut server = ServeProcess::start(&paying, port).await;
+
+    // The resident pays each; two notifications are dropped by the provider, the others are
+    // delivered while the server is killed part-way.
+    let fake_url = paying.fake.url("/control/pay");
+    let orders: Vec<(usize, String)> = opened
+        .iter()
+        .enumerate()
+        .map(|(n, (_, _, _, order))| (n, order.clone()))
+        .collect();
+    let payer = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut delivered = Vec::new();
+        for (n, order) in orders {
+            let deliver = if n % 4 == 1 { "drop" } else { "normal" };
+            let answer: Value = client
+                .post(&fake_url)
+                .json(&json!({"order_id": order, "result": "OK", "deliver": deliver}))
+                .send()
+                .await
+                .expect("the fake provider answers")
+                .json()
+                .await
+                .expect("json");
+            delivered.push(answer["delivered"].clone());
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+        delivered
+    });
+    let started = std::time::Instant::now();
+    while open_payments(&paying).await > 6 && started.elapsed() < std::time::Duration::from_secs(20)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    server.kill();
+    let delivered = payer.await.expect("payer");
+    let lost = delivered
+        .iter()
+        .filter(|answer| answer[0][0] != 200)
+        .count();
+    assert!(
+        lost >= 2,
+        "notifications were lost to the kill or dropped: {delivered:?}"
+    );
+    let stuck = open_payments(&paying).await;
+    assert!(
+        stuck > 0 && stuck < 8,
+        "the kill came mid-flow: {stuck} open"
+    );
+
+    let pass = paying.reconcile().await;
+    assert_eq!(pass.still_open, 0, "{pass:?}");
+    assert_eq!(open_payments(&paying).await, 0, "nothing left pending");
+    for (token, id, payment, _) in &opened {
+        assert_eq!(paying.payment(token, payment).await["status"], "succeeded");
+        assert_eq!(paying.application_status(token, id).await, "submitted");
+    }
+    // Each application entered its queue once, whoever settled it.
+    for (_, id, _, _) in &opened {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use madoguchi::db::schema::submission_events;
+        let mut connection = madoguchi::db::connection(&paying.app.state.pool)
+            .await
+            .expect("connection");
+        let paid: i64 = submission_events::table
+            .filter(submission_events::submission_id.eq(uuid::Uuid::parse_str(id).expect("id")))
+            .filter(submission_events::reason.eq("paid"))
+            .count()
+            .get_result(&mut connection)
+            .await
+            .expect("count");
+        assert_eq!(paid, 1, "{id}");
+    }
+    paying.stop().await;
+}
+
+#[actix_web::test]
+async fn a_withdrawal_after_payment_flags_the_payment_for_a_supervisors_refund() {
+    let paying = Paying::start().await;
+    let (token, id, payment, order) = paying.apply_and_open_payment("card-7109").await;
+    paying
+        .fake
+        .control("pay", json!({"order_id": order, "result": "OK"}))
+        .await;
+    assert_eq!(paying.application_status(&token, &id).await, "submitted");
+    assert!(paying.payment(&token, &payment).await["attention"].is_null());
+    let (status, _) = paying
+        .app
+        .json(
+            TestRequest::post()
+                .uri(&format!("/api/v1/submissions/{id}/withdraw"))
+                .insert_header(bearer(&token)),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        paying.payment(&token, &payment).await["attention"],
+        "refund_due"
+    );
+    let supervisor = paying.app.staff("madoguchi", "supervisor").await;
+    let (_, list) = paying
+        .app
+        .get_as("/api/v1/staff/payments/attention", &supervisor)
+        .await;
+    assert_eq!(list[0]["id"], payment.as_str(), "{list}");
+    // The whole fee goes back in one refund (the provider's cancel, not a partial refund).
+    let (status, made) = paying
+        .app
+        .json(
+            TestRequest::post()
+                .uri(&format!("/api/v1/staff/payments/{payment}/refunds"))
+                .insert_header(bearer(&supervisor))
+                .set_json(json!({"amount_yen": 1010, "expected_refundable_yen": 1010, "reason": "取下げのため"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let at_provider = paying
+        .fake
+        .control("order", json!({"order_id": order}))
+        .await;
+    assert_eq!(at_provider["refunded"], 1010);
+    paying.stop().await;
+}
+
+#[actix_web::test]
+async fn the_daily_settlement_report_lists_each_kind_of_mismatch_for_the_accountant() {
+    let paying = Paying::start().await;
+    // Four paid orders: one left out of the file, one with another amount, one paid here but
+    // failed at the provider in our records, one matching; and a sale we never made.
+    let mut orders = Vec::new();
+    for n in 0..4 {
+        let (token, _, payment, order) = paying
+            .apply_and_open_payment(&format!("card-74{n:02}"))
+            .await;
+        paying
+            .fake
+            .control("pay", json!({"order_id": order, "result": "OK"}))
+            .await;
+        assert_eq!(
+            paying.payment(&token, &payment).await["status"],
+            "succeeded"
+        );
+        orders.push((payment, order));
+    }
+    let (missing, differs, stale, matching) = (&orders[0], &orders[1], &orders[2], &orders[3]);
+    paying
+        .fake
+        .control("settlement_omit", json!({"order_id": missing.1}))
+        .await;
+    paying
+        .fake
+        .control(
+            "settlement_amount",
+            json!({"order_id": differs.1, "amount": 101}),
+        )
+        .await;
+    paying
+        .fake
+        .control(
+            "settlement_extra",
+            json!({"order_id": "MDGunknown", "tracking_id": "99999999999999", "amount": 450}),
+        )
+        .await;
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use madoguchi::db::schema::payments;
+        let mut connection = madoguchi::db::connection(&paying.app.state.pool)
+            .await
+            .expect("connection");
+        // As if our record of it were wrong: the provider settled it, we hold it failed.
+        diesel::update(payments::table.filter(payments::order_id.eq(&stale.1)))
+            .set(payments::status.eq("failed"))
+            .execute(&mut connection)
+            .await
+            .expect("update");
+    }
+
+    let mut sbps = paying.app.state.settings.payments.sbps.clone();
+    sbps.settlement_url = paying.fake.url("/settlement");
+    let provider = madoguchi::payments::sbps::Sbps::new(sbps);
+    let today = madoguchi::submissions::city_date(chrono::Utc::now());
+    let mut connection = madoguchi::db::connection(&paying.app.state.pool)
+        .await
+        .expect("connection");
+    let report = madoguchi::payments::settlement::report(&mut connection, &provider, today)
+        .await
+        .expect("report");
+    assert!(report.made);
+    assert_eq!(
+        (
+            report.provider_lines,
+            report.our_payments,
+            report.mismatches
+        ),
+        (4, 3, 4),
+        "{report:?}"
+    );
+    // Made once a day: another run (another worker) changes nothing.
+    let again = madoguchi::payments::settlement::report(&mut connection, &provider, today)
+        .await
+        .expect("report");
+    assert!(!again.made);
+    drop(connection);
+
+    let admin = paying.app.staff("madoguchi", "admin").await;
+    let (status, list) = paying
+        .app
+        .get_as("/api/v1/staff/payments/settlement-mismatches", &admin)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let kinds: Vec<(String, String)> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap_or_default().to_owned(),
+                m["order_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("missing".to_owned(), missing.1.clone()),
+            ("amount_differs".to_owned(), differs.1.clone()),
+            ("status_differs".to_owned(), stale.1.clone()),
+            ("unknown".to_owned(), "MDGunknown".to_owned()),
+        ],
+        "{list}"
+    );
+    assert_eq!(list[1]["our_amount_yen"], 1010);
+    assert_eq!(list[1]["provider_amount_yen"], 101);
+    assert!(!list.to_string().contains(&matching.1));
+    // Another division's admin sees only the sale nobody here made; a supervisor nothing.
+    let other = paying.app.staff("zeimu", "admin").await;
+    let (_, list) = paying
+        .app
+        .get_as("/api/v1/staff/payments/settlement-mismatches", &other)
+        .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["kind"], "unknown");
+    let supervisor = paying.app.staff("madoguchi", "supervisor").await;
+    let (status, _) = paying
+        .app
+        .get_as("/api/v1/staff/payments/settlement-mismatches", &supervisor)
+        .await;
+    assert_eq!(status, 403);
+    paying.stop().await;
+}
+
+/// A staff member with `role` in `division`, signed in on the console.
+async fn console_clerk<'a>(
+    app: &'a TestApp,
+    division: &str,
+    role: &str,
+) -> crate::page_client::Browser<'a> {
+    use madoguchi::identity::staff::{self, Membership, Role};
+    let login = format!("{division}-{role}-{}", uuid::Uuid::new_v4().simple());
+    let mut connection = app.state.pool.get().await.expect("connection");
+    staff::create(
+        &mut connection,
+        &login,
+        "職員",
+        None,
+        Some(crate::helpers::STAFF_PASSWORD),
+        &[Membership {
+            division: division.to_owned(),
+            role: Role::parse(role).expect("role"),
+        }],
+        None,
+    )
+    .await
+    .expect("staff account");
+    drop(connection);
+    let mut browser = crate::page_client::Browser::new(app);
+    let page = browser.get("/staff/sign-in").await;
+    let csrf = crate::page_client::hidden(&page.html, "csrf");
+    let signed = browser
+        .post(
+            "/staff/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("login", &login),
+                ("password", crate::helpers::STAFF_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.html);
+    browser
+}
+
+#[actix_web::test]
+async fn on_the_console_the_assignee_sets_the_fee_with_a_reason_and_the_application_waits_for_payment()
+ {
+    let paying = Paying::start().await;
+    let app = &paying.app;
+    let token = app.resident("card-7501").await;
+    let data = example(
+        "kaiseigen-koseki-request",
+        "an extract of two persons, two copies",
+    );
+    let (status, created) = submit_signed(
+        app,
+        &token,
+        "kaiseigen-koseki-request",
+        &data,
+        "sign-tokyo",
+        "console-fee-1",
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let page = format!("/staff/applications/{id}");
+    let fee = format!("/staff/applications/{id}/fee");
+
+    let mut clerk = console_clerk(app, "madoguchi", "clerk").await;
+    let opened = clerk.get(&page).await;
+    assert_eq!(opened.status, 200, "{}", opened.html);
+    assert!(
+        !opened.html.contains(&fee),
+        "no fee form before it is taken up"
+    );
+    let csrf = crate::page_client::hidden(&opened.html, "csrf");
+    let started = clerk
+        .post(
+            &format!("/staff/applications/{id}/decide"),
+            &[("csrf", &csrf), ("action", "start")],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.html);
+    let opened = clerk.get(&page).await;
+    // One number per line of the estimate: 2 copies × 750 yen, and the letter's postage.
+    assert!(
+        opened.html.contains(r#"name="line:fee:fee""#) && opened.html.contains(r#"value="1500""#),
+        "{}",
+        opened.html
+    );
+    assert!(
+        opened
+            .html
+            .contains(r#"name="line:postage:standard_letter""#)
+    );
+    let csrf = crate::page_client::hidden(&opened.html, "csrf");
+
+    // Without the token: refused. A wrong number and no reason: both named, nothing changed.
+    let forged = clerk
+        .post(&fee, &[("line:fee:fee", "2250"), ("reason", "x")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let refused = clerk
+        .post(
+            &fee,
+            &[
+                ("csrf", &csrf),
+                ("line:fee:fee", "千円"),
+                ("line:postage:standard_letter", "110"),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(
+        refused.html.contains(r##"href="#fee-reason""##),
+        "{}",
+        refused.html
+    );
+    assert!(
+        refused.html.contains(r##"href="#fee-a-lines-0-yen""##),
+        "{}",
+        refused.html
+    );
+    assert_eq!(paying.application_status(&token, &id).await, "in_progress");
+
+    // Another division's clerk: the same 404 as for anything not theirs.
+    let mut elsewhere = console_clerk(app, "zeimu", "supervisor").await;
+    let their_page = elsewhere.get("/staff").await;
+    let their_csrf = crate::page_client::hidden(&their_page.html, "csrf");
+    let theirs = elsewhere
+        .post(
+            &fee,
+            &[
+                ("csrf", &their_csrf),
+                ("line:fee:fee", "2250"),
+                ("reason", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(theirs.status, 404);
+
+    let set = clerk
+        .post(
+            &fee,
+            &[
+                ("csrf", &csrf),
+                ("line:fee:fee", "2250"),
+                ("line:postage:standard_letter", "140"),
+                ("reason", "3通分、重量により郵送料140円"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.html);
+    assert_eq!(
+        paying.application_status(&token, &id).await,
+        "awaiting_payment"
+    );
+    let (_, detail) = app
+        .get_as(&format!("/api/v1/submissions/{id}"), &token)
+        .await;
+    assert_eq!(detail["fee_breakdown"]["total_yen"], 2390, "{detail}");
+    let shown = clerk.get(&page).await;
+    assert!(
+        shown.html.contains("3通分、重量により郵送料140円"),
+        "in the history"
+    );
+    assert!(!shown.html.contains(&fee), "set once");
     paying.stop().await;
 }

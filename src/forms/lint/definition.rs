@@ -323,6 +323,16 @@ pub(super) fn check_examples(
     for (index, example) in definition.examples.iter().enumerate() {
         let pointer = format!("/examples/{index}");
         let name = &example.name;
+        // What a resident pays is asserted line by line, not only the fee's total.
+        if definition.fee.is_some() && example.valid && example.breakdown.is_none() {
+            collector.at(
+                site,
+                &pointer,
+                format!(
+                    "example `{name}`: the form has a `fee`, so a valid example declares its `breakdown` (yen by line id and `total`, e.g. {{fee: 300, standard_letter: 110, total: 410}})"
+                ),
+            );
+        }
         if example.valid && !example.errors.is_empty() {
             collector.at(
                 site,

@@ -236,6 +236,15 @@ struct Note {
     body: String,
 }
 
+/// One line of the fee form (事後決済).
+#[derive(Serialize)]
+struct FeeLine {
+    anchor: String,
+    name: String,
+    label: String,
+    yen: i64,
+}
+
 #[derive(Serialize)]
 struct ErrorLink {
     href: String,
@@ -246,7 +255,7 @@ struct ErrorLink {
 #[derive(Default, Serialize)]
 pub struct Outcome {
     pub errors: Vec<FieldError>,
-    /// The form the errors belong to: `return`, `reject`, `note`, `reveal`.
+    /// The form the errors belong to: `return`, `reject`, `note`, `reveal`, `fee`.
     pub form: String,
     pub sent_reason: String,
     pub sent_note: String,
@@ -280,10 +289,11 @@ pub async fn render(
         let members =
             staff::list_in_divisions(&mut connection, std::slice::from_ref(&submission.division))
                 .await?;
-        Ok::<_, ApiError>((submission, members))
+        let breakdown = crate::payments::requests::frozen(&mut connection, id).await?;
+        Ok::<_, ApiError>((submission, members, breakdown))
     }
     .await;
-    let (submission, members) = match opened {
+    let (submission, members, breakdown) = match opened {
         Ok(opened) => opened,
         Err(error) => return clerk.page.failure(error),
     };
@@ -372,6 +382,37 @@ pub async fn render(
     let supervising = clerk.role_in(&division) >= Some(Role::Supervisor);
     let mine = assignee_id == Some(clerk.id);
     let may_decide = current == Status::InProgress && (mine || supervising);
+    // 事後決済: one number per fee or postage line of the estimate, while it is being handled.
+    let fee_lines: Vec<FeeLine> = breakdown
+        .filter(|breakdown| {
+            may_decide
+                && state.payments.is_some()
+                && breakdown.timing == Some(crate::forms::model::PaymentTiming::AfterReview)
+        })
+        .map(|breakdown| {
+            breakdown
+                .lines
+                .into_iter()
+                .filter(|line| line.kind != crate::forms::fees::LineKind::Exemption)
+                .enumerate()
+                .map(|(index, line)| FeeLine {
+                    anchor: anchor_of(&format!("/lines/{index}/yen")),
+                    name: format!(
+                        "{}{}:{}",
+                        super::fees::LINE,
+                        if line.kind == crate::forms::fees::LineKind::Postage {
+                            "postage"
+                        } else {
+                            "fee"
+                        },
+                        line.id
+                    ),
+                    label: pick(&line.label, lang),
+                    yen: line.yen,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let errors: Vec<ErrorLink> = outcome
         .errors
         .iter()
@@ -416,6 +457,7 @@ pub async fn render(
             notes,
             may_start => current == Status::Submitted,
             may_decide,
+            fee_lines,
             taken_by_other => current == Status::InProgress && !mine && !supervising,
             may_reveal => supervising || (mine && !current.is_final()),
             errors,

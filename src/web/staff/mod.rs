@@ -12,6 +12,7 @@ mod dashboard;
 mod decide;
 mod diff;
 mod emails;
+mod fees;
 mod queue;
 mod sign_in;
 mod texts;
@@ -45,6 +46,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(decide::decide)
         .service(decide::add_note)
         .service(decide::reveal)
+        .service(fees::request_payment)
         .service(diff::show)
         .service(emails::list)
         .service(emails::retry)

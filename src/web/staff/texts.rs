@@ -240,6 +240,26 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("reject", "却下する", "Reject"),
     (
+        "fee_request",
+        "手数料等を確定して支払を依頼する（事後決済）",
+        "Set the fees and ask for payment (paid after review)",
+    ),
+    (
+        "fee_request_hint",
+        "金額を確定すると、申請は支払待ちになり、申請者にお支払いのお願いがメールで届きます。支払が確認されると、この申請は処理中に戻ります。",
+        "Once set, the application waits for payment and the resident is emailed a payment request; when the payment is confirmed it comes back in progress.",
+    ),
+    (
+        "fee_reason",
+        "金額の理由（履歴に残ります）",
+        "Why this amount (kept in the history)",
+    ),
+    (
+        "fee_send",
+        "金額を確定して支払を依頼する",
+        "Set and ask for payment",
+    ),
+    (
         "reject_reason",
         "却下の理由（申請者に表示されます）",
         "Why it is rejected (shown to the resident)",
