@@ -8,6 +8,7 @@
 
 pub mod diff;
 pub mod processing;
+pub mod saved_filters;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;

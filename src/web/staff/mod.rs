@@ -13,6 +13,7 @@ mod decide;
 mod diff;
 mod emails;
 mod queue;
+mod saved_filters;
 mod sign_in;
 mod texts;
 
@@ -40,6 +41,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(queue::list)
         .service(queue::claim)
         .service(queue::bulk)
+        .service(saved_filters::save)
+        .service(saved_filters::change)
         .service(application::show)
         .service(application::attachment)
         .service(decide::decide)
@@ -49,6 +52,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(emails::list)
         .service(emails::retry)
         .service(accounts::list)
+        .service(accounts::create)
         .service(accounts::show)
         .service(accounts::change);
 }
