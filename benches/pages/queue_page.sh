@@ -121,18 +121,20 @@ base_large=$started
 # One timed fetch; fails the run on anything but the page itself (a 200 with its rows).
 fetch() { # base rows path
     local out="$work/page.html" line
-    line=$(curl -s -o "$out" -w '%{http_code} %{time_total}' -c "$work/$2.jar" -b "$work/$2.jar" "$1$3")
+    line=$(curl -s -o "$out" -w '%{http_code} %{time_total}' -c "$work/$2.jar" -b "$work/$2.jar" "$1$3" || true)
     if [[ ${line%% *} != 200 ]] || ! grep -q 'class="console-table queue-list"' "$out"; then
-        echo "queue_page.sh: $1$3 answered ${line%% *} without the list" >&2
-        exit 1
+        echo "queue_page.sh: $1$3 answered '${line%% *}' without the list:" >&2
+        head -c 2000 "$out" >&2 || true
+        tail -5 "$work/$2.log" >&2
+        return 1
     fi
     echo "${line#* }"
 }
 
 # Median and p90 (seconds) of the numbers on stdin.
-stats() { sort -g | awk '{ v[NR] = $1 } END { printf "%.6f %.6f", v[int((NR + 1) / 2)], v[int(NR * 0.9 + 0.5)] }'; }
+stats() { sort -g | awk '{ v[NR] = $1 } END { printf "%.6f %.6f\n", v[int((NR + 1) / 2)], v[int(NR * 0.9 + 0.5)] }'; }
 
-printf '\n%-52s %12s %12s %12s %12s %8s %8s %s\n' page "median $small" "p90 $small" "median $large" "p90 $large" ratio target verdict
+printf '\n%-56s %12s %12s %12s %12s %8s %8s %s\n' page "median $small" "p90 $small" "median $large" "p90 $large" ratio target verdict
 worst=0
 for path in "${pages[@]}"; do
     : >"$work/small.times"
@@ -155,7 +157,7 @@ for path in "${pages[@]}"; do
     verdict=$(awk "BEGIN { print ($ratio <= $target) ? \"met\" : \"NOT met\" }")
     worst=$(awk "BEGIN { print ($ratio > $worst) ? $ratio : $worst }")
     ms() { awk "BEGIN { printf \"%.1f ms\", $1 * 1000 }"; }
-    printf '%-52s %12s %12s %12s %12s %8s %8s %s\n' "$path" "$(ms "$small_median")" "$(ms "$small_p90")" \
+    printf '%-56s %12s %12s %12s %12s %8s %8s %s\n' "$path" "$(ms "$small_median")" "$(ms "$small_p90")" \
         "$(ms "$large_median")" "$(ms "$large_p90")" "${ratio}x" "≤${target}x" "$verdict"
 done
 printf '\nworst ratio %sx (target ≤%sx): %s\n' "$worst" "$target" \

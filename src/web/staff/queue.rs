@@ -215,6 +215,7 @@ pub(super) async fn render(
     };
     let loaded = async {
         let mut connection = crate::db::connection(&state.pool).await?;
+        let saved = saved_filters::list(&mut connection, clerk.id, queue_id).await?;
         let page = match filter {
             Some(filter) => {
                 match queues::page(
@@ -228,7 +229,7 @@ pub(super) async fn render(
                 {
                     Ok(page) => Some(page),
                     Err(QueueError::Invalid(invalid)) => {
-                        return Ok((None, Vec::new(), Vec::new(), invalid));
+                        return Ok((None, Vec::new(), saved, invalid));
                     }
                     Err(error) => return Err(error.into()),
                 }
@@ -238,7 +239,6 @@ pub(super) async fn render(
         let members =
             staff::list_in_divisions(&mut connection, std::slice::from_ref(&queue.division))
                 .await?;
-        let saved = saved_filters::list(&mut connection, clerk.id, queue_id).await?;
         Ok::<_, ApiError>((page, members, saved, Vec::new()))
     }
     .await;
