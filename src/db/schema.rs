@@ -274,6 +274,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    staff_saved_filters (id) {
+        id -> Uuid,
+        staff_id -> Uuid,
+        queue_id -> Text,
+        name -> Text,
+        query -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     submission_events (id) {
         id -> Int8,
         submission_id -> Uuid,
@@ -367,6 +378,7 @@ diesel::joinable!(signing_nonces -> residents (resident_id));
 diesel::joinable!(staff_memberships -> staff (staff_id));
 diesel::joinable!(staff_notes -> staff (staff_id));
 diesel::joinable!(staff_notes -> submissions (submission_id));
+diesel::joinable!(staff_saved_filters -> staff (staff_id));
 diesel::joinable!(submission_events -> submissions (submission_id));
 diesel::joinable!(submission_identity_facts -> submissions (submission_id));
 diesel::joinable!(submission_revisions -> submissions (submission_id));
@@ -398,6 +410,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff_account_events,
     staff_memberships,
     staff_notes,
+    staff_saved_filters,
     submission_events,
     submission_identity_facts,
     submission_revisions,

@@ -8,6 +8,7 @@
 
 pub mod diff;
 pub mod processing;
+pub mod saved_filters;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
@@ -443,6 +444,9 @@ pub async fn page(
         .transpose()?;
     let today = city_today();
     const OPEN: [&str; 2] = ["submitted", "in_progress"];
+    // `OPEN` as literals, not a bound array: the planner can then use the partial index
+    // `submissions_open_page_idx` in a generic plan too (a bound `= ANY($1)` proves nothing).
+    let open_literal = || sql::<Bool>("submissions.status IN ('submitted', 'in_progress')");
 
     let mut query = submissions::table
         .filter(submissions::queue.eq(queue))
@@ -466,7 +470,7 @@ pub async fn page(
     match filter.overdue {
         Some(true) => {
             query = query
-                .filter(submissions::status.eq_any(OPEN))
+                .filter(open_literal())
                 .filter(submissions::due_date.lt(today));
         }
         Some(false) => {
@@ -481,7 +485,7 @@ pub async fn page(
     }
     if let Some(due_by) = due_by {
         query = query
-            .filter(submissions::status.eq_any(OPEN))
+            .filter(open_literal())
             .filter(submissions::due_date.ge(today))
             .filter(submissions::due_date.le(due_by));
     }

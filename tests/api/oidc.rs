@@ -934,3 +934,137 @@ async fn the_city_idp_links_only_accounts_made_for_it_and_only_verified_addresse
     let (status, tokens) = sign_in(&app, "idp-kato").await;
     assert_eq!(status, 200, "a verified address links: {tokens}");
 }
+
+/// The console's "sign in with the city's IdP": the sign-in page offers it beside the password,
+/// the provider sends the browser back to the console's callback, which is accepted only in the
+/// browser that started it and only once, and lands on the page asked for; sign-out ends it.
+#[actix_web::test]
+async fn staff_sign_in_on_the_console_through_the_city_idp_and_sign_out() {
+    use crate::page_client::{Browser, hidden};
+    use madoguchi::config::StaffOidcSettings;
+    use madoguchi::identity::staff::{Membership, Role};
+    const CONSOLE_REDIRECT_URI: &str = "http://127.0.0.1:9/staff/sign-in/oidc/callback";
+
+    let accounts = serde_json::json!({
+        "entra-c0ns": {"preferred_username": "ito@city.example.lg.jp"},
+        "entra-stranger": {"preferred_username": "stranger@city.example.lg.jp"},
+    });
+    let provider = Provider::start(&[
+        ("CLIENT_AUTH", "client_secret_basic"),
+        ("CLIENT_SECRET", CLIENT_SECRET),
+        ("REDIRECT_URI", CONSOLE_REDIRECT_URI),
+        ("ACCOUNTS", &accounts.to_string()),
+    ])
+    .await;
+    let mut settings = crate::helpers::test_settings();
+    settings.staff.sign_in = vec!["password".to_owned(), "oidc".to_owned()];
+    settings.staff.oidc = StaffOidcSettings {
+        client: OidcSettings {
+            redirect_uri: CONSOLE_REDIRECT_URI.to_owned(),
+            scopes: ["openid", "profile"].map(str::to_owned).to_vec(),
+            ..provider.settings()
+        },
+        login_claim: "preferred_username".to_owned(),
+    };
+    let app = crate::helpers::TestApp::with_settings(settings).await;
+    let division = crate::staff::samples().remove(0).division;
+    let mut connection = app.state.pool.get().await.expect("connection");
+    madoguchi::identity::staff::create(
+        &mut connection,
+        "ito@city.example.lg.jp",
+        "伊藤",
+        None,
+        None,
+        &[Membership {
+            division: division.clone(),
+            role: Role::Clerk,
+        }],
+        None,
+    )
+    .await
+    .expect("an account without a password");
+    drop(connection);
+
+    let queue = format!("/staff/queues/{division}");
+    let start = |browser_page: &str| {
+        (
+            hidden(browser_page, "csrf"),
+            browser_page.contains(r#"action="/staff/sign-in/oidc""#),
+        )
+    };
+    let mut browser = Browser::new(&app);
+    let asked = browser.get(&queue).await;
+    assert_eq!(asked.status, 303, "{}", asked.html);
+    let page = browser.get(&asked.location).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let (csrf, offered) = start(&page.html);
+    assert!(offered, "the IdP is offered: {}", page.html);
+    assert!(page.html.contains(r#"name="password""#), "and the password");
+    let started = browser
+        .post(
+            "/staff/sign-in/oidc",
+            &[("csrf", &csrf), ("next", queue.as_str())],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.html);
+    assert!(
+        started.location.starts_with(&provider.issuer),
+        "{}",
+        started.location
+    );
+    let callback = log_in_back_to(&started.location, "entra-c0ns", CONSOLE_REDIRECT_URI).await;
+    let back = format!(
+        "/staff/sign-in/oidc/callback?code={}&state={}&iss={}",
+        callback.code, callback.state, callback.iss
+    );
+
+    let mut stranger = Browser::new(&app);
+    assert_eq!(
+        stranger.get(&back).await.status,
+        401,
+        "another browser's callback"
+    );
+    let landed = browser.get(&back).await;
+    assert_eq!(landed.status, 303, "{}", landed.html);
+    assert_eq!(landed.location, queue);
+    let list = browser.get(&queue).await;
+    assert_eq!(list.status, 200, "{}", list.html);
+    assert_eq!(browser.get(&back).await.status, 401, "a replayed callback");
+
+    // Someone the IdP knows but the city gave no account gets the refusal page, no session.
+    let page = stranger.get("/staff/sign-in").await;
+    let (csrf, _) = start(&page.html);
+    let started = stranger
+        .post("/staff/sign-in/oidc", &[("csrf", &csrf)])
+        .await;
+    let callback = log_in_back_to(&started.location, "entra-stranger", CONSOLE_REDIRECT_URI).await;
+    let refused = stranger
+        .get(&format!(
+            "/staff/sign-in/oidc/callback?code={}&state={}&iss={}",
+            callback.code, callback.state, callback.iss
+        ))
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.html);
+    assert_eq!(stranger.get("/staff").await.status, 303, "not signed in");
+
+    // A start without the page's token is refused.
+    let mut forger = Browser::new(&app);
+    let forged = forger
+        .post("/staff/sign-in/oidc", &[("next", "/staff")])
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.html);
+
+    // Sign-out needs the token, ends the session, and the page asks for a sign-in again.
+    let csrf = hidden(&list.html, "csrf");
+    let out = browser.post("/staff/sign-out", &[("csrf", "wrong")]).await;
+    assert_eq!(out.status, 403, "{}", out.html);
+    let out = browser.post("/staff/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!((out.status, out.location.as_str()), (303, "/staff/sign-in"));
+    let after = browser.get(&queue).await;
+    assert!(
+        after.status == 303 || after.status == 401,
+        "signed out: {} {}",
+        after.status,
+        after.html
+    );
+}

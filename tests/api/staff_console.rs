@@ -1012,3 +1012,272 @@ async fn attachments_download_and_images_open_inline_under_a_sandbox() {
     assert_eq!(refused.status, 404);
     assert_ne!(refused.body, png);
 }
+
+/// A form's pairs as the page client takes them.
+fn post(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
+}
+
+/// The `href` of the link whose text is `text`.
+fn link_to(html: &str, text: &str) -> Option<String> {
+    let end = html.find(&format!(">{text}</a>"))?;
+    let start = html[..end].rfind("href=\"")? + "href=\"".len();
+    Some(html[start..end].trim_end_matches('"').replace("&amp;", "&"))
+}
+
+/// The id in the action of the rename/delete form of the saved filter `name`.
+fn saved_filter_id(html: &str, queue: &str, name: &str) -> String {
+    let link = html
+        .find(&format!(">{name}</a>"))
+        .unwrap_or_else(|| panic!("no saved filter {name}: {html}"));
+    let marker = format!("/staff/queues/{queue}/filters/");
+    let start = link + html[link..].find(&marker).expect("its form") + marker.len();
+    html[start..start + 36].to_owned()
+}
+
+#[actix_web::test]
+async fn a_clerk_saves_renames_and_deletes_filters_that_only_they_see() {
+    let app = TestApp::spawn().await;
+    let queue = samples().remove(0).division;
+    let (_, mut mine) = clerk(&app, &queue, Role::Clerk).await;
+    let (_, mut colleague) = clerk(&app, &queue, Role::Supervisor).await;
+    let list = format!("/staff/queues/{queue}");
+    let save = format!("/staff/queues/{queue}/filters");
+
+    let csrf = csrf_of(&mut mine, &list).await;
+    let refused = mine
+        .post(&save, &[("name", "期限切れ"), ("overdue", "true")])
+        .await;
+    assert_eq!(refused.status, 403, "no token: {}", refused.html);
+    let unnamed = mine
+        .post(
+            &save,
+            &[("csrf", &csrf), ("name", "  "), ("overdue", "true")],
+        )
+        .await;
+    assert_eq!(unnamed.status, 422, "{}", unnamed.html);
+    assert!(
+        unnamed.html.contains(r##"href="#name""##),
+        "{}",
+        unnamed.html
+    );
+    assert!(
+        unnamed
+            .html
+            .contains("保存する条件の名前を入力してください。")
+    );
+    let bad_filter = mine
+        .post(
+            &save,
+            &[
+                ("csrf", &csrf),
+                ("name", "壊れた条件"),
+                ("from", "2026-13-45"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_filter.status, 422, "a bad filter is not saved");
+
+    let saved = mine
+        .post(
+            &save,
+            &[
+                ("csrf", &csrf),
+                ("name", "期限切れ"),
+                ("status", "in_progress"),
+                ("overdue", "true"),
+                ("cursor", "not kept"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    assert!(
+        saved.location.contains("overdue=true"),
+        "{}",
+        saved.location
+    );
+    let page = mine.get(&list).await;
+    let href = link_to(&page.html, "期限切れ").expect("the saved filter's link");
+    assert!(
+        href.starts_with(&list) && href.contains("status=in_progress"),
+        "{href}"
+    );
+    assert!(!href.contains("cursor=not"), "the page is not kept: {href}");
+    let opened = mine.get(&href).await;
+    assert_eq!(opened.status, 200, "{}", opened.html);
+    assert!(opened.html.contains(r#"value="in_progress" selected"#));
+    assert!(
+        opened
+            .html
+            .contains(r#"id="overdue" name="overdue" value="true" checked"#)
+    );
+    let id = saved_filter_id(&page.html, &queue, "期限切れ");
+
+    // A colleague of the same queue sees none of it and cannot change it.
+    let theirs = colleague.get(&list).await;
+    assert!(!theirs.html.contains("期限切れ"), "{}", theirs.html);
+    let csrf_theirs = hidden(&theirs.html, "csrf");
+    let edit = format!("/staff/queues/{queue}/filters/{id}");
+    for action in ["rename", "delete"] {
+        let refused = colleague
+            .post(
+                &edit,
+                &[
+                    ("csrf", &csrf_theirs),
+                    ("action", action),
+                    ("name", "盗った"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 404, "{action}: {}", refused.html);
+    }
+
+    // Rename; a name already used is refused in both languages' terms.
+    let saved = mine
+        .post(
+            &save,
+            &[("csrf", &csrf), ("name", "未割当"), ("assignee", "none")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let taken = mine
+        .post(
+            &edit,
+            &[("csrf", &csrf), ("action", "rename"), ("name", "未割当")],
+        )
+        .await;
+    assert_eq!(taken.status, 422, "{}", taken.html);
+    assert!(taken.html.contains("同じ名前の条件がすでにあります。"));
+    let renamed = mine
+        .post(
+            &edit,
+            &[
+                ("csrf", &csrf),
+                ("action", "rename"),
+                ("name", "遅れている処理中"),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, 303, "{}", renamed.html);
+    let page = mine.get(&list).await;
+    assert!(link_to(&page.html, "遅れている処理中").is_some());
+    assert!(link_to(&page.html, "期限切れ").is_none());
+
+    let deleted = mine
+        .post(&edit, &[("csrf", &csrf), ("action", "delete")])
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.html);
+    let page = mine.get(&list).await;
+    assert!(link_to(&page.html, "遅れている処理中").is_none());
+    assert!(link_to(&page.html, "未割当").is_some());
+    let again = mine
+        .post(&edit, &[("csrf", &csrf), ("action", "delete")])
+        .await;
+    assert_eq!(again.status, 404, "deleted already");
+}
+
+#[actix_web::test]
+async fn an_admin_creates_an_account_in_their_division_and_removes_it_from_the_division() {
+    let app = TestApp::spawn().await;
+    let (ours, theirs) = two_divisions();
+    let (_, mut admin) = clerk(&app, &ours.division, Role::Admin).await;
+    let csrf = csrf_of(&mut admin, "/staff/admin/accounts").await;
+    let login = format!("new-{}", Uuid::new_v4().simple());
+    let form = |division: &str, password: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("login".to_owned(), login.clone()),
+            ("display_name".to_owned(), "新任 職員".to_owned()),
+            ("email".to_owned(), String::new()),
+            ("password".to_owned(), password.to_owned()),
+            ("division".to_owned(), division.to_owned()),
+            ("role".to_owned(), "clerk".to_owned()),
+        ]
+    };
+
+    let refused = admin
+        .post(
+            "/staff/admin/accounts",
+            &post(&form(&ours.division, STAFF_PASSWORD))[1..],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "no token: {}", refused.html);
+    let bad = admin
+        .post(
+            "/staff/admin/accounts",
+            &post(&form(&theirs.division, "short")),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.html);
+    for (href, text) in [
+        (
+            "#new-password",
+            "パスワードは12文字以上で入力してください。",
+        ),
+        ("#new-division", "管理している課を選んでください。"),
+    ] {
+        assert!(bad.html.contains(&format!(r#"href="{href}""#)), "{href}");
+        assert!(bad.html.contains(text), "{text}");
+    }
+    assert!(
+        bad.html.contains(&format!(r#"value="{login}""#)),
+        "the login is kept"
+    );
+    assert!(!bad.html.contains(r#"value="short""#), "never the password");
+
+    let created = admin
+        .post(
+            "/staff/admin/accounts",
+            &post(&form(&ours.division, STAFF_PASSWORD)),
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.html);
+    let account = created.location.clone();
+    assert!(account.starts_with("/staff/admin/accounts/"), "{account}");
+    let again = admin
+        .post(
+            "/staff/admin/accounts",
+            &post(&form(&ours.division, STAFF_PASSWORD)),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.html);
+    assert!(again.html.contains("このログインIDは既に使われています。"));
+
+    // The new clerk signs in and must choose their own password first.
+    let mut newcomer = Browser::new(&app);
+    assert_eq!(sign_in(&mut newcomer, &login).await, "/staff");
+    assert_eq!(newcomer.get("/staff").await.location, "/staff/password");
+
+    let page = admin.get(&account).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains("作成"), "the audit history");
+    let removed = admin
+        .post(
+            &account,
+            &[
+                ("csrf", &csrf),
+                ("action", "remove"),
+                ("division", &ours.division),
+            ],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.html);
+    // No longer of the division: the admin's pages know it no more.
+    assert_eq!(admin.get(&account).await.status, 404);
+    let id: Uuid = account
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .expect("an id");
+    let events = texts(
+        &app,
+        &format!(
+            "SELECT action AS text FROM staff_account_events WHERE staff_id = '{id}' ORDER BY id"
+        ),
+    )
+    .await;
+    assert_eq!(events, ["created", "role_set", "removed_from_division"]);
+}

@@ -5,13 +5,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use minijinja::context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use validator::ValidateEmail;
 
 use super::{Clerk, Pairs, city_time, clerk, first, texts};
 use crate::error::ApiError;
-use crate::identity::staff::{self, Role};
+use crate::identity::staff::{self, Membership, Role};
 use crate::identity::staff_admin;
+use crate::messages::{FieldError, Localized};
 use crate::state::AppState;
 use crate::web::render::Page;
 
@@ -21,6 +23,36 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         Ok(clerk) => clerk,
         Err(answer) => return answer,
     };
+    render_list(&clerk, &state, &NewAccount::default(), &[], StatusCode::OK).await
+}
+
+/// The create-account form as posted (the password is never sent back to the page).
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct NewAccount {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default, skip_serializing)]
+    password: String,
+    #[serde(default)]
+    division: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// The accounts of my divisions and the form that creates one, with `errors` above it.
+async fn render_list(
+    clerk: &Clerk,
+    state: &AppState,
+    form: &NewAccount,
+    errors: &[FieldError],
+    status: StatusCode,
+) -> HttpResponse {
     let divisions = clerk.administered();
     if divisions.is_empty() {
         return clerk.page.not_found();
@@ -30,8 +62,166 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         staff::list_in_divisions(&mut connection, &divisions).await
     }
     .await;
+    let errors: Vec<_> = errors
+        .iter()
+        .map(|error| {
+            context! {
+                href => format!("#new-{}", error.path.trim_start_matches('/')),
+                message => super::pick(&error.message, clerk.page.lang),
+            }
+        })
+        .collect();
     match listed {
-        Ok(accounts) => clerk.ok("staff/accounts.html", context! { accounts }),
+        Ok(accounts) => clerk.render(
+            status,
+            "staff/accounts.html",
+            context! {
+                accounts,
+                divisions,
+                roles => ["clerk", "supervisor", "admin"],
+                new => form,
+                password_optional => state.settings.staff.allows("oidc"),
+                errors,
+            },
+        ),
+        Err(error) => clerk.page.failure(error),
+    }
+}
+
+fn field_error(path: &str, code: &str, ja: &str, en: &str) -> FieldError {
+    FieldError {
+        path: path.to_owned(),
+        code: code.to_owned(),
+        message: Localized::new(ja, en),
+    }
+}
+
+/// The form's mistakes, each named in both languages.
+fn check_new(form: &NewAccount, divisions: &[String], password_optional: bool) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let login = form.login.trim();
+    if login.is_empty() || login.chars().count() > 64 || login.chars().any(char::is_whitespace) {
+        errors.push(field_error(
+            "/login",
+            "invalid",
+            "ログインIDを空白なしの64文字以内で入力してください。",
+            "Enter a login of at most 64 characters without spaces.",
+        ));
+    }
+    let name = form.display_name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        errors.push(field_error(
+            "/display_name",
+            "invalid",
+            "氏名を100文字以内で入力してください。",
+            "Enter a name of at most 100 characters.",
+        ));
+    }
+    let email = form.email.trim();
+    if !email.is_empty() && !email.validate_email() {
+        errors.push(field_error(
+            "/email",
+            "invalid",
+            "メールアドレスを name@example.lg.jp のように入力してください。",
+            "Enter an email address like name@example.lg.jp.",
+        ));
+    }
+    let no_password = form.password.is_empty() && password_optional;
+    if !no_password && !staff::long_enough(&form.password) {
+        errors.push(field_error(
+            "/password",
+            "too_short",
+            "パスワードは12文字以上で入力してください。",
+            "Enter a password of at least 12 characters.",
+        ));
+    }
+    if !divisions.contains(&form.division) {
+        errors.push(field_error(
+            "/division",
+            "invalid",
+            "管理している課を選んでください。",
+            "Choose a division you administer.",
+        ));
+    }
+    if Role::parse(&form.role).is_none() {
+        errors.push(field_error(
+            "/role",
+            "invalid",
+            "役割を選んでください。",
+            "Choose a role.",
+        ));
+    }
+    errors
+}
+
+/// An admin creates an account in a division they administer, as `POST /staff/admin/staff`
+/// does: a password given here must be changed at first use.
+#[post("/staff/admin/accounts")]
+pub async fn create(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<NewAccount>,
+) -> HttpResponse {
+    let clerk = match clerk(&request).await {
+        Ok(clerk) => clerk,
+        Err(answer) => return answer,
+    };
+    let form = form.into_inner();
+    if !clerk.allows_post(Some(&form.csrf)) {
+        return clerk.page.forbidden();
+    }
+    let divisions = clerk.administered();
+    if divisions.is_empty() {
+        return clerk.page.not_found();
+    }
+    let errors = check_new(&form, &divisions, state.settings.staff.allows("oidc"));
+    if !errors.is_empty() {
+        return render_list(
+            &clerk,
+            &state,
+            &form,
+            &errors,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let Some(role) = Role::parse(&form.role) else {
+        return clerk.page.not_found();
+    };
+    let email = Some(form.email.trim()).filter(|email| !email.is_empty());
+    let password = Some(form.password.as_str()).filter(|password| !password.is_empty());
+    let created = async {
+        let mut connection = crate::db::connection(&state.pool).await?;
+        Ok::<_, ApiError>(
+            staff::create(
+                &mut connection,
+                form.login.trim(),
+                form.display_name.trim(),
+                email,
+                password,
+                &[Membership {
+                    division: form.division.clone(),
+                    role,
+                }],
+                Some(clerk.id),
+            )
+            .await?,
+        )
+    }
+    .await;
+    match created {
+        Ok(id) => {
+            tracing::info!(staff_id = %id, created_by = %clerk.id, "staff account created on the console");
+            Page::see_other(&format!("/staff/admin/accounts/{id}"))
+        }
+        Err(ApiError::Client { status, detail, .. }) if status == StatusCode::CONFLICT => {
+            let taken = FieldError {
+                path: "/login".to_owned(),
+                code: "taken".to_owned(),
+                message: detail,
+            };
+            render_list(&clerk, &state, &form, &[taken], status).await
+        }
         Err(error) => clerk.page.failure(error),
     }
 }
@@ -81,10 +271,17 @@ async fn render_account(
             by: event.actor_name,
         })
         .collect();
+    let removable: Vec<&String> = account
+        .memberships
+        .iter()
+        .map(|membership| &membership.division)
+        .filter(|division| divisions.contains(division))
+        .collect();
     clerk.render(
         status,
         "staff/account.html",
         context! {
+            removable,
             account,
             history,
             divisions,
@@ -110,7 +307,8 @@ pub async fn show(
     render_account(&clerk, &state, id, None, StatusCode::OK).await
 }
 
-/// One admin action on an account: `role` (with `division` and `role`), `deactivate`,
+/// One admin action on an account: `role` (with `division` and `role`), `remove` (with
+/// `division`), `deactivate`,
 /// `reactivate` or `password` (with `password`).
 #[post("/staff/admin/accounts/{id}")]
 pub async fn change(
@@ -169,6 +367,14 @@ pub async fn change(
                     &divisions,
                 )
                 .await?;
+            }
+            "remove" => {
+                let Some(division) = first(&form, "division")
+                    .filter(|division| divisions.iter().any(|d| d == division))
+                else {
+                    return Err(ApiError::not_found());
+                };
+                staff_admin::remove_membership(&mut connection, clerk.id, id, division).await?;
             }
             "deactivate" | "reactivate" => {
                 let active = action == "reactivate";

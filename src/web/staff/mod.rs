@@ -14,6 +14,7 @@ mod diff;
 mod emails;
 mod fees;
 mod queue;
+mod saved_filters;
 mod sign_in;
 mod texts;
 
@@ -41,6 +42,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(queue::list)
         .service(queue::claim)
         .service(queue::bulk)
+        .service(saved_filters::save)
+        .service(saved_filters::change)
         .service(application::show)
         .service(application::attachment)
         .service(decide::decide)
@@ -51,6 +54,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(emails::list)
         .service(emails::retry)
         .service(accounts::list)
+        .service(accounts::create)
         .service(accounts::show)
         .service(accounts::change);
 }

@@ -18,6 +18,7 @@ use crate::forms::lint::city_today;
 use crate::identity::staff::{self, Role};
 use crate::messages::{FieldError, Localized};
 use crate::queues::processing::{self, StaffAction};
+use crate::queues::saved_filters;
 use crate::queues::{self, AssigneeFilter, DUE_SOON_BUSINESS_DAYS, PageFilter, QueueError};
 use crate::state::AppState;
 use crate::submissions::lifecycle::Status;
@@ -49,6 +50,19 @@ pub struct ListQuery {
     done: String,
 }
 
+impl ListQuery {
+    /// The filter form's fields as a query string: what a saved filter keeps (no page, no banner).
+    pub fn filters_only(&self) -> String {
+        let kept = ListQuery {
+            cursor: String::new(),
+            claimed: String::new(),
+            done: String::new(),
+            ..self.clone()
+        };
+        serde_urlencoded::to_string(&kept).unwrap_or_default()
+    }
+}
+
 fn some(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|text| !text.is_empty())
 }
@@ -62,7 +76,10 @@ fn field_error(path: &str, ja: &str, en: &str) -> FieldError {
 }
 
 /// The domain's filter for the query, or the errors to show beside the form.
-fn filter_of(state: &AppState, query: &ListQuery) -> Result<PageFilter, Vec<FieldError>> {
+pub(super) fn filter_of(
+    state: &AppState,
+    query: &ListQuery,
+) -> Result<PageFilter, Vec<FieldError>> {
     let mut errors = Vec::new();
     let status = some(&query.status).and_then(|text| {
         let parsed = Status::parse(text);
@@ -137,6 +154,13 @@ struct Row {
 }
 
 #[derive(Serialize)]
+struct SavedLink {
+    id: Uuid,
+    name: String,
+    href: String,
+}
+
+#[derive(Serialize)]
 struct Choice {
     value: String,
     label: String,
@@ -167,7 +191,7 @@ fn errors_of(errors: &[FieldError], lang: crate::web::lang::Lang) -> Vec<ErrorLi
 }
 
 /// Renders the list for `query`, with `errors` of a form above it (the filters or a bulk action).
-async fn render(
+pub(super) async fn render(
     clerk: &Clerk,
     state: &AppState,
     queue_id: &str,
@@ -191,6 +215,7 @@ async fn render(
     };
     let loaded = async {
         let mut connection = crate::db::connection(&state.pool).await?;
+        let saved = saved_filters::list(&mut connection, clerk.id, queue_id).await?;
         let page = match filter {
             Some(filter) => {
                 match queues::page(
@@ -204,7 +229,7 @@ async fn render(
                 {
                     Ok(page) => Some(page),
                     Err(QueueError::Invalid(invalid)) => {
-                        return Ok((None, Vec::new(), invalid));
+                        return Ok((None, Vec::new(), saved, invalid));
                     }
                     Err(error) => return Err(error.into()),
                 }
@@ -214,10 +239,10 @@ async fn render(
         let members =
             staff::list_in_divisions(&mut connection, std::slice::from_ref(&queue.division))
                 .await?;
-        Ok::<_, ApiError>((page, members, Vec::new()))
+        Ok::<_, ApiError>((page, members, saved, Vec::new()))
     }
     .await;
-    let (page, members, invalid) = match loaded {
+    let (page, members, saved, invalid) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return clerk.page.failure(error),
     };
@@ -327,6 +352,14 @@ async fn render(
         })
         .collect();
     let supervising = clerk.role_in(&queue.division) >= Some(Role::Supervisor);
+    let saved: Vec<SavedLink> = saved
+        .into_iter()
+        .map(|filter| SavedLink {
+            href: format!("/staff/queues/{queue_id}?{}", filter.query),
+            id: filter.id,
+            name: filter.name,
+        })
+        .collect();
     clerk.render(
         status,
         "staff/queue.html",
@@ -341,6 +374,7 @@ async fn render(
             procedures,
             people,
             supervising,
+            saved,
             errors => errors_of(&errors, lang),
             nothing_claimed => query.claimed == "none",
             done => query.done.parse::<usize>().ok(),

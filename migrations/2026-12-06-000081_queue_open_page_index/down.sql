@@ -1,0 +1,1 @@
+DROP INDEX submissions_open_page_idx;
