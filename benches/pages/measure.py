@@ -137,8 +137,9 @@ def load(browser, base_url: str, path: str, warm_with: str | None, session=None)
     for request_id in cached:
         responses.pop(request_id, None)
     fetched = [item for item in responses.values() if "wire" in item]
-    for request_id, item in responses.items():
-        if "wire" not in item:
+    # A copy: the protocol's events keep arriving while bodies are fetched (a favicon, say).
+    for request_id, item in list(responses.items()):
+        if item not in fetched:
             continue
         body = cdp.send("Network.getResponseBody", {"requestId": request_id})
         raw = base64.b64decode(body["body"]) if body["base64Encoded"] else body["body"].encode()
