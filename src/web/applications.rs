@@ -424,6 +424,8 @@ struct Correction<'a> {
     comments: Vec<Comment>,
     reason: Option<String>,
     fields: DefinitionPage,
+    /// Whether these pages can have a card-sign resubmission signed (`portal.signer`).
+    can_sign: bool,
 }
 
 enum NotCorrectable {
@@ -474,6 +476,7 @@ async fn correction<'a>(
         comments,
         reason,
         fields,
+        can_sign: apply::signer_configured(state),
     })
 }
 
@@ -532,6 +535,7 @@ fn render_correction(
             idempotency_key => correction_key(id, correction.detail.revision),
             multipart,
             card_sign => definition.assurance == Assurance::CardSign,
+            can_sign => correction.can_sign,
         },
     )
 }

@@ -527,20 +527,11 @@ async fn a_return_with_two_comments_is_corrected_on_a_page_of_just_those_fields_
     assert!(shown.html.contains("送信済") && !shown.html.contains("差し戻されています"));
 }
 
-/// A returned `card-sign` application is signed again: the correction page leads to a page
-/// showing exactly what will be signed (the corrected answers, the form's version, the account
-/// and a fresh nonce), the configured dev signer signs that payload with the test PKI's card (a
-/// real CMS, verified as a card's), and the resubmission carries the new signature, once.
-#[actix_web::test]
-async fn a_returned_card_sign_application_is_signed_again_when_corrected() {
-    let mut settings = settings_with_test_pki();
-    let pki = crate::helpers::test_pki();
-    settings.portal.signer = "dev".to_owned();
-    settings.portal.dev_signer_certificate = pki.join("sign-alice.pem").display().to_string();
-    settings.portal.dev_signer_key = pki.join("sign-alice.key").display().to_string();
-    let app = TestApp::with_settings(settings).await;
+/// A card-sign application of `subject`, signed with the test PKI's card through the API and
+/// returned by a clerk with a comment on its first plain answer: (the sample, the resident's
+/// token, the application's id).
+async fn returned_card_sign(app: &TestApp, subject: &str) -> (Returnable, String, String) {
     let sample = returnable_of(Assurance::CardSign);
-    let subject = "pages-return-signed";
     let resident = app.resident(subject).await;
     let (signature, nonce) = app
         .card_signature(&resident, &sample.procedure, &sample.data, "sign-alice")
@@ -562,10 +553,10 @@ async fn a_returned_card_sign_application_is_signed_again_when_corrected() {
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_owned();
     let clerk = app.staff(&sample.division, "clerk").await;
-    claim(&app, &clerk, &sample.division).await;
+    claim(app, &clerk, &sample.division).await;
     let [first, _] = &sample.commented;
     transition(
-        &app,
+        app,
         &clerk,
         &id,
         json!({
@@ -575,7 +566,67 @@ async fn a_returned_card_sign_application_is_signed_again_when_corrected() {
         }),
     )
     .await;
+    (sample, resident, id)
+}
 
+/// Without a signer for the pages (production today), a card-sign return says to correct it
+/// from an app that signs with the card, and offers no button that could only fail.
+#[actix_web::test]
+async fn without_a_signer_a_card_sign_return_says_where_to_correct_it() {
+    let app = TestApp::with_settings(settings_with_test_pki()).await;
+    let subject = "pages-return-unsigned";
+    let (sample, resident, id) = returned_card_sign(&app, subject).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(subject).await;
+    let form = browser.get(&format!("/applications/{id}/correct")).await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(
+        form.html
+            .contains("マイナンバーカードに対応したアプリから訂正してください"),
+        "{}",
+        form.html
+    );
+    assert!(!form.html.contains("署名へ進む") && !form.html.contains(r#"value="send""#));
+    // The form sent anyway (an old page): refused with a page, nothing resubmitted.
+    let [first, _] = &sample.commented;
+    let mut sent = pairs(&[
+        ("csrf", &hidden(&form.html, "csrf")),
+        ("idempotency_key", &hidden(&form.html, "idempotency_key")),
+    ]);
+    sent.push((
+        first.clone(),
+        sample.data[first.as_str()]
+            .as_str()
+            .unwrap_or("x")
+            .to_owned(),
+    ));
+    let refused = browser
+        .post(&format!("/applications/{id}/correct"), &sent)
+        .await;
+    assert!(
+        (400..500).contains(&refused.status),
+        "{}: {}",
+        refused.status,
+        refused.html
+    );
+    assert_eq!(mine(&app, &resident, &id).await["status"], "returned");
+}
+
+/// A returned `card-sign` application is signed again: the correction page leads to a page
+/// showing exactly what will be signed (the corrected answers, the form's version, the account
+/// and a fresh nonce), the configured dev signer signs that payload with the test PKI's card (a
+/// real CMS, verified as a card's), and the resubmission carries the new signature, once.
+#[actix_web::test]
+async fn a_returned_card_sign_application_is_signed_again_when_corrected() {
+    let mut settings = settings_with_test_pki();
+    let pki = crate::helpers::test_pki();
+    settings.portal.signer = "dev".to_owned();
+    settings.portal.dev_signer_certificate = pki.join("sign-alice.pem").display().to_string();
+    settings.portal.dev_signer_key = pki.join("sign-alice.key").display().to_string();
+    let app = TestApp::with_settings(settings).await;
+    let subject = "pages-return-signed";
+    let (sample, resident, id) = returned_card_sign(&app, subject).await;
+    let [first, _] = &sample.commented;
     let mut browser = Browser::new(&app);
     browser.sign_in(subject).await;
     let form = browser.get(&format!("/applications/{id}/correct")).await;
