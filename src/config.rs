@@ -68,6 +68,12 @@ pub struct PortalSettings {
     pub dev_signer_certificate: String,
     #[serde(default)]
     pub dev_signer_key: String,
+    /// What `prefill: city` fields start with: the city's postal code (or the first digits every
+    /// address in the city shares) and its address (empty: the catalog's `city.address`).
+    #[serde(default)]
+    pub city_postal_code: String,
+    #[serde(default)]
+    pub city_address: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,7 +193,15 @@ pub struct SessionSettings {
     pub audience: String,
     pub access_ttl_seconds: i64,
     pub refresh_ttl_seconds: i64,
+    /// How long after a refresh token was rotated it is still exchanged (for the concurrent
+    /// requests that carried it) instead of being taken for a stolen copy.
+    #[serde(default = "default_refresh_reuse_grace")]
+    pub refresh_reuse_grace_seconds: i64,
     pub signing_keys: SecretString,
+}
+
+fn default_refresh_reuse_grace() -> i64 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -282,6 +282,10 @@ pub struct Field {
     /// `info` fields: the paragraph shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<Localized>,
+    /// `address` and `postal_code` fields: what a page fills in before the resident has
+    /// answered (still editable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill: Option<Prefill>,
 }
 
 impl Field {
@@ -325,6 +329,15 @@ impl Field {
 pub struct Choice {
     pub value: String,
     pub label: Localized,
+}
+
+/// Where a page's first value for a field comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefill {
+    /// The city's own address and postal code (`[portal]` settings): for places that must be
+    /// in the city (a collection point, where a dog is kept, a new address in the city).
+    City,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

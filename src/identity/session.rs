@@ -3,7 +3,8 @@
 //! Access tokens are HS256 JWTs with `kid` (key rotation from configuration), and `iss`, `aud`,
 //! `exp` always checked; the algorithm is fixed here, never read from the token. Refresh tokens are
 //! random, stored only as SHA-256 hashes, rotated on every use; presenting a used one revokes its
-//! whole family (someone copied it).
+//! whole family (someone copied it), unless within a few seconds of its rotation (concurrent
+//! requests that carried the same pair).
 
 use std::collections::HashMap;
 
@@ -154,6 +155,11 @@ impl Keyring {
     pub fn refresh_ttl(&self) -> Duration {
         Duration::seconds(self.settings.refresh_ttl_seconds)
     }
+
+    /// How long a rotated refresh token is still exchanged (concurrent requests that carried it).
+    pub fn reuse_grace(&self) -> Duration {
+        Duration::seconds(self.settings.refresh_reuse_grace_seconds)
+    }
 }
 
 /// What a client receives at login and refresh.
@@ -287,15 +293,25 @@ pub async fn refresh(
                 if stored.revoked_at.is_some() || stored.expires_at < Utc::now() {
                     return Ok(Err(AuthError::InvalidToken));
                 }
-                if stored.used_at.is_some() {
-                    revoke_family(connection, stored.family_id).await?;
-                    tracing::warn!("a rotated refresh token was presented again; family revoked");
-                    return Ok(Err(AuthError::InvalidToken));
+                match stored.used_at {
+                    // Rotated a moment ago by a concurrent request that carried the same pair
+                    // (the row lock made this one wait for it): this request gets a pair of the
+                    // same family too, and both stay signed in.
+                    Some(used_at) if Utc::now() - used_at <= keyring.reuse_grace() => {}
+                    Some(_) => {
+                        revoke_family(connection, stored.family_id).await?;
+                        tracing::warn!(
+                            "a rotated refresh token was presented again; family revoked"
+                        );
+                        return Ok(Err(AuthError::InvalidToken));
+                    }
+                    None => {
+                        diesel::update(refresh_tokens::table.find(stored.id))
+                            .set(refresh_tokens::used_at.eq(Utc::now()))
+                            .execute(connection)
+                            .await?;
+                    }
                 }
-                diesel::update(refresh_tokens::table.find(stored.id))
-                    .set(refresh_tokens::used_at.eq(Utc::now()))
-                    .execute(connection)
-                    .await?;
                 let assurance: Assurance =
                     serde_json::from_value(serde_json::Value::String(stored.assurance))
                         .map_err(|_| AuthError::InvalidToken)?;
@@ -409,6 +425,7 @@ mod tests {
             audience: "madoguchi-api".to_owned(),
             access_ttl_seconds: 60,
             refresh_ttl_seconds: 3600,
+            refresh_reuse_grace_seconds: 10,
             signing_keys: SecretString::from(keys.to_owned()),
         }
     }

@@ -21,13 +21,16 @@ use super::lang::Lang;
 use super::questions::{self, Vouched};
 use super::render::Page;
 use super::session::CSRF_FIELD;
-use super::sign_in::{Visit, visit};
-use crate::forms::Procedure;
+use super::sign_in::{Resident, Visit, visit};
 use crate::forms::model::{Field, FieldType, Page as DefinitionPage};
+use crate::forms::{Assurance, Procedure};
+use crate::identity::facts::{FactsSource, VouchedFacts};
 use crate::messages::{FieldError, Localized};
 use crate::state::AppState;
 use crate::submissions::lifecycle::{Action, Status};
-use crate::submissions::{self, Event, SubmissionDetail, SubmissionError, attachments, drafts};
+use crate::submissions::{
+    self, Event, SubmissionDetail, SubmissionError, attachments, drafts, signing,
+};
 
 /// Applications per page of the history.
 const PER_PAGE: i64 = 20;
@@ -421,6 +424,8 @@ struct Correction<'a> {
     comments: Vec<Comment>,
     reason: Option<String>,
     fields: DefinitionPage,
+    /// Whether these pages can have a card-sign resubmission signed (`portal.signer`).
+    can_sign: bool,
 }
 
 enum NotCorrectable {
@@ -471,6 +476,7 @@ async fn correction<'a>(
         comments,
         reason,
         fields,
+        can_sign: apply::signer_configured(state),
     })
 }
 
@@ -528,6 +534,8 @@ fn render_correction(
             back_href => format!("/applications/{id}"),
             idempotency_key => correction_key(id, correction.detail.revision),
             multipart,
+            card_sign => definition.assurance == Assurance::CardSign,
+            can_sign => correction.can_sign,
         },
     )
 }
@@ -601,6 +609,22 @@ pub async fn correct(
         // A form drawn for an earlier return: show the current one.
         return Page::see_other(&format!("/applications/{id}/correct"));
     };
+    if let Some(nonce) = input.get("signing_nonce").filter(|nonce| !nonce.is_empty()) {
+        let signed = Signed {
+            key,
+            nonce,
+            answers: input.get("answers").unwrap_or_default(),
+        };
+        return send_signed(
+            &state,
+            &page,
+            &mut connection,
+            &resident,
+            &correction,
+            signed,
+        )
+        .await;
+    }
 
     // Files first: each becomes an attachment of the returned application.
     let mut uploaded: HashMap<String, Vec<String>> = HashMap::new();
@@ -692,6 +716,19 @@ pub async fn correct(
         Err(error) => return page.failure(error),
     };
     let procedure = correction.procedure;
+    if procedure.definition.assurance == Assurance::CardSign {
+        return signing_page(
+            &state,
+            &page,
+            &mut connection,
+            &resident,
+            &correction,
+            &data,
+            &restored,
+            &key,
+        )
+        .await;
+    }
     let vouched = match apply::vouched_facts(&mut connection, &resident, procedure).await {
         Ok(vouched) => vouched,
         Err(error) => return page.failure(error),
@@ -715,6 +752,146 @@ pub async fn correct(
         Err(SubmissionError::Invalid(found)) => render_correction(
             &page,
             &correction,
+            &data,
+            &found,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(error) => page.failure(error),
+    }
+}
+
+/// A card-sign procedure's corrected answers are signed again before they are sent: the page
+/// shows exactly what will be signed (My Numbers masked on the page only), and carries the
+/// answers as drawn to the signing step, which restores them as this step did.
+#[allow(clippy::too_many_arguments)]
+async fn signing_page(
+    state: &AppState,
+    page: &Page,
+    connection: &mut diesel_async::AsyncPgConnection,
+    resident: &Resident,
+    correction: &Correction<'_>,
+    data: &Value,
+    restored: &Value,
+    key: &str,
+) -> HttpResponse {
+    let id = correction.detail.summary.id;
+    let procedure = correction.procedure;
+    match submissions::check_answers(procedure, restored) {
+        Ok(_) => {}
+        Err(SubmissionError::Invalid(found)) => {
+            return render_correction(
+                page,
+                correction,
+                data,
+                &found,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+        Err(error) => return page.failure(error),
+    }
+    if !apply::signer_configured(state) {
+        return page.failure(crate::identity::AuthError::ProviderDisabled);
+    }
+    let nonce = match signing::issue_nonce(connection, resident.id, &procedure.definition.id).await
+    {
+        Ok(nonce) => nonce,
+        Err(error) => return page.failure(error),
+    };
+    let shown = signing::payload(procedure, data, resident.id, &nonce);
+    let shown = serde_json::from_slice::<Value>(&shown)
+        .ok()
+        .and_then(|document| serde_json::to_string_pretty(&document).ok())
+        .unwrap_or_default();
+    let lang = page.lang;
+    page.ok(
+        "sign.html",
+        context! {
+            title => pick(&procedure.definition.title, lang),
+            payload => shown,
+            action => format!("/applications/{id}/correct"),
+            idempotency_key => key,
+            signing_nonce => nonce,
+            answers => data.to_string(),
+            back_href => format!("/applications/{id}/correct"),
+        },
+    )
+}
+
+/// What the signing page sends back.
+struct Signed<'a> {
+    key: String,
+    nonce: &'a str,
+    /// The corrected answers as the signing page showed them (My Numbers masked).
+    answers: &'a str,
+}
+
+/// Signs the corrected answers through the configured signer and resubmits them with the
+/// signature; the nonce is used up with the resubmission, so a signature counts once.
+async fn send_signed(
+    state: &AppState,
+    page: &Page,
+    connection: &mut diesel_async::AsyncPgConnection,
+    resident: &Resident,
+    correction: &Correction<'_>,
+    signed: Signed<'_>,
+) -> HttpResponse {
+    let id = correction.detail.summary.id;
+    let procedure = correction.procedure;
+    let data = match serde_json::from_str::<Value>(signed.answers) {
+        Ok(data) if data.is_object() && procedure.definition.assurance == Assurance::CardSign => {
+            data
+        }
+        _ => return Page::see_other(&format!("/applications/{id}/correct")),
+    };
+    let restored = match submissions::restore_for_resubmission(
+        connection,
+        &state.sealer,
+        resident.id,
+        id,
+        &data,
+    )
+    .await
+    {
+        Ok(restored) => restored,
+        Err(error) => return page.failure(error),
+    };
+    let signature =
+        match apply::sign_with_card(state, procedure, resident, &restored, signed.nonce).await {
+            Ok(signature) => signature,
+            Err(error) => return page.failure(error),
+        };
+    let vouched = if signature.evidence.facts.is_empty() {
+        match apply::vouched_facts(connection, resident, procedure).await {
+            Ok(vouched) => vouched,
+            Err(error) => return page.failure(error),
+        }
+    } else {
+        Some(VouchedFacts {
+            source: FactsSource::Signature,
+            issuer: signature.evidence.signer.issuer.clone(),
+            facts: signature.evidence.facts.clone(),
+            verified_at: signature.evidence.verified_at,
+        })
+    };
+    let answered = submissions::resubmit(
+        connection,
+        &state.submissions(),
+        submissions::Resubmission {
+            resident_id: resident.id,
+            assurance: resident.assurance,
+            id,
+            data: restored,
+            signature: Some(signature),
+            idempotency_key: Some(signed.key),
+            vouched,
+        },
+    )
+    .await;
+    match answered {
+        Ok(_) => Page::see_other(&format!("/applications/{id}")),
+        Err(SubmissionError::Invalid(found)) => render_correction(
+            page,
+            correction,
             &data,
             &found,
             StatusCode::UNPROCESSABLE_ENTITY,

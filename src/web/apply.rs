@@ -304,6 +304,26 @@ fn fixed_answers(definition: &Definition, vouched: Option<&VouchedFacts>, lang: 
     }
 }
 
+/// The city's address for `prefill: city` fields: `portal.city_address`, else the catalog's city.
+fn city_address(state: &AppState) -> questions::CityAddress {
+    let portal = &state.settings.portal;
+    let address = if portal.city_address.is_empty() {
+        state
+            .catalog
+            .organisation
+            .city
+            .as_ref()
+            .map(|city| city.address.clone())
+            .unwrap_or_default()
+    } else {
+        portal.city_address.clone()
+    };
+    questions::CityAddress {
+        postal_code: portal.city_postal_code.clone(),
+        address,
+    }
+}
+
 /// Puts the vouched answers into `data`; and, to be drawn on the page that asks for it, the
 /// card's address where none was typed yet.
 fn apply_fixed(
@@ -454,6 +474,9 @@ pub async fn question(
     };
     let fixed = fixed_answers(&procedure.definition, vouched.as_ref(), page.lang);
     let mut data = draft.data.as_object().cloned().unwrap_or_default();
+    if let Some(page_definition) = procedure.definition.pages.get(number - 1) {
+        questions::prefill_city(&mut data, page_definition, &city_address(&state));
+    }
     apply_fixed(
         &mut data,
         &fixed,
@@ -1066,14 +1089,14 @@ pub async fn submit(
 }
 
 /// Whether the pages can have a card-sign application signed (`portal.signer`).
-fn signer_configured(state: &AppState) -> bool {
+pub(super) fn signer_configured(state: &AppState) -> bool {
     state.settings.portal.signer == "dev" && state.jpki.is_some()
 }
 
 /// Hands the exact signing payload (the answers as they will be stored, this resident's account
 /// and the nonce issued for it) to the configured signer, and verifies what comes back as a
 /// card's signature is verified.
-async fn sign_with_card(
+pub(super) async fn sign_with_card(
     state: &AppState,
     procedure: &Procedure,
     resident: &Resident,

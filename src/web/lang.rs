@@ -308,6 +308,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "This application is sent signed with your My Number Card's signature certificate. Signing on these pages is not available yet: your draft is kept, and you can send it from an app that supports the card.",
     ),
     (
+        "card_sign_correction_note",
+        "この手続きの訂正は、マイナンバーカードの署名用電子証明書で署名して送信します。このページからは署名できないため、マイナンバーカードに対応したアプリから訂正してください。",
+        "A correction to this application is sent signed with your My Number Card's signature certificate. Signing on these pages is not available: correct it from an app that supports the card.",
+    ),
+    (
         "card_sign_lead",
         "この手続きは、マイナンバーカードの署名用電子証明書で署名して送信します。次の画面で署名する内容を確認してください。",
         "This application is signed with your My Number Card's signature certificate. Check what you sign on the next page.",

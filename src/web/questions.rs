@@ -15,7 +15,9 @@ use serde_json::{Map, Value};
 
 use super::lang::Lang;
 use crate::forms::logic;
-use crate::forms::model::{AccountType, Definition, Field, FieldType, Page as DefinitionPage};
+use crate::forms::model::{
+    AccountType, Definition, Field, FieldType, Page as DefinitionPage, Prefill,
+};
 use crate::forms::normalize;
 use crate::messages::{FieldError, Localized};
 
@@ -153,6 +155,46 @@ pub struct Vouched {
     pub fixed: Vec<(String, String, Value)>,
     /// Where they come from, as the page says it.
     pub source: String,
+}
+
+/// The city's address and postal code, for the fields that say `prefill: city`.
+#[derive(Debug, Default, Clone)]
+pub struct CityAddress {
+    pub postal_code: String,
+    pub address: String,
+}
+
+/// Fills the fields of a page that say `prefill: city` with the city's address, still editable,
+/// on a page not answered yet: a page saved once is drawn as saved, so an address the resident
+/// emptied stays empty.
+pub fn prefill_city(data: &mut Map<String, Value>, page: &DefinitionPage, city: &CityAddress) {
+    if page_field_ids(page).iter().any(|id| data.contains_key(*id)) {
+        return;
+    }
+    for field in &page.fields {
+        if field.prefill != Some(Prefill::City) {
+            continue;
+        }
+        let value = match field.kind() {
+            FieldType::Address => {
+                let mut parts = Map::new();
+                for (key, part) in [
+                    ("postal_code", &city.postal_code),
+                    ("address", &city.address),
+                ] {
+                    if !part.is_empty() {
+                        parts.insert(key.to_owned(), Value::String(part.clone()));
+                    }
+                }
+                Value::Object(parts)
+            }
+            FieldType::PostalCode => Value::String(city.postal_code.clone()),
+            _ => continue,
+        };
+        if value != Value::Object(Map::new()) && value != Value::String(String::new()) {
+            data.insert(field.id.clone(), value);
+        }
+    }
 }
 
 /// The widgets of a page for `data` (the answers so far), with `errors` (pointer → messages).
@@ -872,6 +914,45 @@ mod tests {
             read_field(&field(FieldType::File), "x", &sent, Some(&saved), &uploaded),
             Some(serde_json::json!(["b", "c"]))
         );
+    }
+
+    #[test]
+    fn the_citys_address_fills_only_the_fields_that_ask_for_it_on_a_page_not_yet_answered() {
+        let mut place = field(FieldType::Address);
+        place.prefill = Some(Prefill::City);
+        let mut postal = field(FieldType::PostalCode);
+        postal.id = "p".to_owned();
+        postal.prefill = Some(Prefill::City);
+        let mut other = field(FieldType::Address);
+        other.id = "o".to_owned();
+        let page = DefinitionPage {
+            id: "place".to_owned(),
+            title: Localized::new("場所", "Place"),
+            show_if: None,
+            fields: vec![place, postal, other],
+        };
+        let city = CityAddress {
+            postal_code: "922".to_owned(),
+            address: "石川県加賀市".to_owned(),
+        };
+        let mut fresh = Map::new();
+        prefill_city(&mut fresh, &page, &city);
+        assert_eq!(
+            Value::Object(fresh),
+            serde_json::json!({
+                "x": {"postal_code": "922", "address": "石川県加賀市"},
+                "p": "922",
+            })
+        );
+        // A page saved once is drawn as saved: an emptied address stays empty.
+        let mut saved = Map::new();
+        saved.insert("o".to_owned(), serde_json::json!({"address": "金沢市"}));
+        prefill_city(&mut saved, &page, &city);
+        assert_eq!(saved.len(), 1);
+        // Nothing configured: nothing filled in.
+        let mut unset = Map::new();
+        prefill_city(&mut unset, &page, &CityAddress::default());
+        assert!(unset.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Sessions: sign-in, refresh rotation, logout, and strict token checks.
 
 use actix_web::test::TestRequest;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, bearer};
@@ -108,38 +109,71 @@ async fn a_challenge_is_single_use() {
     assert_eq!(problem["code"], "auth.invalid_challenge");
 }
 
+async fn refresh(app: &TestApp, token: &Value) -> (u16, Value) {
+    app.json(
+        TestRequest::post()
+            .uri("/api/v1/auth/refresh")
+            .set_json(json!({"refresh_token": token})),
+    )
+    .await
+}
+
+/// Moves every rotation back by a minute: past the grace period for concurrent requests.
+pub(crate) async fn age_rotations(app: &TestApp) {
+    let mut connection = AsyncPgConnection::establish(&app.database.url)
+        .await
+        .expect("connect");
+    diesel::sql_query(
+        "UPDATE refresh_tokens SET used_at = used_at - interval '1 minute' WHERE used_at IS NOT NULL",
+    )
+    .execute(&mut connection)
+    .await
+    .expect("age the rotations");
+}
+
 #[actix_web::test]
 async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     let app = TestApp::spawn().await;
     let tokens = app.resident_tokens("card-0004").await;
     let first = tokens["refresh_token"].clone();
-    let (status, rotated) = app
-        .json(
-            TestRequest::post()
-                .uri("/api/v1/auth/refresh")
-                .set_json(json!({"refresh_token": first})),
-        )
-        .await;
+    let (status, rotated) = refresh(&app, &first).await;
     assert_eq!(status, 200, "{rotated}");
     assert_ne!(rotated["refresh_token"], first);
 
-    // Someone replays the old token: it fails, and the newer one dies with it.
-    let (status, _) = app
-        .json(
-            TestRequest::post()
-                .uri("/api/v1/auth/refresh")
-                .set_json(json!({"refresh_token": first})),
-        )
-        .await;
+    // Someone replays the old token after the grace period: it fails, and the newer one dies
+    // with it.
+    age_rotations(&app).await;
+    let (status, _) = refresh(&app, &first).await;
     assert_eq!(status, 401);
-    let (status, _) = app
-        .json(
-            TestRequest::post()
-                .uri("/api/v1/auth/refresh")
-                .set_json(json!({"refresh_token": rotated["refresh_token"]})),
-        )
-        .await;
+    let (status, _) = refresh(&app, &rotated["refresh_token"]).await;
     assert_eq!(status, 401);
+}
+
+/// Two requests that both found the access token expired rotate the same refresh token at once:
+/// the second (which waited for the first's row lock) is not taken for a stolen copy, and both
+/// clients keep a working session.
+#[actix_web::test]
+async fn two_requests_refreshing_the_same_token_at_once_both_stay_signed_in() {
+    let app = TestApp::spawn().await;
+    let tokens = app.resident_tokens("card-0014").await;
+    let first = tokens["refresh_token"].clone();
+    let ((one_status, one), (two_status, two)) =
+        futures_util::future::join(refresh(&app, &first), refresh(&app, &first)).await;
+    assert_eq!(one_status, 200, "{one}");
+    assert_eq!(two_status, 200, "{two}");
+    assert_ne!(one["refresh_token"], two["refresh_token"]);
+    for pair in [&one, &two] {
+        let (status, me) = app
+            .json(
+                TestRequest::get()
+                    .uri("/api/v1/me")
+                    .insert_header(bearer(pair["access_token"].as_str().expect("token"))),
+            )
+            .await;
+        assert_eq!(status, 200, "{me}");
+        let (status, next) = refresh(&app, &pair["refresh_token"]).await;
+        assert_eq!(status, 200, "each pair rotates on: {next}");
+    }
 }
 
 #[actix_web::test]

@@ -483,6 +483,13 @@ const CASES: &[Case] = &[
     case(
         J,
         "        max_length: 100",
+        "        max_length: 100\n        prefill: city",
+        "prefill: city",
+        "`prefill` does not apply to type text",
+    ),
+    case(
+        J,
+        "        max_length: 100",
         "        max_length: 100\n        max_length_chars: 2",
         "max_length_chars",
         "unknown key `max_length_chars`",

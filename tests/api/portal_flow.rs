@@ -405,14 +405,139 @@ async fn an_expired_access_token_is_refreshed_without_the_resident_noticing() {
     browser.sign_in("portal-refresh").await;
     let first = browser.cookies["madoguchi_session"].clone();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let page = browser.get("/drafts").await;
+    // Two tabs load a page at once, both with the expired access token: both refresh the same
+    // pair, and both stay signed in (the second is not taken for a stolen copy).
+    let mut other_tab = Browser::new(&app);
+    other_tab
+        .cookies
+        .insert("madoguchi_session".to_owned(), first.clone());
+    let (page, other) =
+        futures_util::future::join(browser.get("/drafts"), other_tab.get("/drafts")).await;
     assert_eq!(page.status, 200, "{}", page.html);
+    assert_eq!(other.status, 200, "{}", other.html);
     let second = browser.cookies["madoguchi_session"].clone();
     assert_ne!(first, second, "the refreshed pair is written back");
-    // The first cookie's refresh token was rotated: presenting it again ends the session.
+    assert_ne!(first, other_tab.cookies["madoguchi_session"]);
+    // The first cookie presented again after the grace period is a copy: the session ends, in
+    // every tab.
+    crate::auth::age_rotations(&app).await;
     let mut stale = Browser::new(&app);
     stale.cookies.insert("madoguchi_session".to_owned(), first);
     assert_eq!(stale.get("/drafts").await.status, 401);
+    assert_eq!(browser.get("/drafts").await.status, 401);
+    assert_eq!(other_tab.get("/drafts").await.status, 401);
+}
+
+/// When the session ends in the middle of an application (the refresh token expired), the page
+/// says so and its sign-in leads back to the page the resident was on, with everything saved
+/// by 「次へ」 still there; a 「次へ」 sent after the expiry leads back to its page too.
+#[actix_web::test]
+async fn the_session_expired_page_leads_back_to_the_saved_draft() {
+    let app = TestApp::spawn().await;
+    let (definition, data) = CATALOG
+        .procedures
+        .values()
+        .map(|procedure| &procedure.definition)
+        .filter(|definition| definition.assurance == Assurance::None)
+        .filter(|definition| definition.pages.len() >= 2 && definition.pages[0].show_if.is_none())
+        .find_map(|definition| {
+            let data = example(definition)?;
+            let saved_text = definition.pages[0].fields.iter().any(|field| {
+                field.kind() == FieldType::Text && data.get(&field.id).is_some_and(Value::is_string)
+            });
+            (saved_text && !data.to_string().contains("01900000-")).then_some((definition, data))
+        })
+        .expect("a procedure of two pages or more with a text answer on the first");
+    let mut browser = Browser::new(&app);
+    browser.sign_in("portal-expiry").await;
+    let first = start(&mut browser, &definition.id).await;
+    let page = browser.get(&first).await;
+    let mut sent = vec![("csrf".to_owned(), hidden(&page.html, "csrf"))];
+    let mut files = Vec::new();
+    for field in &definition.pages[0].fields {
+        if let Some(value) = data.get(&field.id) {
+            inputs(field, &field.id, value, &mut sent, &mut files);
+        }
+    }
+    let saved = browser.post(&first, &sent).await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let next_page = saved.location.clone();
+    let typed = definition.pages[0]
+        .fields
+        .iter()
+        .filter(|field| field.kind() == FieldType::Text)
+        .find_map(|field| data.get(&field.id).and_then(Value::as_str))
+        .expect("a text answer")
+        .to_owned();
+
+    // The refresh token expires (the access token with it, as far as the session goes).
+    let mut connection = AsyncPgConnection::establish(&app.database.url)
+        .await
+        .unwrap();
+    diesel::sql_query("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+
+    // 「次へ」 on the next page after the expiry (in another tab: the page is shown once, then
+    // the cookie no longer holds the tokens): the expired page, leading back to that page.
+    let mut other_tab = Browser::new(&app);
+    other_tab.cookies = browser.cookies.clone();
+    let late = other_tab
+        .send(
+            TestRequest::post()
+                .uri(&next_page)
+                .insert_header(("referer", format!("http://localhost{next_page}")))
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .set_payload("csrf=x"),
+        )
+        .await;
+    assert_eq!(late.status, 401, "{}", late.html);
+    assert!(
+        late.html
+            .contains(&format!(r#"href="/sign-in?next={next_page}""#)),
+        "{}",
+        late.html
+    );
+
+    let expired = browser.get(&first).await;
+    assert_eq!(expired.status, 401, "{}", expired.html);
+    assert!(
+        expired.html.contains("有効期限が切れました"),
+        "{}",
+        expired.html
+    );
+    assert!(expired.html.contains("下書きとして保存されています"));
+    let sign_in_href = format!("/sign-in?next={first}");
+    assert!(
+        expired.html.contains(&format!(r#"href="{sign_in_href}""#)),
+        "{}",
+        expired.html
+    );
+
+    // Signing in again from it returns to the draft's page, with the saved answers.
+    let sign_in = browser.get(&sign_in_href).await;
+    assert_eq!(sign_in.status, 200, "{}", sign_in.html);
+    assert_eq!(hidden(&sign_in.html, "next"), first);
+    let signed = browser
+        .post(
+            "/sign-in/dev",
+            &pairs(&[
+                ("csrf", &hidden(&sign_in.html, "csrf")),
+                ("next", &first),
+                ("subject", "portal-expiry"),
+            ]),
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.html);
+    assert_eq!(signed.location, first);
+    let back = browser.get(&first).await;
+    assert_eq!(back.status, 200, "{}", back.html);
+    assert!(
+        back.html.contains(&typed),
+        "the saved answer is there: {}",
+        back.html
+    );
 }
 
 #[actix_web::test]
@@ -882,4 +1007,65 @@ async fn a_simple_follow_up_can_be_revealed_by_the_script() {
         assert_eq!(served.status, 200, "{script}");
         assert!(served.html.contains("jsonLogic"), "{script}");
     }
+}
+
+/// A place that must be in the city (`prefill: city`) starts with the city's address and the
+/// postal code's first digits from the configuration, still editable; other addresses start
+/// without them, and what the resident typed instead is what is kept.
+#[actix_web::test]
+async fn a_place_in_the_city_starts_with_the_citys_address_and_stays_editable() {
+    let mut settings = test_settings();
+    settings.portal.city_postal_code = "922".to_owned();
+    settings.portal.city_address = String::new();
+    let app = TestApp::with_settings(settings).await;
+    let procedure = "kosodate-yorisoi-omutsu";
+    let field = "other_delivery_address";
+    let definition = &CATALOG.get(procedure).unwrap().definition;
+    let number = definition
+        .pages
+        .iter()
+        .position(|page| page.fields.iter().any(|f| f.id == field))
+        .unwrap()
+        + 1;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("portal-prefill").await;
+    let first = start(&mut browser, procedure).await;
+    let draft = first.trim_end_matches("/pages/1").to_owned();
+    let place = browser.get(&format!("{draft}/pages/{number}")).await;
+    assert_eq!(place.status, 200, "{}", place.html);
+    assert!(
+        place
+            .html
+            .contains(&format!(r#"name="{field}.postal_code" value="922""#)),
+        "{}",
+        place.html
+    );
+    assert!(
+        place
+            .html
+            .contains(&format!(r#"name="{field}.address" value="石川県加賀市""#))
+    );
+    assert!(
+        place
+            .html
+            .contains(r#"name="applicant_address.postal_code" value="""#),
+        "the applicant's own address is not assumed: {}",
+        place.html
+    );
+
+    // The resident completes it: their answer is kept and shown, not the city's start.
+    let mut data = example(definition).expect("an example");
+    data["delivery_address_same"] = Value::String("other".to_owned());
+    data[field] =
+        serde_json::json!({"postal_code": "922-0423", "address": "石川県加賀市山代温泉北部2-1"});
+    fill_in(&mut browser, definition, &first, &data).await;
+    let again = browser.get(&format!("{draft}/pages/{number}")).await;
+    assert!(again.html.contains("山代温泉北部2-1"), "{}", again.html);
+    assert!(
+        !again
+            .html
+            .contains(&format!(r#"name="{field}.postal_code" value="922""#))
+    );
+    let confirm = browser.get(&format!("{draft}/confirm")).await;
+    assert!(confirm.html.contains("山代温泉北部2-1"), "{}", confirm.html);
 }

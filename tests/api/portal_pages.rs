@@ -25,6 +25,10 @@ struct Returnable {
 }
 
 fn returnable() -> Returnable {
+    returnable_of(Assurance::None)
+}
+
+fn returnable_of(assurance: Assurance) -> Returnable {
     let plain = [
         FieldType::Text,
         FieldType::Phone,
@@ -34,7 +38,7 @@ fn returnable() -> Returnable {
     CATALOG
         .procedures
         .values()
-        .filter(|p| p.definition.assurance == Assurance::None && p.definition.routing.is_empty())
+        .filter(|p| p.definition.assurance == assurance && p.definition.routing.is_empty())
         .find_map(|p| {
             let example = p
                 .definition
@@ -521,6 +525,209 @@ async fn a_return_with_two_comments_is_corrected_on_a_page_of_just_those_fields_
     );
     let shown = browser.get(&format!("/applications/{id}")).await;
     assert!(shown.html.contains("送信済") && !shown.html.contains("差し戻されています"));
+}
+
+/// A card-sign application of `subject`, signed with the test PKI's card through the API and
+/// returned by a clerk with a comment on its first plain answer: (the sample, the resident's
+/// token, the application's id).
+async fn returned_card_sign(app: &TestApp, subject: &str) -> (Returnable, String, String) {
+    let sample = returnable_of(Assurance::CardSign);
+    let resident = app.resident(subject).await;
+    let (signature, nonce) = app
+        .card_signature(&resident, &sample.procedure, &sample.data, "sign-alice")
+        .await;
+    let (status, created) = app
+        .json(
+            TestRequest::post()
+                .uri(&format!(
+                    "/api/v1/procedures/{}/submissions",
+                    sample.procedure
+                ))
+                .insert_header(bearer(&resident))
+                .insert_header(("idempotency-key", "signed-1"))
+                .set_json(
+                    json!({"data": sample.data, "signature": signature, "signing_nonce": nonce}),
+                ),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let clerk = app.staff(&sample.division, "clerk").await;
+    claim(app, &clerk, &sample.division).await;
+    let [first, _] = &sample.commented;
+    transition(
+        app,
+        &clerk,
+        &id,
+        json!({
+            "action": "return",
+            "reason": "記載内容の確認をお願いします",
+            "field_comments": [{"path": format!("/{first}"), "comment": "この項目を確認してください"}],
+        }),
+    )
+    .await;
+    (sample, resident, id)
+}
+
+/// Without a signer for the pages (production today), a card-sign return says to correct it
+/// from an app that signs with the card, and offers no button that could only fail.
+#[actix_web::test]
+async fn without_a_signer_a_card_sign_return_says_where_to_correct_it() {
+    let app = TestApp::with_settings(settings_with_test_pki()).await;
+    let subject = "pages-return-unsigned";
+    let (sample, resident, id) = returned_card_sign(&app, subject).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(subject).await;
+    let form = browser.get(&format!("/applications/{id}/correct")).await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(
+        form.html
+            .contains("マイナンバーカードに対応したアプリから訂正してください"),
+        "{}",
+        form.html
+    );
+    assert!(!form.html.contains("署名へ進む") && !form.html.contains(r#"value="send""#));
+    // The form sent anyway (an old page): refused with a page, nothing resubmitted.
+    let [first, _] = &sample.commented;
+    let mut sent = pairs(&[
+        ("csrf", &hidden(&form.html, "csrf")),
+        ("idempotency_key", &hidden(&form.html, "idempotency_key")),
+    ]);
+    sent.push((
+        first.clone(),
+        sample.data[first.as_str()]
+            .as_str()
+            .unwrap_or("x")
+            .to_owned(),
+    ));
+    let refused = browser
+        .post(&format!("/applications/{id}/correct"), &sent)
+        .await;
+    assert!(
+        (400..500).contains(&refused.status),
+        "{}: {}",
+        refused.status,
+        refused.html
+    );
+    assert_eq!(mine(&app, &resident, &id).await["status"], "returned");
+}
+
+/// A returned `card-sign` application is signed again: the correction page leads to a page
+/// showing exactly what will be signed (the corrected answers, the form's version, the account
+/// and a fresh nonce), the configured dev signer signs that payload with the test PKI's card (a
+/// real CMS, verified as a card's), and the resubmission carries the new signature, once.
+#[actix_web::test]
+async fn a_returned_card_sign_application_is_signed_again_when_corrected() {
+    let mut settings = settings_with_test_pki();
+    let pki = crate::helpers::test_pki();
+    settings.portal.signer = "dev".to_owned();
+    settings.portal.dev_signer_certificate = pki.join("sign-alice.pem").display().to_string();
+    settings.portal.dev_signer_key = pki.join("sign-alice.key").display().to_string();
+    let app = TestApp::with_settings(settings).await;
+    let subject = "pages-return-signed";
+    let (sample, resident, id) = returned_card_sign(&app, subject).await;
+    let [first, _] = &sample.commented;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(subject).await;
+    let form = browser.get(&format!("/applications/{id}/correct")).await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(form.html.contains("署名へ進む"), "{}", form.html);
+    let key = hidden(&form.html, "idempotency_key");
+    let definition = &CATALOG
+        .get(&sample.procedure)
+        .expect("procedure")
+        .definition;
+    let field = definition
+        .pages
+        .iter()
+        .flat_map(|page| page.fields.iter())
+        .find(|field| field.id == *first)
+        .expect("field");
+    let mut corrected = pairs(&[
+        ("csrf", &hidden(&form.html, "csrf")),
+        ("idempotency_key", &key),
+    ]);
+    let mut files = Vec::new();
+    inputs(
+        field,
+        first,
+        &sample.data[first.as_str()],
+        &mut corrected,
+        &mut files,
+    );
+    let signing = browser
+        .post(&format!("/applications/{id}/correct"), &corrected)
+        .await;
+    assert_eq!(signing.status, 200, "{}", signing.html);
+    assert!(signing.html.contains("署名する内容"), "{}", signing.html);
+    assert!(signing.html.contains(&format!(
+        "&quot;procedure_id&quot;: &quot;{}&quot;",
+        sample.procedure
+    )));
+    let nonce = hidden(&signing.html, "signing_nonce");
+    assert!(
+        signing
+            .html
+            .contains(&format!("&quot;nonce&quot;: &quot;{nonce}&quot;"))
+    );
+    assert_eq!(
+        mine(&app, &resident, &id).await["status"],
+        "returned",
+        "nothing is sent before it is signed"
+    );
+
+    // The signing page carries the corrected answers as shown; sent with its nonce, they are
+    // signed and resubmitted, and the form sent again (a double tap) resubmits nothing more.
+    let answers = hidden(&signing.html, "answers")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let answers: Value = serde_json::from_str(&answers).expect("the answers as JSON");
+    assert_eq!(answers[first.as_str()], sample.data[first.as_str()]);
+    let sign = pairs(&[
+        ("csrf", &hidden(&signing.html, "csrf")),
+        ("idempotency_key", &key),
+        ("signing_nonce", &nonce),
+        ("answers", &answers.to_string()),
+    ]);
+    let sent = browser
+        .post(&format!("/applications/{id}/correct"), &sign)
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.html);
+    assert_eq!(sent.location, format!("/applications/{id}"));
+    let again = browser
+        .post(&format!("/applications/{id}/correct"), &sign)
+        .await;
+    assert_eq!(
+        again.status, 303,
+        "a double tap lands on the same page: {}",
+        again.html
+    );
+
+    let detail = mine(&app, &resident, &id).await;
+    assert_eq!(detail["status"], "submitted", "{detail}");
+    assert_eq!(detail["revision"], 2, "one resubmission: {detail}");
+    let mut connection = AsyncPgConnection::establish(&app.database.url)
+        .await
+        .expect("connect");
+    #[derive(diesel::QueryableByName)]
+    struct Signed {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        revision: i32,
+    }
+    let signed: Vec<Signed> =
+        diesel::sql_query("SELECT revision FROM submission_signatures ORDER BY revision")
+            .load(&mut connection)
+            .await
+            .expect("signatures");
+    assert_eq!(
+        signed.iter().map(|s| s.revision).collect::<Vec<_>>(),
+        vec![1, 2],
+        "each revision carries its own signature"
+    );
 }
 
 #[actix_web::test]

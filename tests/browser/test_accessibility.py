@@ -3,9 +3,15 @@ phone-sized screen with JavaScript on (axe itself is a script)."""
 
 from __future__ import annotations
 
-import pytest
+import re
+from urllib.parse import urlparse
 
+import pytest
+from playwright.sync_api import expect
+
+import flows
 from conftest import axe_violations
+from test_apply import NONE, resident
 
 # Every page type the portal has, by a representative address. A start page of each assurance
 # level, one with a fee and one with an attachment, since each shows different parts.
@@ -68,3 +74,35 @@ def test_refused_post_page_has_no_axe_violations(page, lang):
     assert page.locator("html").get_attribute("lang") == lang
     count, report = axe_violations(page)
     assert count == 0, report
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_session_expired_page_has_no_axe_violations_and_leads_back_to_the_draft(page, lang):
+    """The session ends while a draft is open (here: signed out in another tab, and the old
+    cookie comes back, as a restored browser session would bring it): the page says so, passes
+    axe, and its sign-in leads back to the draft's page."""
+    subject = resident()
+    flows.open_start_page(page, NONE)
+    flows.start_application(page, NONE, subject)
+    draft_page = urlparse(page.url).path
+    old_cookies = page.context.cookies()
+
+    other_tab = page.context.new_page()
+    other_tab.goto("/drafts")
+    other_tab.get_by_role("button", name="ログアウト").click()
+    other_tab.close()
+    page.context.clear_cookies()
+    page.context.add_cookies(old_cookies)
+
+    response = page.goto(f"{draft_page}?lang={lang}")
+    assert response is not None and response.status == 401
+    assert page.locator("html").get_attribute("lang") == lang
+    count, report = axe_violations(page)
+    assert count == 0, report
+
+    page.locator("main a.button").click()
+    expect(page).to_have_url(re.compile(r"/sign-in\?next="))
+    page.locator("#subject").fill(subject)
+    page.locator("form.dev-sign-in button[type=submit]").click()
+    expect(page).to_have_url(re.compile(re.escape(draft_page) + r"(\?lang=\w+)?$"))
+    expect(page.get_by_role("heading", level=1)).to_be_visible()

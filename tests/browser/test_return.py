@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 import flows
 from conftest import axe_violations
-from test_apply import NONE, resident
+from test_apply import CARD_SIGN, NONE, resident
 
 PHONE_COMMENT = "日中につながる電話番号を入力してください"
 EMAIL_COMMENT = "メールアドレスを確認してください"
@@ -92,3 +92,48 @@ def test_a_return_with_field_comments_is_answered_and_resubmitted(page, server, 
     assert seen["status"] != "returned", seen["status"]
     assert seen["data"]["email"] == new_email
     assert seen["data"]["applicant_phone"].replace("-", "") == "09087654321"
+
+
+def test_a_returned_card_sign_application_is_signed_again(page, server, tmp_path):
+    """A card-sign procedure's return: the corrected answer is shown as part of what will be
+    signed, the dev signer signs it, and the new revision carries its own signature."""
+    subject = resident()
+    flows.apply(page, CARD_SIGN, subject, tmp_path)
+    application = re.search(r"/submissions/([^/]+)/received$", page.url).group(1)
+    division = flows.definition(server.base_url, CARD_SIGN)["division"]
+    clerk = server.staff_token(division)
+    claim(server, clerk, division, application)
+    server.api(
+        "POST",
+        f"/api/v1/staff/submissions/{application}/transitions",
+        {
+            "action": "return",
+            "reason": "連絡先の確認をお願いします",
+            "field_comments": [{"path": "/applicant_phone", "comment": PHONE_COMMENT}],
+        },
+        clerk,
+    )
+
+    page.goto(f"/applications/{application}/correct")
+    expect(page.get_by_role("heading", level=1)).to_have_text("申請内容の訂正")
+    page.locator('[name="applicant_phone"]').fill("090-1111-2222")
+    page.get_by_role("button", name="署名へ進む").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("署名して申請する")
+    payload = page.locator("pre.payload").inner_text()
+    assert f'"procedure_id": "{CARD_SIGN}"' in payload, payload
+    assert "090-1111-2222" in payload or "09011112222" in payload, payload
+    count, report = axe_violations(page)
+    assert count == 0, report
+    page.get_by_role("button", name="署名して申請する").click()
+    expect(page).to_have_url(re.compile(f"/applications/{application}$"))
+    expect(page.get_by_role("heading", name="差し戻されています")).to_have_count(0)
+
+    seen = server.api("GET", f"/api/v1/staff/submissions/{application}", token=clerk)
+    assert seen["status"] != "returned", seen["status"]
+    assert seen["data"]["applicant_phone"].replace("-", "") == "09011112222"
+    revisions = server.scalar(
+        "SELECT string_agg(revision::text, ',' ORDER BY revision) FROM submission_signatures"
+        " WHERE submission_id = :'id'",
+        id=application,
+    )
+    assert revisions == "1,2", revisions

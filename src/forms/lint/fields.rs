@@ -348,7 +348,7 @@ pub(super) fn inapplicable_keys(field: &Field, kind: FieldType) -> Vec<&'static 
     let numeric = matches!(kind, T::Integer | T::Decimal | T::Money | T::Date);
     let choices = matches!(kind, T::Select | T::Radio | T::MultiSelect);
     let counted = matches!(kind, T::MultiSelect | T::Group);
-    let checks: [(&'static str, bool, bool); 13] = [
+    let checks: [(&'static str, bool, bool); 14] = [
         ("min_length", field.min_length.is_some(), texty),
         ("max_length", field.max_length.is_some(), texty),
         ("pattern", field.pattern.is_some(), kind == T::Text),
@@ -365,6 +365,11 @@ pub(super) fn inapplicable_keys(field: &Field, kind: FieldType) -> Vec<&'static 
             "account_types",
             !field.account_types.is_empty(),
             kind == T::BankAccount,
+        ),
+        (
+            "prefill",
+            field.prefill.is_some(),
+            matches!(kind, T::Address | T::PostalCode),
         ),
     ];
     let mut keys: Vec<&'static str> = checks
