@@ -95,11 +95,18 @@ fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Where stored files live; cheap to clone (one shared client).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// The directory of the filesystem backend, whose writes are made durable with fsync.
     local_dir: Option<PathBuf>,
+}
+
+/// The store's name only: the S3 client's own `Debug` would print its credentials.
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Storage({})", self.store)
+    }
 }
 
 impl Storage {
@@ -141,7 +148,6 @@ impl Storage {
         let mut builder = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(&settings.bucket)
             .with_region(&settings.region)
-            .with_allow_http(settings.allow_http)
             // A store that is down must turn into a prompt 503, not minutes of retrying.
             .with_retry(object_store::RetryConfig {
                 backoff: object_store::BackoffConfig {
@@ -156,7 +162,9 @@ impl Storage {
                 object_store::ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(2))
                     .with_timeout(timeout),
-            );
+            )
+            // After the client options, which would replace it.
+            .with_allow_http(settings.allow_http);
         if !settings.access_key_id.is_empty() {
             use secrecy::ExposeSecret;
             builder = builder

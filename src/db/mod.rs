@@ -174,7 +174,7 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
         // Servers starting together take turns: the second finds nothing pending. The lock is
         // the session's, so it goes with the connection if this process dies.
         diesel::RunQueryDsl::execute(
-            diesel::sql_query("SELECT pg_advisory_lock(7272_0001)"),
+            diesel::sql_query("SELECT pg_advisory_lock(72720001)"),
             &mut connection,
         )
         .context("waiting for another server's migrations")?;
