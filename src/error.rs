@@ -478,7 +478,7 @@ impl From<crate::submissions::SubmissionError> for ApiError {
                 "この電子署名は使用済みか有効期限切れです。内容を確認し、もう一度署名してください。",
                 "This signature was already used or has expired; check the answers and sign again.",
             ),
-            S::Storage(error) if error.kind() == std::io::ErrorKind::StorageFull => {
+            S::Storage(crate::storage::StorageError::Full) => {
                 tracing::error!(error = %error, "attachment storage is full");
                 Self::client(
                     StatusCode::INSUFFICIENT_STORAGE,
@@ -486,6 +486,10 @@ impl From<crate::submissions::SubmissionError> for ApiError {
                     "ファイルを保存する領域が不足しています。時間をおいてもう一度お試しください。",
                     "There is no room to store the file; please try again later.",
                 )
+            }
+            // The store is down or failing: nothing was stored, the client may retry.
+            S::Storage(error @ crate::storage::StorageError::Unavailable(_)) => {
+                Self::Unavailable(anyhow::Error::new(error))
             }
             S::Storage(error) => {
                 Self::internal(anyhow::Error::new(error).context("attachment storage"))

@@ -142,7 +142,7 @@ impl Application {
                     catalog: catalog.clone(),
                     public_url: settings.server.public_url.clone(),
                 },
-                crate::worker::Attachments::from_settings(&settings.submissions),
+                crate::worker::Attachments::from_settings(&settings)?,
             ));
         }
         let listener = std::net::TcpListener::bind(settings.bind_address())

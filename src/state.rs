@@ -34,8 +34,6 @@ pub struct AppState {
     pub sealer: Sealer,
     pub calendar: BusinessCalendar,
     pub storage: Storage,
-    /// Staff password attempts per client IP.
-    pub staff_login_limiter: LoginLimiter,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<crate::client_address::Cidr>,
     /// The payment provider, when online payment is on.
@@ -43,9 +41,6 @@ pub struct AppState {
     /// Seals the portal's session cookies.
     pub cookie_key: CookieKey,
 }
-
-/// A per-IP rate limiter (GCRA, from the governor crate), pruned now and then.
-pub type LoginLimiter = crate::client_address::AddressLimiter;
 
 impl AppState {
     /// Builds the services the configuration asks for (keys, the card verifier, …).
@@ -84,10 +79,14 @@ impl AppState {
         };
         let sealer = Sealer::from_config(&settings.submissions.sealing_keys)?;
         let calendar = BusinessCalendar::new(settings.calendar.holidays.iter().copied());
-        let storage = Storage::Local(settings.submissions.attachments_dir.clone());
-        let per_minute = std::num::NonZeroU32::new(settings.staff.login_attempts_per_minute)
-            .ok_or_else(|| anyhow::anyhow!("staff.login_attempts_per_minute must be at least 1"))?;
-        let staff_login_limiter = LoginLimiter::per_minute(per_minute);
+        let storage =
+            Storage::from_settings(&settings.storage, &settings.submissions.attachments_dir)
+                .context("storage")?;
+        // Counted in PostgreSQL (identity::throttle), shared by every server.
+        anyhow::ensure!(
+            settings.staff.login_attempts_per_minute >= 1,
+            "staff.login_attempts_per_minute must be at least 1"
+        );
         let trusted_proxies = settings
             .server
             .trusted_proxies
@@ -107,7 +106,6 @@ impl AppState {
             sealer,
             calendar,
             storage,
-            staff_login_limiter,
             trusted_proxies,
             cookie_key,
             payments,

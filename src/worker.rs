@@ -147,6 +147,9 @@ async fn purge_expired(pool: &DbPool, storage: &Storage) -> Result<(usize, usize
     let session_facts = crate::identity::facts::purge_expired(&mut connection)
         .await
         .map_err(DbError::classify)?;
+    crate::identity::throttle::purge_expired(&mut connection)
+        .await
+        .map_err(DbError::classify)?;
     Ok((drafts, challenges, session_facts))
 }
 
@@ -164,11 +167,14 @@ pub struct Attachments {
 }
 
 impl Attachments {
-    pub fn from_settings(settings: &crate::config::SubmissionSettings) -> Self {
-        Self {
-            storage: Storage::Local(settings.attachments_dir.clone()),
-            unbound_ttl: chrono::Duration::days(settings.draft_ttl_days),
-        }
+    pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            storage: Storage::from_settings(
+                &settings.storage,
+                &settings.submissions.attachments_dir,
+            )?,
+            unbound_ttl: chrono::Duration::days(settings.submissions.draft_ttl_days),
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! The benchmarks' load generator (see `benches/run.sh` and docs/BENCHMARKS.md).
 //!
 //! `loadgen submit` signs residents in with the dev provider and sends applications, each with its
-//! own Idempotency-Key; `loadgen catalog` lists the catalog; `loadgen get --url …` fetches any URL.
+//! own Idempotency-Key; `loadgen upload` uploads a PDF into one draft per resident (attachment
+//! throughput); `loadgen catalog` lists the catalog; `loadgen get --url …` fetches any URL.
 //! Either closed-loop (`--concurrency` requests always in flight: the maximum throughput) or
 //! open-loop (`--rate` requests per second whatever the answers: latency at a given load, timed
 //! from when each request was due, so a slow server cannot hide its queueing).
@@ -53,6 +54,23 @@ enum Mode {
         #[arg(long, default_value = "forms")]
         forms: PathBuf,
     },
+    /// Sign residents in, open a draft each, then upload a PDF of `--size-kb` into the drafts
+    /// (the server needs attachment limits raised for long runs; see benches/run.sh).
+    Upload {
+        #[command(flatten)]
+        load: Load,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base: String,
+        #[arg(long, default_value_t = 32)]
+        residents: usize,
+        /// A procedure with a file field that accepts PDF.
+        #[arg(long, default_value = "hoiku-riyo-moshikomi")]
+        procedure: String,
+        #[arg(long, default_value = "forms")]
+        forms: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        size_kb: usize,
+    },
     /// GET /api/v1/procedures (the whole catalog listing).
     Catalog {
         #[command(flatten)]
@@ -100,6 +118,13 @@ enum Target {
         body: Arc<[u8]>,
         run: String,
     },
+    Upload {
+        /// One draft's upload URL per resident, in the order of `tokens`.
+        urls: Vec<String>,
+        tokens: Vec<HeaderValue>,
+        body: Arc<[u8]>,
+        content_type: String,
+    },
     Get {
         url: String,
     },
@@ -120,6 +145,19 @@ impl Target {
                     .header(AUTHORIZATION, token.clone())
                     .header(CONTENT_TYPE, "application/json")
                     .header("idempotency-key", format!("{run}-{index}"))
+                    .body(body.to_vec())
+            }
+            Self::Upload {
+                urls,
+                tokens,
+                body,
+                content_type,
+            } => {
+                let resident = (index % tokens.len() as u64) as usize;
+                client
+                    .post(&urls[resident])
+                    .header(AUTHORIZATION, tokens[resident].clone())
+                    .header(CONTENT_TYPE, content_type.as_str())
                     .body(body.to_vec())
             }
             Self::Get { url } => client.get(url),
@@ -149,9 +187,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let concurrency = match &cli.mode {
-        Mode::Submit { load, .. } | Mode::Catalog { load, .. } | Mode::Get { load, .. } => {
-            load.concurrency
-        }
+        Mode::Submit { load, .. }
+        | Mode::Upload { load, .. }
+        | Mode::Catalog { load, .. }
+        | Mode::Get { load, .. } => load.concurrency,
     };
     let client = client(concurrency)?;
     let (load, mode, target, extra) = match cli.mode {
@@ -179,6 +218,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 run: format!("bench-{}", uuid::Uuid::new_v4().simple()),
             };
             (load, "submit", target, extra)
+        }
+        Mode::Upload {
+            load,
+            base,
+            residents,
+            procedure,
+            forms,
+            size_kb,
+        } => {
+            let tokens = sign_in(&client, &base, residents.max(1), load.concurrency).await?;
+            let field = first_file_field(&forms, &procedure)?;
+            let mut urls = Vec::with_capacity(tokens.len());
+            for token in &tokens {
+                let draft: Value = client
+                    .post(format!("{base}/api/v1/drafts"))
+                    .header(AUTHORIZATION, token.clone())
+                    .json(&json!({"procedure_id": procedure, "data": {}}))
+                    .send()
+                    .await?
+                    .error_for_status()
+                    .context("opening a draft")?
+                    .json()
+                    .await?;
+                let draft = draft["id"].as_str().context("no draft id")?;
+                urls.push(format!(
+                    "{base}/api/v1/drafts/{draft}/attachments?field={field}"
+                ));
+            }
+            let mut pdf = b"%PDF-1.4\n".to_vec();
+            pdf.resize(size_kb.max(1) * 1024, b' ');
+            let boundary = "loadgen-boundary";
+            let mut body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+            )
+            .into_bytes();
+            body.extend_from_slice(&pdf);
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            eprintln!(
+                "{} residents signed in; uploading {size_kb} KB PDFs into {procedure}/{field}",
+                tokens.len()
+            );
+            let extra =
+                json!({"procedure": procedure, "size_kb": size_kb, "residents": tokens.len()});
+            let target = Target::Upload {
+                urls,
+                tokens,
+                body: body.into(),
+                content_type: format!("multipart/form-data; boundary={boundary}"),
+            };
+            (load, "upload", target, extra)
         }
         Mode::Catalog { load, base } => {
             let url = format!("{base}/api/v1/procedures");
@@ -239,6 +328,28 @@ async fn sign_in(
         .buffer_unordered(concurrency.clamp(1, 16))
         .try_collect()
         .await
+}
+
+/// The id of the procedure's first file field (also inside groups).
+fn first_file_field(forms: &std::path::Path, procedure: &str) -> anyhow::Result<String> {
+    fn walk(fields: &[Field]) -> Option<String> {
+        fields.iter().find_map(|field| match field.kind() {
+            FieldType::File => Some(field.id.clone()),
+            FieldType::Group => walk(&field.fields),
+            _ => None,
+        })
+    }
+    let catalog =
+        Catalog::load(forms).map_err(|report| anyhow::anyhow!("the catalog: {report}"))?;
+    catalog
+        .get(procedure)
+        .and_then(|p| {
+            p.definition
+                .pages
+                .iter()
+                .find_map(|page| walk(&page.fields))
+        })
+        .with_context(|| format!("{procedure} has no file field"))
 }
 
 fn has_files(fields: &[Field]) -> bool {

@@ -161,8 +161,8 @@ where
         .unwrap_or_else(|_| Err(DbError::timed_out(bound).into()))
 }
 
-/// Applies pending migrations. Runs the synchronous migration harness on a blocking thread over
-/// diesel-async's connection wrapper, so no libpq is needed.
+/// Applies pending migrations, one process at a time. Runs the synchronous migration harness on
+/// a blocking thread over diesel-async's connection wrapper, so no libpq is needed.
 pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
@@ -171,6 +171,13 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<Vec<String>> {
         let mut connection =
             <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
                 .context("connecting to run migrations")?;
+        // Servers starting together take turns: the second finds nothing pending. The lock is
+        // the session's, so it goes with the connection if this process dies.
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SELECT pg_advisory_lock(72720001)"),
+            &mut connection,
+        )
+        .context("waiting for another server's migrations")?;
         let applied = connection
             .run_pending_migrations(MIGRATIONS)
             .map_err(|error| anyhow::anyhow!("applying migrations: {error}"))?;

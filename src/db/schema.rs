@@ -12,6 +12,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    address_throttle (address) {
+        address -> Text,
+        allowed_from -> Timestamptz,
+    }
+}
+
+diesel::table! {
     attachments (id) {
         id -> Uuid,
         resident_id -> Uuid,
@@ -389,6 +396,7 @@ diesel::joinable!(submissions -> staff (assignee_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_log,
+    address_throttle,
     attachments,
     auth_challenges,
     data_migrations,

@@ -17,6 +17,7 @@ pub mod residents;
 pub mod session;
 pub mod staff;
 pub mod staff_admin;
+pub mod throttle;
 
 use crate::db::DbError;
 use crate::forms::Assurance;

@@ -31,8 +31,30 @@ fn start_of_day_in_japan(day: NaiveDate) -> chrono::DateTime<Utc> {
 }
 
 /// Writes today's digest for every division with overdue work that has not had one today.
-/// Returns how many digests were queued.
+/// Returns how many digests were queued. Several workers may run this at once: a transaction-scoped
+/// advisory lock makes them take turns, so the "not had one today" check and the insert are one step.
 pub async fn enqueue_overdue_digests(
+    connection: &mut AsyncPgConnection,
+    catalog: &Catalog,
+    public_url: &str,
+    today: NaiveDate,
+) -> Result<usize, diesel::result::Error> {
+    use diesel_async::AsyncConnection;
+    connection
+        .transaction(|connection| {
+            Box::pin(async move {
+                diesel::sql_query(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('division_overdue_digest', 0))",
+                )
+                .execute(connection)
+                .await?;
+                enqueue_unlocked(connection, catalog, public_url, today).await
+            })
+        })
+        .await
+}
+
+async fn enqueue_unlocked(
     connection: &mut AsyncPgConnection,
     catalog: &Catalog,
     public_url: &str,

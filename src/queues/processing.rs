@@ -490,10 +490,10 @@ pub async fn download_attachment(
     storage: &Storage,
     viewer: Viewer<'_>,
     attachment_id: Uuid,
-) -> Result<(String, Vec<u8>), QueueError> {
+) -> Result<(String, bytes::Bytes), QueueError> {
     let divisions = viewer.divisions();
     connection
-        .transaction::<(String, Vec<u8>), QueueError, _>(|connection| {
+        .transaction::<(String, bytes::Bytes), QueueError, _>(|connection| {
             Box::pin(async move {
                 let (submission_id, content_type, key): (Uuid, String, String) = attachments::table
                     .inner_join(submissions::table)
@@ -516,9 +516,11 @@ pub async fn download_attachment(
                     None,
                 )
                 .await?;
-                let bytes = storage.get(&key).await.map_err(|error| {
-                    QueueError::Database(crate::db::DbError::Unavailable(error.into()))
-                })?;
+                // A failed read rolls the record of the view back with it.
+                let bytes = storage
+                    .get(&key)
+                    .await
+                    .map_err(|error| QueueError::Submission(SubmissionError::Storage(error)))?;
                 Ok((content_type, bytes))
             })
         })

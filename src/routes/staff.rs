@@ -46,14 +46,15 @@ pub async fn login(
     }
     // Behind the proxies of `server.trusted_proxies`, the address they forwarded; otherwise the
     // peer, so a forged X-Forwarded-For cannot buy more attempts.
+    let mut connection = crate::db::connection(&state.pool).await?;
     if let Some(peer) = request.peer_addr().map(|address| address.ip())
-        && !state
-            .staff_login_limiter
-            .check(crate::client_address::client_address(
-                peer,
-                request.headers(),
-                &state.trusted_proxies,
-            ))
+        && !crate::identity::throttle::admit(
+            &mut connection,
+            crate::client_address::client_address(peer, request.headers(), &state.trusted_proxies),
+            state.settings.staff.login_attempts_per_minute,
+        )
+        .await
+        .map_err(crate::db::DbError::classify)?
     {
         return Err(ApiError::client(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
@@ -62,7 +63,6 @@ pub async fn login(
             "Too many sign-in attempts; please wait a minute.",
         ));
     }
-    let mut connection = crate::db::connection(&state.pool).await?;
     let id = staff::sign_in(
         &mut connection,
         &state.settings.staff,

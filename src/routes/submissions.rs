@@ -584,7 +584,7 @@ pub async fn download(
 }
 
 /// An attachment as a download, never rendered inline (no stored HTML can run in our origin).
-pub fn file_response(content_type: &str, id: Uuid, bytes: Vec<u8>) -> HttpResponse {
+pub fn file_response(content_type: &str, id: Uuid, bytes: bytes::Bytes) -> HttpResponse {
     let mut response = HttpResponse::Ok().body(bytes);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(content_type) {

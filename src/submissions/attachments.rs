@@ -1,8 +1,6 @@
 //! Attachments: uploaded into a draft, checked by their content (magic bytes, not the name),
-//! stored outside the database behind [`Storage`], and readable only by their owner and the
+//! stored outside the database in object storage ([`Storage`]), and readable only by their owner and the
 //! staff processing the application.
-
-use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -18,79 +16,7 @@ use crate::db::schema::{attachments, drafts, submissions};
 use crate::forms::Catalog;
 use crate::forms::model::{Field, FieldType, FileKind};
 use crate::messages::FieldError;
-
-/// Where attachment bytes live. Local directory by default; an S3-compatible backend would be
-/// another variant with the same three operations.
-#[derive(Debug, Clone)]
-pub enum Storage {
-    Local(PathBuf),
-}
-
-impl Storage {
-    pub async fn put(&self, key: &str, bytes: &[u8]) -> std::io::Result<()> {
-        match self {
-            Self::Local(dir) => {
-                use tokio::io::AsyncWriteExt;
-                tokio::fs::create_dir_all(dir).await?;
-                let path = dir.join(key);
-                let mut file = tokio::fs::File::create(&path).await?;
-                file.write_all(bytes).await?;
-                // The upload is acknowledged only once the bytes are on disk.
-                file.sync_all().await
-            }
-        }
-    }
-
-    pub async fn get(&self, key: &str) -> std::io::Result<Vec<u8>> {
-        match self {
-            Self::Local(dir) => tokio::fs::read(dir.join(key)).await,
-        }
-    }
-
-    /// Deletes an object; one that is already gone is not an error.
-    pub async fn delete(&self, key: &str) -> std::io::Result<()> {
-        match self {
-            Self::Local(dir) => match tokio::fs::remove_file(dir.join(key)).await {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-                _ => Ok(()),
-            },
-        }
-    }
-
-    /// Keys of the objects written more than `age` ago (candidates for the orphan sweep).
-    pub async fn keys_older_than(&self, age: std::time::Duration) -> std::io::Result<Vec<String>> {
-        match self {
-            Self::Local(dir) => {
-                let mut keys = Vec::new();
-                let mut entries = match tokio::fs::read_dir(dir).await {
-                    Ok(entries) => entries,
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
-                    Err(error) => return Err(error),
-                };
-                while let Some(entry) = entries.next_entry().await? {
-                    let metadata = entry.metadata().await?;
-                    let old = metadata
-                        .modified()?
-                        .elapsed()
-                        .is_ok_and(|elapsed| elapsed >= age);
-                    if metadata.is_file() && old {
-                        keys.extend(entry.file_name().to_str().map(str::to_owned));
-                    }
-                }
-                Ok(keys)
-            }
-        }
-    }
-
-    /// Deletes the objects of rows that are gone. A failure is logged and left to the sweep.
-    pub async fn delete_all(&self, keys: &[String]) {
-        for key in keys {
-            if let Err(error) = self.delete(key).await {
-                tracing::warn!(error = %error, "an attachment file could not be deleted; the sweep will retry");
-            }
-        }
-    }
-}
+pub use crate::storage::Storage;
 
 #[derive(Debug, Clone, Serialize, Queryable, ToSchema)]
 pub struct AttachmentInfo {
@@ -264,6 +190,8 @@ pub async fn upload(
         return Err(SubmissionError::UploadQuota);
     }
 
+    // The key is the row's id, never the file's name. The object is written first: a crash
+    // before the row commits leaves an orphan for the sweep, never a row without its object.
     let id = Uuid::now_v7();
     let key = id.to_string();
     storage
@@ -299,7 +227,7 @@ pub async fn download_for_resident(
     storage: &Storage,
     resident_id: Uuid,
     id: Uuid,
-) -> Result<(String, Vec<u8>), SubmissionError> {
+) -> Result<(String, bytes::Bytes), SubmissionError> {
     let (content_type, key): (String, String) = attachments::table
         .filter(attachments::id.eq(id))
         .filter(attachments::resident_id.eq(resident_id))

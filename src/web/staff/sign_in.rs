@@ -115,22 +115,33 @@ pub async fn sign_in(
     if !missing.is_empty() {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, missing);
     }
-    if let Some(peer) = request.peer_addr().map(|address| address.ip())
-        && !state
-            .staff_login_limiter
-            .check(crate::client_address::client_address(
-                peer,
-                request.headers(),
-                &state.trusted_proxies,
-            ))
-    {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            vec![ErrorLink {
-                href: "#login",
-                message: texts::text(lang, "too_many_attempts"),
-            }],
-        );
+    if let Some(peer) = request.peer_addr().map(|address| address.ip()) {
+        let address =
+            crate::client_address::client_address(peer, request.headers(), &state.trusted_proxies);
+        let admitted = async {
+            let mut connection = crate::db::connection(&state.pool).await?;
+            crate::identity::throttle::admit(
+                &mut connection,
+                address,
+                state.settings.staff.login_attempts_per_minute,
+            )
+            .await
+            .map_err(crate::db::DbError::classify)
+        }
+        .await;
+        match admitted {
+            Ok(true) => {}
+            Ok(false) => {
+                return refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    vec![ErrorLink {
+                        href: "#login",
+                        message: texts::text(lang, "too_many_attempts"),
+                    }],
+                );
+            }
+            Err(error) => return page.failure(error),
+        }
     }
     let signed = async {
         let mut connection = crate::db::connection(&state.pool).await?;
