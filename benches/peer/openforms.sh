@@ -93,11 +93,19 @@ setup() {
     local definition
     definition="$(find "$repo/forms" -name "$procedure.yaml" | head -n 1)"
     [ -n "$definition" ] || die "no procedure $procedure in $repo/forms"
-    with_env bash -c '
+    with_env bash -ec '
         psql -qh "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres \
-            -c "DROP DATABASE IF EXISTS $DB_NAME" -c "CREATE DATABASE $DB_NAME"
+            -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME"
+        # Its Redis databases too: sessions, and the Celery tasks queued by earlier runs (no
+        # worker runs here, as no email worker runs in madoguchi'"'"'s).
+        "$0/bin/python" -c "
+import os, redis
+for url in (os.environ[\"CACHE_DEFAULT\"], os.environ[\"CACHE_AXES\"], os.environ[\"CACHE_PORTALOCKER\"]):
+    redis.Redis.from_url(\"redis://\" + url).flushdb()
+redis.Redis.from_url(os.environ[\"CELERY_BROKER_URL\"]).flushdb()
+"
         "$0/bin/python" src/manage.py migrate --no-input >/dev/null
-        MADOGUCHI_DEFINITION="$1" "$0/bin/python" src/manage.py shell <"$2" | tail -n 1
+        MADOGUCHI_DEFINITION="$1" "$0/bin/python" src/manage.py shell <"$2" | grep -E "^[0-9a-f-]{36}$"
     ' "$venv" "$definition" "$here/openforms_form.py"
 }
 

@@ -17,6 +17,8 @@
 #   PEER_CLIENTS="1 4 32"   clients (applications in flight) per round
 #   PEER_PROCEDURE=toshokan-yoyaku   the one-page madoguchi procedure both systems get
 #   PEER_SKIP_BUILD=1       use the release binaries already built
+#   PEER_KEEP_OPENFORMS=1   keep Open Forms' database and form from the last setup (its migrations
+#                           take minutes on a busy machine)
 #   PEER_OUT=file           also write every loadgen line there (JSON, one per line)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -77,7 +79,16 @@ wait_ready() { # url
 
 psql -qX "$admin" -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" >/dev/null
 DATABASE_URL="$bench_url" "$bin/madoguchi" migrate >&2
-port=$((20000 + $$ % 20000))
+port=""
+for _ in $(seq 1 50); do
+    candidate=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
+done
+[[ -n "$port" ]] || { echo "peer/run.sh: no free port found" >&2; exit 1; }
+if (exec 3<>"/dev/tcp/127.0.0.1/$OPENFORMS_PORT") 2>/dev/null; then
+    echo "peer/run.sh: something already listens on $OPENFORMS_PORT (set OPENFORMS_PORT)" >&2
+    exit 1
+fi
 base="http://127.0.0.1:$port"
 say "starting madoguchi serve on $base (shipped pool, email worker off, logs warn)"
 DATABASE_URL="$bench_url" \
@@ -90,8 +101,10 @@ MADOGUCHI__LOG__FILTER=warn \
 madoguchi_pid=$!
 pids+=("$madoguchi_pid")
 
-say "Open Forms: fresh database, migrations, the form $procedure"
-"$here/openforms.sh" setup "$procedure" >&2
+if [[ -z "${PEER_KEEP_OPENFORMS:-}" ]]; then
+    say "Open Forms: fresh database, migrations, the form $procedure"
+    "$here/openforms.sh" setup "$procedure" >&2
+fi
 # setsid: uwsgi's master and workers get a process group of their own, stopped together below.
 setsid "$here/openforms.sh" serve >/dev/null 2>&1 &
 openforms_pid=$!
@@ -144,8 +157,12 @@ measure() {
     esac
     [[ $flow == full ]] && args+=(--fetch-definition)
     before=$("${ticks[@]}")
-    line=$("$bin/loadgen" "${args[@]}" --concurrency "$clients" --duration "$duration" \
-        --warmup "$warmup" --label "$system-$flow-$clients")
+    if ! line=$("$bin/loadgen" "${args[@]}" --concurrency "$clients" --duration "$duration" \
+        --warmup "$warmup" --label "$system-$flow-$clients"); then
+        echo "peer/run.sh: the $system $flow run with $clients client(s) failed (above)" >&2
+        echo "0 - - - -"
+        return
+    fi
     after=$("${ticks[@]}")
     record "$line"
     ok=$(field "$line" ok)
@@ -157,6 +174,16 @@ measure() {
     echo "$(calc "$(field "$line" ok_throughput_rps)" 1) $(calc "$(field "$line" p50_ms)" 1) $(calc "$(field "$line" p99_ms)" 1) $(( all - ok )) $(calc "($after - $before) * 1000 / $clk / $total_apps" 2)"
 }
 
+# Statistics from here on only (not Open Forms' migrations or madoguchi's startup).
+psql -qAtX "$bench_url" -c "SELECT pg_stat_reset()" >/dev/null
+psql -qAtX "$server/$openforms_db" -c "SELECT pg_stat_reset()" >/dev/null
+since=$(psql -qAtX "$admin" -c "SELECT now()")
+# Both servers warmed up first (uwsgi's workers load lazily; madoguchi's pool fills), untimed.
+say "warm-up of both servers, not measured"
+"$bin/loadgen" submit --base "$base" --procedure "$procedure" --fetch-definition \
+    --concurrency 4 --duration 3 --warmup 0 >/dev/null
+"$bin/loadgen" openforms --base "$openforms_base" --procedure "$procedure" --fetch-definition \
+    --concurrency 4 --duration 3 --warmup 0 >/dev/null
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 results=()
 for clients in $clients_list; do
@@ -169,6 +196,15 @@ for clients in $clients_list; do
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# What each application cost PostgreSQL over the runs (their warm-ups, sign-ins and checks included):
+# commits and rows written, from the statistics views, per application stored.
+sleep 1 # backends report their statistics when idle, at most a second late
+writes() { # database applications_sql -> "applications commits_per_app rows_per_app"
+    psql -qAtX "$server/$1" -F ' ' -c "WITH a AS ($2), w AS (SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) AS r FROM pg_stat_user_tables), c AS (SELECT xact_commit AS x FROM pg_stat_database WHERE datname = current_database()) SELECT n, round(x::numeric / greatest(n, 1), 1), round(r / greatest(n, 1), 1) FROM a, w, c"
+}
+madoguchi_writes=$(writes "$db" "SELECT count(*) AS n FROM submissions WHERE submitted_at >= '$since'")
+openforms_writes=$(writes "$openforms_db" "SELECT count(*) AS n FROM submissions_submission WHERE completed_on >= '$since'")
+
 # ---- the table ---------------------------------------------------------------------------------
 pg_version=$(psql -qAtX "$admin" -c "SHOW server_version" | cut -d' ' -f1)
 printf '\nmadoguchi vs Open Forms %s — %s cores, %s, PostgreSQL %s (%s)\n' \
@@ -176,15 +212,24 @@ printf '\nmadoguchi vs Open Forms %s — %s cores, %s, PostgreSQL %s (%s)\n' \
     "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" "$pg_version" "$madoguchi_durability"
 printf 'procedure %s, %ss per run after %ss warm-up; load average %s at the start, %s at the end\n' \
     "$procedure" "$duration" "$warmup" "$load_start" "$load_end"
-printf 'submit: madoguchi 1 call (POST), Open Forms 3 (create, step data, complete); full: + the definition (GET)\n\n'
+printf 'submit: madoguchi 1 call (POST), Open Forms 3 (create, step data, complete); full: + the definition (GET)\n'
+read -r m_n m_commits m_rows <<<"$madoguchi_writes"
+read -r o_n o_commits o_rows <<<"$openforms_writes"
+printf 'PostgreSQL per application stored: madoguchi %s commits, %s rows written (%s applications); Open Forms %s commits, %s rows written (%s)\n' \
+    "$m_commits" "$m_rows" "$m_n" "$o_commits" "$o_rows" "$o_n"
+printf 'app/s: applications completed per second; cpu ms: server CPU per application (process tree, user+system)\n\n'
 printf '%-7s %7s | %10s %8s %8s %4s %8s | %10s %8s %8s %4s %8s | %7s %s\n' \
     flow clients "md app/s" "p50 ms" "p99 ms" err "cpu ms" "OF app/s" "p50 ms" "p99 ms" err "cpu ms" ratio target
 for row in "${results[@]}"; do
     read -r flow clients m_rps m_p50 m_p99 m_err m_cpu o_rps o_p50 o_p99 o_err o_cpu <<<"$row"
-    ratio=$(awk "BEGIN { if ($o_rps > 0) printf \"%.0f\", $m_rps / $o_rps; else print \"-\" }")
+    ratio="-"
+    if awk "BEGIN { exit !(\"$m_rps\" + 0 > 0 && \"$o_rps\" + 0 > 0) }"; then
+        ratio=$(calc "$m_rps / $o_rps" 0)
+    fi
     target=""
     if [[ $flow == full && $clients == 32 ]]; then
-        verdict=$(awk "BEGIN { print ($o_rps > 0 && $m_rps / $o_rps >= 100) ? \"met\" : \"NOT MET\" }")
+        verdict="NOT MET"
+        [[ $ratio != - ]] && (( ratio >= 100 )) && verdict=met
         target=">= 100  $verdict"
     fi
     printf '%-7s %7s | %10s %8s %8s %4s %8s | %10s %8s %8s %4s %8s | %7s %s\n' \
