@@ -1,8 +1,11 @@
 //! The benchmarks' load generator (see `benches/run.sh` and docs/BENCHMARKS.md).
 //!
 //! `loadgen submit` signs residents in with the dev provider and sends applications, each with its
-//! own Idempotency-Key; `loadgen upload` uploads a PDF into one draft per resident (attachment
-//! throughput); `loadgen catalog` lists the catalog; `loadgen get --url …` fetches any URL.
+//! own Idempotency-Key (with `--fetch-definition`, each application first fetches the procedure's
+//! definition, as a client that starts from nothing does); `loadgen upload` uploads a PDF into one
+//! draft per resident (attachment throughput); `loadgen openforms` sends the same answers to Open
+//! Forms' submission API for the peer comparison (benches/peer/); `loadgen catalog` lists the
+//! catalog; `loadgen get --url …` fetches any URL.
 //! Either closed-loop (`--concurrency` requests always in flight: the maximum throughput) or
 //! open-loop (`--rate` requests per second whatever the answers: latency at a given load, timed
 //! from when each request was due, so a slow server cannot hide its queueing).
@@ -17,12 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use futures_util::{StreamExt, TryStreamExt};
 use madoguchi::forms::model::{Field, FieldType};
 use madoguchi::forms::{Assurance, Catalog};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -53,6 +57,28 @@ enum Mode {
         /// The catalog directory the example answers come from.
         #[arg(long, default_value = "forms")]
         forms: PathBuf,
+        /// Per application, GET the procedure's definition before submitting (both timed as one).
+        #[arg(long)]
+        fetch_definition: bool,
+    },
+    /// Open Forms' anonymous submission flow with the example answers of a madoguchi procedure:
+    /// create a submission, save the one step's data, complete (benches/peer/run.sh).
+    Openforms {
+        #[command(flatten)]
+        load: Load,
+        /// Open Forms' base URL.
+        #[arg(long, default_value = "http://127.0.0.1:18000")]
+        base: String,
+        /// The madoguchi procedure whose first valid example is sent; the Open Forms form has the
+        /// procedure's id as its slug (benches/peer/openforms_form.py builds it).
+        #[arg(long)]
+        procedure: String,
+        /// The catalog directory the example answers come from.
+        #[arg(long, default_value = "forms")]
+        forms: PathBuf,
+        /// Per application, GET the form's definition first (the client's fourth call).
+        #[arg(long)]
+        fetch_definition: bool,
     },
     /// Sign residents in, open a draft each, then upload a PDF of `--size-kb` into the drafts
     /// (the server needs attachment limits raised for long runs; see benches/run.sh).
@@ -109,9 +135,11 @@ struct Load {
     label: Option<String>,
 }
 
-/// What one request is.
+/// What one request (or, for the flows, one application) is.
 enum Target {
     Submit {
+        /// The definition fetched before each application, if asked.
+        definition_url: Option<String>,
         url: String,
         tokens: Vec<HeaderValue>,
         /// Serialised once, shared by every request.
@@ -128,24 +156,40 @@ enum Target {
     Get {
         url: String,
     },
+    OpenForms(Box<OpenForms>),
 }
 
 impl Target {
-    fn request(&self, client: &reqwest::Client, index: u64) -> reqwest::RequestBuilder {
+    /// Sends one request or flow; the status is the first non-2xx one, else the last one, and the
+    /// bytes are every answer's body together.
+    async fn perform(&self, client: &reqwest::Client, index: u64) -> (u16, usize) {
         match self {
             Self::Submit {
+                definition_url,
                 url,
                 tokens,
                 body,
                 run,
             } => {
+                let mut bytes = 0;
+                if let Some(definition_url) = definition_url {
+                    let (status, read) = exchange(client.get(definition_url)).await;
+                    bytes += read;
+                    if !(200..300).contains(&status) {
+                        return (status, bytes);
+                    }
+                }
                 let token = &tokens[(index % tokens.len() as u64) as usize];
-                client
-                    .post(url)
-                    .header(AUTHORIZATION, token.clone())
-                    .header(CONTENT_TYPE, "application/json")
-                    .header("idempotency-key", format!("{run}-{index}"))
-                    .body(body.to_vec())
+                let (status, read) = exchange(
+                    client
+                        .post(url)
+                        .header(AUTHORIZATION, token.clone())
+                        .header(CONTENT_TYPE, "application/json")
+                        .header("idempotency-key", format!("{run}-{index}"))
+                        .body(body.to_vec()),
+                )
+                .await;
+                (status, bytes + read)
             }
             Self::Upload {
                 urls,
@@ -154,14 +198,31 @@ impl Target {
                 content_type,
             } => {
                 let resident = (index % tokens.len() as u64) as usize;
-                client
-                    .post(&urls[resident])
-                    .header(AUTHORIZATION, tokens[resident].clone())
-                    .header(CONTENT_TYPE, content_type.as_str())
-                    .body(body.to_vec())
+                exchange(
+                    client
+                        .post(&urls[resident])
+                        .header(AUTHORIZATION, tokens[resident].clone())
+                        .header(CONTENT_TYPE, content_type.as_str())
+                        .body(body.to_vec()),
+                )
+                .await
             }
-            Self::Get { url } => client.get(url),
+            Self::Get { url } => exchange(client.get(url)).await,
+            Self::OpenForms(peer) => peer.apply(client).await,
         }
+    }
+}
+
+async fn exchange(request: reqwest::RequestBuilder) -> (u16, usize) {
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match response.bytes().await {
+                Ok(body) => (status, body.len()),
+                Err(_) => (0, 0),
+            }
+        }
+        Err(_) => (0, 0),
     }
 }
 
@@ -189,6 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let concurrency = match &cli.mode {
         Mode::Submit { load, .. }
         | Mode::Upload { load, .. }
+        | Mode::Openforms { load, .. }
         | Mode::Catalog { load, .. }
         | Mode::Get { load, .. } => load.concurrency,
     };
@@ -200,6 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             residents,
             procedure,
             forms,
+            fetch_definition,
         } => {
             let tokens = sign_in(&client, &base, residents.max(1), load.concurrency).await?;
             let (procedure, answers) =
@@ -210,14 +273,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{} residents signed in; applying for {procedure} ({answers_bytes} bytes of answers)",
                 tokens.len()
             );
-            let extra = json!({"procedure": procedure, "answers_bytes": answers_bytes, "residents": tokens.len()});
+            let extra = json!({"procedure": procedure, "answers_bytes": answers_bytes, "residents": tokens.len(), "fetch_definition": fetch_definition});
             let target = Target::Submit {
+                definition_url: fetch_definition
+                    .then(|| format!("{base}/api/v1/procedures/{procedure}")),
                 url: format!("{base}/api/v1/procedures/{procedure}/submissions"),
                 tokens,
                 body,
                 run: format!("bench-{}", uuid::Uuid::new_v4().simple()),
             };
-            (load, "submit", target, extra)
+            let mode = if fetch_definition {
+                "submit+definition"
+            } else {
+                "submit"
+            };
+            (load, mode, target, extra)
+        }
+        Mode::Openforms {
+            load,
+            base,
+            procedure,
+            forms,
+            fetch_definition,
+        } => {
+            let answers = example_answers(&forms, &procedure)?;
+            let peer = OpenForms::prepare(
+                &client,
+                &base,
+                &procedure,
+                &answers,
+                &load,
+                fetch_definition,
+            )
+            .await?;
+            let extra = json!({"procedure": procedure, "answers_bytes": serde_json::to_vec(&answers)?.len(), "fetch_definition": fetch_definition});
+            let mode = if fetch_definition {
+                "openforms+definition"
+            } else {
+                "openforms"
+            };
+            (load, mode, Target::OpenForms(Box::new(peer)), extra)
         }
         Mode::Upload {
             load,
@@ -350,6 +445,252 @@ fn first_file_field(forms: &std::path::Path, procedure: &str) -> anyhow::Result<
                 .find_map(|page| walk(&page.fields))
         })
         .with_context(|| format!("{procedure} has no file field"))
+}
+
+/// The first valid example (not tied to a date) of a procedure in the catalog files.
+fn example_answers(forms: &std::path::Path, procedure: &str) -> anyhow::Result<Value> {
+    let catalog = Catalog::load(forms).map_err(|report| {
+        anyhow::anyhow!("the catalog in {} has mistakes:\n{report}", forms.display())
+    })?;
+    let definition = &catalog
+        .procedures
+        .get(procedure)
+        .with_context(|| format!("no procedure {procedure} in {}", forms.display()))?
+        .definition;
+    definition
+        .examples
+        .iter()
+        .find(|example| example.valid && example.as_of.is_none())
+        .map(|example| example.data.clone())
+        .with_context(|| format!("{procedure} has no valid example"))
+}
+
+/// One anonymous visitor of Open Forms: its cookies (session, CSRF secret) and the CSRF token
+/// its API hands out in a header, both needed by every write.
+#[derive(Default)]
+struct Visitor {
+    cookies: BTreeMap<String, String>,
+    csrf_token: Option<String>,
+}
+
+impl Visitor {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn with_session(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let mut request = request.header(COOKIE, self.cookie_header());
+        if let Some(token) = &self.csrf_token {
+            request = request.header("x-csrftoken", token);
+        }
+        request
+    }
+
+    /// Sends a request in this visitor's session and keeps what the answer sets; returns the
+    /// status, the body, and whether it was a 2xx.
+    async fn exchange(&mut self, request: reqwest::RequestBuilder) -> (u16, Bytes) {
+        let Ok(response) = self.with_session(request).send().await else {
+            return (0, Bytes::new());
+        };
+        let status = response.status().as_u16();
+        for cookie in response.headers().get_all(SET_COOKIE) {
+            let Ok(cookie) = cookie.to_str() else {
+                continue;
+            };
+            let pair = cookie.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                self.cookies
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        if let Some(token) = response
+            .headers()
+            .get("x-csrftoken")
+            .and_then(|value| value.to_str().ok())
+        {
+            self.csrf_token = Some(token.to_owned());
+        }
+        match response.bytes().await {
+            Ok(body) => (status, body),
+            Err(_) => (0, Bytes::new()),
+        }
+    }
+}
+
+/// Open Forms' public submission API, as its own SDK drives it for a one-step form: (the form's
+/// definition,) create a submission, PUT the step's data, complete.
+struct OpenForms {
+    base: String,
+    /// GET: the form's definition (the SDK's first call); also how a visitor gets its CSRF token.
+    form_api_url: String,
+    /// The body that creates a submission of the form.
+    create_body: Arc<[u8]>,
+    step_uuid: String,
+    step_body: Arc<[u8]>,
+    complete_body: Arc<[u8]>,
+    fetch_definition: bool,
+    /// Idle visitors; each application takes one and gives it back, so none is used twice at once.
+    visitors: Mutex<Vec<Visitor>>,
+    /// The first failure's answer, shown once on stderr.
+    reported_failure: std::sync::atomic::AtomicBool,
+}
+
+impl OpenForms {
+    async fn prepare(
+        client: &reqwest::Client,
+        base: &str,
+        slug: &str,
+        answers: &Value,
+        load: &Load,
+        fetch_definition: bool,
+    ) -> anyhow::Result<Self> {
+        let form: Value = client
+            .get(format!("{base}/api/v2/forms/{slug}"))
+            .send()
+            .await
+            .context("fetching the form from Open Forms (is it up, with the form built?)")?
+            .error_for_status()?
+            .json()
+            .await?;
+        let form_uuid = form["uuid"].as_str().context("no uuid in the form")?;
+        let step_uuid = form["steps"][0]["uuid"]
+            .as_str()
+            .context("the form has no step")?;
+        let form_api_url = format!("{base}/api/v2/forms/{form_uuid}");
+        let visitors = if load.rate.is_some() {
+            256
+        } else {
+            load.concurrency.max(1)
+        };
+        let peer = Self {
+            base: base.to_owned(),
+            create_body: serde_json::to_vec(&json!({
+                "form": form_api_url,
+                "formUrl": format!("{base}/{slug}"),
+                "anonymous": true,
+            }))?
+            .into(),
+            form_api_url,
+            step_uuid: step_uuid.to_owned(),
+            step_body: serde_json::to_vec(&json!({"data": answers}))?.into(),
+            complete_body: serde_json::to_vec(&json!({
+                "privacyPolicyAccepted": true,
+                "statementOfTruthAccepted": true,
+            }))?
+            .into(),
+            fetch_definition,
+            visitors: Mutex::new(Vec::new()),
+            reported_failure: std::sync::atomic::AtomicBool::new(false),
+        };
+        // Every visitor opens the form once before the run, as madoguchi's residents sign in once.
+        let mut ready = Vec::with_capacity(visitors);
+        for _ in 0..visitors {
+            let mut visitor = Visitor::default();
+            let (status, _) = visitor.exchange(client.get(&peer.form_api_url)).await;
+            if status != 200 || visitor.csrf_token.is_none() {
+                bail!(
+                    "opening the form answered {status} (CSRF token given: {})",
+                    visitor.csrf_token.is_some()
+                );
+            }
+            ready.push(visitor);
+        }
+        if let Ok(mut idle) = peer.visitors.lock() {
+            *idle = ready;
+        }
+        // One application before the run, so a form the answers do not fit stops here.
+        let (status, _) = peer.apply(client).await;
+        if !(200..300).contains(&status) {
+            bail!("Open Forms did not complete a submission of the example answers ({status})");
+        }
+        Ok(peer)
+    }
+
+    async fn apply(&self, client: &reqwest::Client) -> (u16, usize) {
+        let visitor = self.visitors.lock().ok().and_then(|mut idle| idle.pop());
+        let mut visitor = visitor.unwrap_or_default();
+        let (status, bytes, failure) = self.flow(client, &mut visitor).await;
+        if let Some(body) = failure
+            && !self.reported_failure.swap(true, Ordering::Relaxed)
+        {
+            eprintln!(
+                "Open Forms answered {status}: {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            );
+        }
+        if let Ok(mut idle) = self.visitors.lock() {
+            idle.push(visitor);
+        }
+        (status, bytes)
+    }
+
+    /// The calls of one application; on a non-2xx answer, stops and hands back that answer.
+    async fn flow(
+        &self,
+        client: &reqwest::Client,
+        visitor: &mut Visitor,
+    ) -> (u16, usize, Option<Bytes>) {
+        let mut total = 0;
+        let json_post = |url: String, body: &Arc<[u8]>| {
+            client
+                .post(url)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_vec())
+        };
+        if self.fetch_definition || visitor.csrf_token.is_none() {
+            let (status, body) = visitor.exchange(client.get(&self.form_api_url)).await;
+            total += body.len();
+            if status != 200 {
+                return (status, total, Some(body));
+            }
+        }
+        let (status, body) = visitor
+            .exchange(json_post(
+                format!("{}/api/v2/submissions", self.base),
+                &self.create_body,
+            ))
+            .await;
+        total += body.len();
+        let Some(submission) = (status == 201)
+            .then(|| serde_json::from_slice::<Value>(&body).ok())
+            .flatten()
+            .and_then(|created| created["id"].as_str().map(str::to_owned))
+        else {
+            return (status, total, Some(body));
+        };
+        let step_url = format!(
+            "{}/api/v2/submissions/{submission}/steps/{}",
+            self.base, self.step_uuid
+        );
+        let (status, body) = visitor
+            .exchange(
+                client
+                    .put(step_url)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(self.step_body.to_vec()),
+            )
+            .await;
+        total += body.len();
+        if !(200..300).contains(&status) {
+            return (status, total, Some(body));
+        }
+        let (status, body) = visitor
+            .exchange(json_post(
+                format!("{}/api/v2/submissions/{submission}/_complete", self.base),
+                &self.complete_body,
+            ))
+            .await;
+        total += body.len();
+        let failure = (!(200..300).contains(&status)).then_some(body);
+        (status, total, failure)
+    }
 }
 
 fn has_files(fields: &[Field]) -> bool {
@@ -497,16 +838,7 @@ async fn send(
     started: Instant,
     due: Instant,
 ) -> Sample {
-    let (status, bytes) = match target.request(client, index).send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            match response.bytes().await {
-                Ok(body) => (status, body.len()),
-                Err(_) => (0, 0),
-            }
-        }
-        Err(_) => (0, 0),
-    };
+    let (status, bytes) = target.perform(client, index).await;
     Sample {
         due: due.duration_since(started).as_secs_f64(),
         latency_us: due.elapsed().as_micros() as u64,
