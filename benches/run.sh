@@ -265,3 +265,8 @@ if (( ${#queue_lines[@]} > 1 )); then
     printf '%-44s %-28s %-22s %s\n' "  queue counts ratio ${rows}/${first_rows}" "$(calc "$counts / $first_counts")" "(no target)" ""
 fi
 }
+
+# ---- usage statistics (issue #19): its own script, same binaries --------------------------------
+if [[ -z "${BENCH_SKIP_STATISTICS:-}" ]]; then
+    BENCH_SKIP_BUILD=1 BENCH_PROFILE=release benches/statistics.sh
+fi

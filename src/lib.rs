@@ -23,6 +23,7 @@ pub mod queues;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod statistics;
 pub mod submissions;
 pub mod telemetry;
 pub mod web;

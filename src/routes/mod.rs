@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod payments;
 pub mod queues;
 pub mod staff;
+pub mod statistics;
 pub mod submissions;
 
 use actix_web::{HttpResponse, web};
@@ -90,6 +91,9 @@ use utoipa::OpenApi;
         payments::staff_payments,
         payments::payments_needing_attention,
         payments::refund_payment,
+        statistics::public_report,
+        statistics::staff_report,
+        statistics::put_counter,
     ),
     components(schemas(
         crate::error::Problem,
@@ -111,6 +115,7 @@ use utoipa::OpenApi;
         (name = "drafts", description = "Partial answers and attachments"),
         (name = "payments", description = "Paying an application's fee"),
         (name = "staff", description = "City staff: sign-in, division queues, processing, administration"),
+        (name = "statistics", description = "Usage statistics and open data: aggregates only, small counts suppressed"),
     )
 )]
 pub struct ApiDoc;
@@ -185,7 +190,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(payments::payment_status)
                 .service(payments::payments_needing_attention)
                 .service(payments::staff_payments)
-                .service(payments::refund_payment),
+                .service(payments::refund_payment)
+                .service(statistics::public_report)
+                .service(statistics::staff_report)
+                .service(statistics::put_counter),
         );
 }
 

@@ -28,5 +28,6 @@ mod requesters;
 mod staff;
 mod staff_console;
 mod staff_security;
+mod statistics;
 mod submissions;
 mod trust;

@@ -14,6 +14,7 @@ mod diff;
 mod emails;
 mod queue;
 mod sign_in;
+mod statistics;
 mod texts;
 
 use actix_web::http::StatusCode;
@@ -50,7 +51,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(emails::retry)
         .service(accounts::list)
         .service(accounts::show)
-        .service(accounts::change);
+        .service(accounts::change)
+        .service(statistics::show)
+        .service(statistics::enter_counter);
 }
 
 /// `/staff/sign-in?next=<path>`.
