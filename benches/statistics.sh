@@ -80,20 +80,20 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 add_day() {
     psql -qX "$db_url" -v ON_ERROR_STOP=1 -v day="$day" >/dev/null <<'SQL'
 BEGIN;
-WITH made AS (
-    INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash, status, data,
-                             fee_yen, queue, division, submitted_at)
-    SELECT gen_random_uuid(), 'D' || gen_random_uuid(), '00000000-0000-7000-8000-000000000019',
-           'procedure-' || (n % 170), 'statistics-bench', 'submitted', '{}', 0,
-           'division-' || (n % 27), 'division-' || (n % 27), now() - interval '5 minutes'
-      FROM generate_series(1, :day) AS n
-    RETURNING id, submitted_at),
-received AS (
-    INSERT INTO submission_events (submission_id, actor_kind, to_status, created_at)
-    SELECT id, 'resident', 'submitted', submitted_at FROM made RETURNING submission_id)
+CREATE TEMP TABLE day_batch ON COMMIT DROP AS
+SELECT gen_random_uuid() AS id, n FROM generate_series(1, :day) AS n;
+INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash, status, data,
+                         fee_yen, queue, division, submitted_at)
+SELECT id, 'D' || id, '00000000-0000-7000-8000-000000000019', 'procedure-' || (n % 170),
+       'statistics-bench', 'submitted', '{}', 0, 'division-' || (n % 27), 'division-' || (n % 27),
+       now() - interval '5 minutes'
+  FROM day_batch;
+-- Receipts first, then decisions for every other one: ids in the order the service writes them.
+INSERT INTO submission_events (submission_id, actor_kind, to_status, created_at)
+SELECT id, 'resident', 'submitted', now() - interval '5 minutes' FROM day_batch ORDER BY n;
 INSERT INTO submission_events (submission_id, actor_kind, from_status, to_status, created_at)
-SELECT id, 'staff', 'in_progress', 'completed', submitted_at + interval '2 minutes'
-  FROM made WHERE ('x' || substr(id::text, 1, 1))::bit(4)::int % 2 = 0;
+SELECT id, 'staff', 'in_progress', 'completed', now() - interval '3 minutes'
+  FROM day_batch WHERE n % 2 = 0 ORDER BY n;
 COMMIT;
 SQL
 }

@@ -58,22 +58,18 @@ async fn seed(
     let definition = &CATALOG.procedures[procedure].definition;
     let mut connection = app.state.pool.get().await.expect("connection");
     let at = start.and_hms_opt(0, 30, 0).unwrap().and_utc() - chrono::Duration::hours(9);
+    // Three statements, in order: the events must get their ids in the order the service
+    // writes them (a receipt before its decision).
+    let batch = format!("SEED-{}-", Uuid::new_v4().simple());
     diesel::sql_query(
-        "WITH made AS (
-             INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash, status,
-                                      data, fee_yen, queue, division, submitted_at, decided_at)
-             SELECT gen_random_uuid(), 'SEED-' || substr(md5(random()::text), 1, 16), $1, $2,
-                    (SELECT content_hash FROM procedure_versions WHERE procedure_id = $2 LIMIT 1),
-                    CASE WHEN $6 > 0 THEN 'completed' ELSE 'submitted' END,
-                    '{}', 0, $3, $3, $4 + i * interval '1 minute',
-                    CASE WHEN $6 > 0 THEN $4 + i * interval '1 minute' + ((i * 7919) % greatest($6, 1)) * interval '1 day' END
-               FROM generate_series(1, $5) AS i
-             RETURNING id, submitted_at, decided_at),
-         received AS (
-             INSERT INTO submission_events (submission_id, actor_kind, to_status, created_at)
-             SELECT id, 'resident', 'submitted', submitted_at FROM made)
-         INSERT INTO submission_events (submission_id, actor_kind, from_status, to_status, created_at)
-         SELECT id, 'staff', 'in_progress', 'completed', decided_at FROM made WHERE decided_at IS NOT NULL",
+        "INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash, status,
+                                  data, fee_yen, queue, division, submitted_at, decided_at)
+         SELECT gen_random_uuid(), $7 || i, $1, $2,
+                (SELECT content_hash FROM procedure_versions WHERE procedure_id = $2 LIMIT 1),
+                CASE WHEN $6 > 0 THEN 'completed' ELSE 'submitted' END,
+                '{}', 0, $3, $3, $4 + i * interval '1 minute',
+                CASE WHEN $6 > 0 THEN $4 + i * interval '1 minute' + ((i * 7919) % greatest($6, 1)) * interval '1 day' END
+           FROM generate_series(1, $5) AS i",
     )
     .bind::<SqlUuid, _>(resident)
     .bind::<Text, _>(procedure)
@@ -81,9 +77,28 @@ async fn seed(
     .bind::<Timestamptz, _>(at)
     .bind::<Integer, _>(count)
     .bind::<Integer, _>(decided_spread_days.unwrap_or(0))
+    .bind::<Text, _>(&batch)
     .execute(&mut connection)
     .await
-    .expect("seeding");
+    .expect("seeding applications");
+    diesel::sql_query(
+        "INSERT INTO submission_events (submission_id, actor_kind, to_status, created_at)
+         SELECT id, 'resident', 'submitted', submitted_at FROM submissions
+          WHERE starts_with(reference, $1) ORDER BY submitted_at",
+    )
+    .bind::<Text, _>(&batch)
+    .execute(&mut connection)
+    .await
+    .expect("seeding receipts");
+    diesel::sql_query(
+        "INSERT INTO submission_events (submission_id, actor_kind, from_status, to_status, created_at)
+         SELECT id, 'staff', 'in_progress', 'completed', decided_at FROM submissions
+          WHERE starts_with(reference, $1) AND decided_at IS NOT NULL ORDER BY decided_at",
+    )
+    .bind::<Text, _>(&batch)
+    .execute(&mut connection)
+    .await
+    .expect("seeding decisions");
 }
 
 /// Runs the worker's rollup pass (events settle at once in tests).
