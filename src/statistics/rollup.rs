@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Date, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -296,52 +298,61 @@ async fn fold_batch(
         }
     }
 
-    for ((month, procedure, division), delta) in months {
-        diesel::sql_query(
-            "INSERT INTO statistics_monthly AS m (month, procedure_id, division, received, card_signed,
-                 returned, withdrawn, completed, rejected, with_standard, within_standard, processing_days)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (month, procedure_id, division) DO UPDATE SET
-                 received = m.received + excluded.received,
-                 card_signed = m.card_signed + excluded.card_signed,
-                 returned = m.returned + excluded.returned,
-                 withdrawn = m.withdrawn + excluded.withdrawn,
-                 completed = m.completed + excluded.completed,
-                 rejected = m.rejected + excluded.rejected,
-                 with_standard = m.with_standard + excluded.with_standard,
-                 within_standard = m.within_standard + excluded.within_standard,
-                 processing_days = statistics_add_histograms(m.processing_days, excluded.processing_days)",
-        )
-        .bind::<Date, _>(month)
-        .bind::<Text, _>(&procedure)
-        .bind::<Text, _>(&division)
-        .bind::<BigInt, _>(delta.received)
-        .bind::<BigInt, _>(delta.card_signed)
-        .bind::<BigInt, _>(delta.returned)
-        .bind::<BigInt, _>(delta.withdrawn)
-        .bind::<BigInt, _>(delta.completed)
-        .bind::<BigInt, _>(delta.rejected)
-        .bind::<BigInt, _>(delta.with_standard)
-        .bind::<BigInt, _>(delta.within_standard)
-        .bind::<Array<BigInt>, _>(delta.histogram.counts())
-        .execute(connection)
-        .await
-        .map_err(DbError::classify)?;
-    }
-    for ((day, procedure, division), received) in days {
-        diesel::sql_query(
-            "INSERT INTO statistics_daily AS d (day, procedure_id, division, received)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (day, procedure_id, division) DO UPDATE SET received = d.received + excluded.received",
-        )
-        .bind::<Date, _>(day)
-        .bind::<Text, _>(&procedure)
-        .bind::<Text, _>(&division)
-        .bind::<BigInt, _>(received)
-        .execute(connection)
-        .await
-        .map_err(DbError::classify)?;
-    }
+    // One statement per table, whatever the number of keys: the rows travel as one JSON array.
+    let monthly: Vec<serde_json::Value> = months
+        .into_iter()
+        .map(|((month, procedure, division), delta)| {
+            serde_json::json!({
+                "month": month, "procedure": procedure, "division": division,
+                "received": delta.received, "card_signed": delta.card_signed,
+                "returned": delta.returned, "withdrawn": delta.withdrawn,
+                "completed": delta.completed, "rejected": delta.rejected,
+                "with_standard": delta.with_standard, "within_standard": delta.within_standard,
+                "days": delta.histogram.counts(),
+            })
+        })
+        .collect();
+    diesel::sql_query(
+        "INSERT INTO statistics_monthly AS m (month, procedure_id, division, received, card_signed,
+             returned, withdrawn, completed, rejected, with_standard, within_standard, processing_days)
+         SELECT (r->>'month')::date, r->>'procedure', r->>'division', (r->>'received')::bigint,
+                (r->>'card_signed')::bigint, (r->>'returned')::bigint, (r->>'withdrawn')::bigint,
+                (r->>'completed')::bigint, (r->>'rejected')::bigint, (r->>'with_standard')::bigint,
+                (r->>'within_standard')::bigint,
+                ARRAY(SELECT t.d::bigint FROM jsonb_array_elements_text(r->'days') WITH ORDINALITY AS t(d, i)
+                       ORDER BY t.i)
+           FROM jsonb_array_elements($1) AS r
+         ON CONFLICT (month, procedure_id, division) DO UPDATE SET
+             received = m.received + excluded.received,
+             card_signed = m.card_signed + excluded.card_signed,
+             returned = m.returned + excluded.returned,
+             withdrawn = m.withdrawn + excluded.withdrawn,
+             completed = m.completed + excluded.completed,
+             rejected = m.rejected + excluded.rejected,
+             with_standard = m.with_standard + excluded.with_standard,
+             within_standard = m.within_standard + excluded.within_standard,
+             processing_days = statistics_add_histograms(m.processing_days, excluded.processing_days)",
+    )
+    .bind::<Jsonb, _>(serde_json::Value::Array(monthly))
+    .execute(connection)
+    .await
+    .map_err(DbError::classify)?;
+    let daily: Vec<serde_json::Value> = days
+        .into_iter()
+        .map(|((day, procedure, division), received)| {
+            serde_json::json!({"day": day, "procedure": procedure, "division": division, "received": received})
+        })
+        .collect();
+    diesel::sql_query(
+        "INSERT INTO statistics_daily AS d (day, procedure_id, division, received)
+         SELECT (r->>'day')::date, r->>'procedure', r->>'division', (r->>'received')::bigint
+           FROM jsonb_array_elements($1) AS r
+         ON CONFLICT (day, procedure_id, division) DO UPDATE SET received = d.received + excluded.received",
+    )
+    .bind::<Jsonb, _>(serde_json::Value::Array(daily))
+    .execute(connection)
+    .await
+    .map_err(DbError::classify)?;
     diesel::sql_query("UPDATE statistics_watermark SET last_event_id = $1, updated_at = now()")
         .bind::<BigInt, _>(last)
         .execute(connection)

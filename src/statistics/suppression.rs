@@ -183,18 +183,60 @@ fn reachable(hidden: &[Vec<bool>], start: usize, skip: (usize, usize)) -> Vec<bo
     seen
 }
 
-/// The hidden cells that are bridges (each could be worked out exactly).
+/// The hidden cells that are bridges (each could be worked out exactly), in order: Tarjan's
+/// low-link search, linear in the size of the graph.
 pub fn bridges(hidden: &[Vec<bool>]) -> Vec<(usize, usize)> {
-    let rows = hidden.len();
-    let mut found = Vec::new();
-    for (row, line) in hidden.iter().enumerate() {
-        for (column, is_hidden) in line.iter().enumerate() {
-            if *is_hidden && !reachable(hidden, row, (row, column))[rows + column] {
-                found.push((row, column));
+    struct Search {
+        adjacency: Vec<Vec<(usize, (usize, usize))>>,
+        order: Vec<usize>,
+        low: Vec<usize>,
+        next: usize,
+        found: Vec<(usize, usize)>,
+    }
+    fn visit(search: &mut Search, node: usize, via: Option<(usize, usize)>) {
+        search.order[node] = search.next;
+        search.low[node] = search.next;
+        search.next += 1;
+        for index in 0..search.adjacency[node].len() {
+            let (neighbour, edge) = search.adjacency[node][index];
+            if via == Some(edge) {
+                continue;
+            }
+            if search.order[neighbour] == usize::MAX {
+                visit(search, neighbour, Some(edge));
+                search.low[node] = search.low[node].min(search.low[neighbour]);
+                if search.low[neighbour] > search.order[node] {
+                    search.found.push(edge);
+                }
+            } else {
+                search.low[node] = search.low[node].min(search.order[neighbour]);
             }
         }
     }
-    found
+    let rows = hidden.len();
+    let columns = hidden.first().map_or(0, Vec::len);
+    let mut search = Search {
+        adjacency: vec![Vec::new(); rows + columns],
+        order: vec![usize::MAX; rows + columns],
+        low: vec![0; rows + columns],
+        next: 0,
+        found: Vec::new(),
+    };
+    for (row, line) in hidden.iter().enumerate() {
+        for (column, is_hidden) in line.iter().enumerate() {
+            if *is_hidden {
+                search.adjacency[row].push((rows + column, (row, column)));
+                search.adjacency[rows + column].push((row, (row, column)));
+            }
+        }
+    }
+    for node in 0..rows + columns {
+        if search.order[node] == usize::MAX {
+            visit(&mut search, node, None);
+        }
+    }
+    search.found.sort_unstable();
+    search.found
 }
 
 /// For the first bridge (r, c): the cheapest shown cell joining a row on c's side to a column
