@@ -85,7 +85,7 @@ SELECT gen_random_uuid() AS id, n FROM generate_series(1, :day) AS n;
 INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash, status, data,
                          fee_yen, queue, division, submitted_at)
 SELECT id, 'D' || id, '00000000-0000-7000-8000-000000000019', 'procedure-' || (n % 170),
-       'statistics-bench', 'submitted', '{}', 0, 'division-' || (n % 27), 'division-' || (n % 27),
+       'statistics-bench', 'submitted', '{}', 0, 'division-' || (n % 170 % 27), 'division-' || (n % 170 % 27),
        now() - interval '5 minutes'
   FROM day_batch;
 -- Receipts first, then decisions for every other one: ids in the order the service writes them.

@@ -18,7 +18,7 @@ INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash,
 SELECT gen_random_uuid(), 'S' || n, '00000000-0000-7000-8000-000000000019',
        'procedure-' || (n % 170), 'statistics-bench',
        CASE WHEN n % 10 = 0 THEN 'submitted' ELSE 'completed' END,
-       '{}', 0, 'division-' || (n % 27), 'division-' || (n % 27),
+       '{}', 0, 'division-' || (n % 170 % 27), 'division-' || (n % 170 % 27),
        now() - interval '360 days' + (n::double precision / :rows) * interval '330 days',
        CASE WHEN n % 10 <> 0 THEN now() - interval '360 days' + (n::double precision / :rows) * interval '330 days'
                                   + (n % 30) * interval '1 day' END,
