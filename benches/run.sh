@@ -386,3 +386,7 @@ scaleout_bench() {
 if [[ "${BENCH_SCALEOUT:-1}" != 0 ]]; then
     scaleout_bench
 fi
+# ---- usage statistics (issue #19): its own script, same binaries --------------------------------
+if [[ -z "${BENCH_SKIP_STATISTICS:-}" ]]; then
+    BENCH_SKIP_BUILD=1 BENCH_PROFILE=release benches/statistics.sh
+fi

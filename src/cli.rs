@@ -1,4 +1,5 @@
-//! The command line: `serve`, `worker`, `migrate`, `forms check`, `forms export`, `staff create`.
+//! The command line: `serve`, `worker`, `migrate`, `forms check`, `forms export`, `staff create`,
+//! `statistics refresh`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,18 @@ pub enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// The usage statistics' rollups.
+    Statistics {
+        #[command(subcommand)]
+        command: StatisticsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StatisticsCommand {
+    /// Fold the application events past the watermark into the rollups now (what the worker
+    /// does every minute; safe beside a running worker) and print what was done as JSON.
+    Refresh,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +98,28 @@ pub enum FormsCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Statistics {
+            command: StatisticsCommand::Refresh,
+        } => {
+            let settings = Settings::from_env()?;
+            crate::telemetry::init_tracing(&settings.log);
+            let catalog = crate::forms::Catalog::load(&settings.forms.dir)
+                .map_err(|report| anyhow::anyhow!("the catalog has problems:\n{report}"))?;
+            let resolved = crate::db::cluster::resolve(&settings.database, "madoguchi").await?;
+            let pool = crate::db::build_pool(&resolved.url, &settings.database)?;
+            let statistics =
+                crate::worker::Statistics::from_settings(&settings, std::sync::Arc::new(catalog));
+            let started = std::time::Instant::now();
+            let refreshed = crate::worker::refresh_statistics(&pool, &statistics).await?;
+            println!(
+                "{{\"events\":{},\"batches\":{},\"busy\":{},\"ms\":{:.3}}}",
+                refreshed.events,
+                refreshed.batches,
+                refreshed.busy,
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve => {
             let settings = Settings::from_env()?;
             crate::telemetry::init_tracing(&settings.log);
@@ -124,6 +159,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .run(),
                 );
             }
+            let statistics =
+                crate::worker::Statistics::from_settings(&settings, digests.catalog.clone());
             tracing::info!("email worker started");
             tokio::select! {
                 () = crate::worker::run(
@@ -132,6 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     settings.email.clone(),
                     digests,
                     crate::worker::Attachments::from_settings(&settings)?,
+                    statistics,
                 ) => {}
                 _ = tokio::signal::ctrl_c() => tracing::info!("email worker stopping"),
             }

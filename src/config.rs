@@ -55,6 +55,53 @@ pub struct Settings {
     #[serde(default)]
     pub portal: PortalSettings,
     pub payments: PaymentSettings,
+    #[serde(default)]
+    pub statistics: StatisticsSettings,
+}
+
+/// The usage dashboard and its open data (`src/statistics/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StatisticsSettings {
+    /// Counts below this are hidden, with whatever would let them be worked out.
+    pub minimum_cell: i64,
+    /// 全国地方公共団体コード: six digits, the last a check digit.
+    pub city_code: String,
+    pub city_name_ja: String,
+    pub city_name_en: String,
+    /// Months a page or file covers, ending with the current one.
+    pub months: u32,
+    /// Events younger than this are left for the next pass, so one whose transaction commits
+    /// late (its id below an already-committed one) is never skipped by the watermark.
+    pub settle_seconds: i64,
+}
+
+impl Default for StatisticsSettings {
+    fn default() -> Self {
+        Self {
+            minimum_cell: 10,
+            city_code: "172065".to_owned(),
+            city_name_ja: "加賀市".to_owned(),
+            city_name_en: "Kaga City".to_owned(),
+            months: 12,
+            settle_seconds: 60,
+        }
+    }
+}
+
+/// Whether a 全国地方公共団体コード's sixth digit is its check digit (総務省's rule: the first five
+/// digits weighted 6, 5, 4, 3, 2; 11 minus the sum modulo 11, its last digit).
+pub fn valid_city_code(code: &str) -> bool {
+    let digits: Vec<u32> = code.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() != 6 || code.len() != 6 {
+        return false;
+    }
+    let sum: u32 = digits[..5]
+        .iter()
+        .zip([6, 5, 4, 3, 2])
+        .map(|(d, w)| d * w)
+        .sum();
+    (11 - sum % 11) % 10 == digits[5]
 }
 
 /// The resident portal's pages.
@@ -351,6 +398,18 @@ impl Settings {
                 problems.push(format!("identity.providers: unknown provider `{provider}`"));
             }
         }
+        if !valid_city_code(&self.statistics.city_code) {
+            problems.push(format!(
+                "statistics.city_code: `{}` is not a 全国地方公共団体コード (six digits with its check digit)",
+                self.statistics.city_code
+            ));
+        }
+        if self.statistics.minimum_cell < 1 {
+            problems.push("statistics.minimum_cell: give 1 or more (10 is usual)".to_owned());
+        }
+        if !(1..=120).contains(&self.statistics.months) {
+            problems.push("statistics.months: give 1 to 120".to_owned());
+        }
         for method in &self.staff.sign_in {
             if !["password", "oidc"].contains(&method.as_str()) {
                 problems.push(format!("staff.sign_in: unknown method `{method}`"));
@@ -577,5 +636,20 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(error.contains("public_url must be https"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod city_code_tests {
+    use super::valid_city_code;
+
+    #[test]
+    fn city_codes_carry_their_check_digit() {
+        assert!(valid_city_code("172065"), "Kaga City");
+        assert!(valid_city_code("131016"), "Chiyoda");
+        assert!(valid_city_code("011002"), "Sapporo");
+        assert!(!valid_city_code("172066"));
+        assert!(!valid_city_code("17206"));
+        assert!(!valid_city_code("17206５"));
     }
 }

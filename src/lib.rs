@@ -24,6 +24,7 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod statistics;
 pub mod submissions;
 pub mod telemetry;
 pub mod web;

@@ -143,6 +143,7 @@ impl Application {
                     public_url: settings.server.public_url.clone(),
                 },
                 crate::worker::Attachments::from_settings(&settings)?,
+                crate::worker::Statistics::from_settings(&settings, catalog.clone()),
             ));
         }
         let listener = std::net::TcpListener::bind(settings.bind_address())

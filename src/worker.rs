@@ -193,6 +193,47 @@ pub async fn sweep_attachments(pool: &DbPool, attachments: &Attachments) -> anyh
     .await?)
 }
 
+/// What the worker needs to keep the usage statistics' rollups current.
+pub struct Statistics {
+    pub catalog: std::sync::Arc<crate::forms::Catalog>,
+    pub calendar: crate::calendar::BusinessCalendar,
+    pub settle_seconds: i64,
+}
+
+impl Statistics {
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        catalog: std::sync::Arc<crate::forms::Catalog>,
+    ) -> Self {
+        Self {
+            catalog,
+            calendar: crate::calendar::BusinessCalendar::new(
+                settings.calendar.holidays.iter().copied(),
+            ),
+            settle_seconds: settings.statistics.settle_seconds,
+        }
+    }
+}
+
+/// Folds settled application events into the statistics rollups (safe with several workers:
+/// the watermark row is taken with SKIP LOCKED).
+pub async fn refresh_statistics(
+    pool: &DbPool,
+    statistics: &Statistics,
+) -> Result<crate::statistics::rollup::Refreshed, DbError> {
+    let mut connection = crate::db::connection(pool).await?;
+    crate::statistics::rollup::refresh(
+        &mut connection,
+        &statistics.catalog,
+        &statistics.calendar,
+        statistics.settle_seconds,
+    )
+    .await
+}
+
+/// How often the statistics rollups are refreshed.
+const STATISTICS_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Runs until the process stops. Database outages are waited out, not fatal.
 pub async fn run(
     pool: DbPool,
@@ -200,10 +241,22 @@ pub async fn run(
     settings: EmailSettings,
     digests: Digests,
     attachments: Attachments,
+    statistics: Statistics,
 ) {
     let idle = Duration::from_secs(settings.poll_interval_seconds.max(1));
     let mut last_purge = std::time::Instant::now() - Duration::from_secs(3600);
+    let mut last_rollup = std::time::Instant::now() - STATISTICS_INTERVAL;
     loop {
+        if last_rollup.elapsed() >= STATISTICS_INTERVAL {
+            last_rollup = std::time::Instant::now();
+            match refresh_statistics(&pool, &statistics).await {
+                Ok(refreshed) if refreshed.events > 0 => {
+                    tracing::debug!(events = refreshed.events, "statistics rollups refreshed");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "statistics rollup failed"),
+            }
+        }
         // Hourly; the digest itself goes out at most once a day per division.
         if last_purge.elapsed() >= Duration::from_secs(600) {
             let queued = match crate::db::connection(&pool).await {

@@ -292,6 +292,52 @@ diesel::table! {
 }
 
 diesel::table! {
+    statistics_counter_counts (month, procedure_id) {
+        month -> Date,
+        procedure_id -> Text,
+        division -> Text,
+        count -> Int8,
+        entered_by -> Uuid,
+        entered_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    statistics_daily (day, procedure_id, division) {
+        day -> Date,
+        procedure_id -> Text,
+        division -> Text,
+        received -> Int8,
+        overdue -> Int8,
+    }
+}
+
+diesel::table! {
+    statistics_monthly (month, procedure_id, division) {
+        month -> Date,
+        procedure_id -> Text,
+        division -> Text,
+        received -> Int8,
+        card_signed -> Int8,
+        returned -> Int8,
+        withdrawn -> Int8,
+        completed -> Int8,
+        rejected -> Int8,
+        with_standard -> Int8,
+        within_standard -> Int8,
+        processing_days -> Array<Nullable<Int8>>,
+    }
+}
+
+diesel::table! {
+    statistics_watermark (singleton) {
+        singleton -> Bool,
+        last_event_id -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     submission_events (id) {
         id -> Int8,
         submission_id -> Uuid,
@@ -386,6 +432,7 @@ diesel::joinable!(staff_memberships -> staff (staff_id));
 diesel::joinable!(staff_notes -> staff (staff_id));
 diesel::joinable!(staff_notes -> submissions (submission_id));
 diesel::joinable!(staff_saved_filters -> staff (staff_id));
+diesel::joinable!(statistics_counter_counts -> staff (entered_by));
 diesel::joinable!(submission_events -> submissions (submission_id));
 diesel::joinable!(submission_identity_facts -> submissions (submission_id));
 diesel::joinable!(submission_revisions -> submissions (submission_id));
@@ -419,6 +466,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff_memberships,
     staff_notes,
     staff_saved_filters,
+    statistics_counter_counts,
+    statistics_daily,
+    statistics_monthly,
+    statistics_watermark,
     submission_events,
     submission_identity_facts,
     submission_revisions,

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod payments;
 pub mod queues;
 pub mod staff;
+pub mod statistics;
 pub mod submissions;
 
 use actix_web::{HttpResponse, web};
@@ -92,6 +93,9 @@ use utoipa::OpenApi;
         payments::refund_payment,
         payments::request_payment,
         payments::settlement_mismatches,
+        statistics::public_report,
+        statistics::staff_report,
+        statistics::put_counter,
     ),
     components(schemas(
         crate::error::Problem,
@@ -113,6 +117,7 @@ use utoipa::OpenApi;
         (name = "drafts", description = "Partial answers and attachments"),
         (name = "payments", description = "Paying an application's fee"),
         (name = "staff", description = "City staff: sign-in, division queues, processing, administration"),
+        (name = "statistics", description = "Usage statistics and open data: aggregates only, small counts suppressed"),
     )
 )]
 pub struct ApiDoc;
@@ -189,7 +194,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .service(payments::settlement_mismatches)
                 .service(payments::staff_payments)
                 .service(payments::refund_payment)
-                .service(payments::request_payment),
+                .service(payments::request_payment)
+                .service(statistics::public_report)
+                .service(statistics::staff_report)
+                .service(statistics::put_counter),
         );
 }
 

@@ -13,6 +13,7 @@ mod render;
 pub mod session;
 mod sign_in;
 mod staff;
+mod statistics;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -50,6 +51,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(account::confirm_email_page)
         .service(account::confirm_email)
         .service(pages::accessibility)
+        .service(statistics::page)
+        .service(statistics::open_data_csv)
+        .service(statistics::definitions_csv)
         .configure(staff::configure);
 }
 

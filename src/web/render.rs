@@ -132,6 +132,18 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/web/staff/dashboard.html"),
         ),
         (
+            "statistics.html",
+            include_str!("../../templates/web/statistics.html"),
+        ),
+        (
+            "statistics_body.html",
+            include_str!("../../templates/web/statistics_body.html"),
+        ),
+        (
+            "staff/statistics.html",
+            include_str!("../../templates/web/staff/statistics.html"),
+        ),
+        (
             "staff/queue.html",
             include_str!("../../templates/web/staff/queue.html"),
         ),

@@ -367,6 +367,46 @@ async fn real_answers_match_the_published_document() {
     )
     .await;
 
+    // The usage statistics (after a rollup pass, so there are figures to describe).
+    {
+        let mut connection = app.state.pool.get().await.expect("connection");
+        madoguchi::statistics::rollup::refresh(
+            &mut connection,
+            &app.state.catalog,
+            &app.state.calendar,
+            0,
+        )
+        .await
+        .expect("statistics rollup");
+    }
+    walk.send(
+        "GET",
+        "/api/v1/statistics",
+        TestRequest::get().uri("/api/v1/statistics"),
+    )
+    .await;
+    walk.send(
+        "GET",
+        "/api/v1/staff/statistics",
+        get("/api/v1/staff/statistics", &clerk),
+    )
+    .await;
+    for body in [
+        json!({"procedure_id": procedure, "month": "2026-11", "count": 12}),
+        json!({"procedure_id": procedure, "month": "11/2026", "count": 12}),
+        json!({"procedure_id": "no-such-procedure", "month": "2026-11", "count": 12}),
+    ] {
+        walk.send(
+            "PUT",
+            "/api/v1/staff/statistics/counter",
+            TestRequest::put()
+                .uri("/api/v1/staff/statistics/counter")
+                .insert_header(bearer(&clerk))
+                .set_json(body),
+        )
+        .await;
+    }
+
     assert!(walk.problems.is_empty(), "{:#?}", walk.problems);
     assert!(walk.count >= 29, "{} answers", walk.count);
 }

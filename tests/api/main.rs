@@ -30,5 +30,6 @@ mod scale_out;
 mod staff;
 mod staff_console;
 mod staff_security;
+mod statistics;
 mod submissions;
 mod trust;

@@ -16,6 +16,7 @@ mod fees;
 mod queue;
 mod saved_filters;
 mod sign_in;
+mod statistics;
 mod texts;
 
 use actix_web::http::StatusCode;
@@ -56,7 +57,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(accounts::list)
         .service(accounts::create)
         .service(accounts::show)
-        .service(accounts::change);
+        .service(accounts::change)
+        .service(statistics::show)
+        .service(statistics::enter_counter);
 }
 
 /// `/staff/sign-in?next=<path>`.

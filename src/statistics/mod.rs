@@ -1,0 +1,17 @@
+//! The usage dashboard and open data: how the city's online counter is doing, from madoguchi's
+//! own application events, as aggregates only.
+//!
+//! - [`rollup`]: the worker folds `submission_events` into monthly and daily rollups past a
+//!   watermark (processing time as a [`histogram`] of business days, so medians merge exactly);
+//! - [`report`]: the rollups read into one report, counts suppressed by [`suppression`];
+//! - [`svg`]: its charts, [`open_data`]: its CSV files, [`definitions`]: what every measure means;
+//! - [`counter`]: the counter (窓口) counts staff enter each month.
+
+pub mod counter;
+pub mod definitions;
+pub mod histogram;
+pub mod open_data;
+pub mod report;
+pub mod rollup;
+pub mod suppression;
+pub mod svg;

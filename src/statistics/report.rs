@@ -1,0 +1,662 @@
+//! Reading the rollups into a published report: procedures (rare ones rolled up into their
+//! category) × months, every count suppressed as [`super::suppression`] says, every share shown
+//! only where its numerator and denominator are. The public page, the staff page, the CSV and the
+//! JSON are all this one report (staff: restricted to their divisions), so they agree.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Months, NaiveDate};
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::definitions::{MeasureDefinition, measures, suppression_note};
+use super::histogram::Histogram;
+use super::suppression::{Mask, suppress, suppress_with, with_totals};
+use crate::config::StatisticsSettings;
+use crate::db::DbError;
+use crate::forms::Catalog;
+use crate::messages::Localized;
+
+/// One procedure (or group) over the period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RowStatistics {
+    /// A procedure id; `other:<category>` for the rarely used procedures of a category;
+    /// `assurance:<level>` in `by_assurance`; `total` for all.
+    pub id: String,
+    pub name: Localized,
+    /// One entry per month of `months`, in order.
+    pub months: Vec<Cells>,
+    /// The whole period.
+    pub period: Cells,
+}
+
+/// The measures of one row and month (definitions in `measures`). A value is null when it is
+/// hidden (its key is then in `hidden`) or when it does not apply (nothing to divide by).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Cells {
+    pub received: Option<i64>,
+    pub received_per_day: Option<f64>,
+    pub cumulative: Option<i64>,
+    pub card_signed_share: Option<f64>,
+    pub online_share: Option<f64>,
+    pub decided: Option<i64>,
+    pub median_days: Option<u32>,
+    pub p90_days: Option<u32>,
+    pub within_standard_share: Option<f64>,
+    pub return_rate: Option<f64>,
+    pub withdrawal_rate: Option<f64>,
+    pub rejection_rate: Option<f64>,
+    pub overdue_at_end: Option<i64>,
+    /// The keys of the measures hidden here (shown as X).
+    pub hidden: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatisticsReport {
+    /// 全国地方公共団体コード (6 digits).
+    pub city_code: String,
+    pub city_name: Localized,
+    /// Counts below this are hidden.
+    pub minimum_cell: i64,
+    /// The months covered, `YYYY-MM`, oldest first.
+    pub months: Vec<String>,
+    pub rows: Vec<RowStatistics>,
+    pub by_assurance: Vec<RowStatistics>,
+    pub total: RowStatistics,
+    pub measures: Vec<MeasureDefinition>,
+    pub note: Localized,
+}
+
+/// The months of a report: `count` months ending with `today`'s.
+pub fn months_ending(today: NaiveDate, count: u32) -> Vec<NaiveDate> {
+    let last = today.with_day(1).unwrap_or(today);
+    (0..count)
+        .rev()
+        .filter_map(|back| last.checked_sub_months(Months::new(back)))
+        .collect()
+}
+
+/// The counts of one procedure in one month, as the rollups hold them.
+#[derive(Debug, Clone, Default)]
+pub struct Raw {
+    pub received: i64,
+    pub card_signed: i64,
+    pub returned: i64,
+    pub withdrawn: i64,
+    pub completed: i64,
+    pub rejected: i64,
+    pub with_standard: i64,
+    pub within_standard: i64,
+    pub histogram: Histogram,
+    /// Counter (窓口) applications, if entered.
+    pub counter: Option<i64>,
+    pub overdue: i64,
+}
+
+impl Raw {
+    fn decided(&self) -> i64 {
+        self.completed + self.rejected
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.received += other.received;
+        self.card_signed += other.card_signed;
+        self.returned += other.returned;
+        self.withdrawn += other.withdrawn;
+        self.completed += other.completed;
+        self.rejected += other.rejected;
+        self.with_standard += other.with_standard;
+        self.within_standard += other.within_standard;
+        self.histogram.merge(&other.histogram);
+        self.overdue += other.overdue;
+    }
+}
+
+#[derive(QueryableByName)]
+struct MonthlyRow {
+    #[diesel(sql_type = Date)]
+    month: NaiveDate,
+    #[diesel(sql_type = Text)]
+    procedure_id: String,
+    #[diesel(sql_type = BigInt)]
+    received: i64,
+    #[diesel(sql_type = BigInt)]
+    card_signed: i64,
+    #[diesel(sql_type = BigInt)]
+    returned: i64,
+    #[diesel(sql_type = BigInt)]
+    withdrawn: i64,
+    #[diesel(sql_type = BigInt)]
+    completed: i64,
+    #[diesel(sql_type = BigInt)]
+    rejected: i64,
+    #[diesel(sql_type = BigInt)]
+    with_standard: i64,
+    #[diesel(sql_type = BigInt)]
+    within_standard: i64,
+    #[diesel(sql_type = Array<BigInt>)]
+    processing_days: Vec<i64>,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = Date)]
+    month: NaiveDate,
+    #[diesel(sql_type = Text)]
+    procedure_id: String,
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// The rollups of `months` per procedure: `divisions` None for everything (public), else only
+/// those divisions' rows (the queues' rule: the division is in the WHERE).
+pub async fn load(
+    connection: &mut AsyncPgConnection,
+    divisions: Option<&[String]>,
+    months: &[NaiveDate],
+) -> Result<BTreeMap<String, Vec<Raw>>, DbError> {
+    let (Some(first), Some(last)) = (months.first().copied(), months.last().copied()) else {
+        return Ok(BTreeMap::new());
+    };
+    let end = last.checked_add_months(Months::new(1)).unwrap_or(last);
+    let divisions: Option<Vec<String>> = divisions.map(<[String]>::to_vec);
+    let monthly: Vec<MonthlyRow> = diesel::sql_query(
+        "SELECT month, procedure_id, received, card_signed, returned, withdrawn, completed, rejected,
+                with_standard, within_standard, processing_days
+           FROM statistics_monthly
+          WHERE month >= $1 AND month < $2 AND ($3::text[] IS NULL OR division = ANY($3))",
+    )
+    .bind::<Date, _>(first)
+    .bind::<Date, _>(end)
+    .bind::<Nullable<Array<Text>>, _>(&divisions)
+    .load(connection)
+    .await
+    .map_err(DbError::classify)?;
+    let counter: Vec<CountRow> = diesel::sql_query(
+        "SELECT month, procedure_id, count FROM statistics_counter_counts
+          WHERE month >= $1 AND month < $2 AND ($3::text[] IS NULL OR division = ANY($3))",
+    )
+    .bind::<Date, _>(first)
+    .bind::<Date, _>(end)
+    .bind::<Nullable<Array<Text>>, _>(&divisions)
+    .load(connection)
+    .await
+    .map_err(DbError::classify)?;
+    // Each month's last recorded day holds its day's-end overdue figure.
+    let overdue: Vec<CountRow> = diesel::sql_query(
+        "SELECT date_trunc('month', d.day)::date AS month, d.procedure_id, sum(d.overdue)::bigint AS count
+           FROM statistics_daily d
+           JOIN (SELECT max(day) AS day FROM statistics_daily
+                  WHERE day >= $1 AND day < $2 GROUP BY date_trunc('month', day)) l ON l.day = d.day
+          WHERE ($3::text[] IS NULL OR d.division = ANY($3))
+          GROUP BY 1, 2",
+    )
+    .bind::<Date, _>(first)
+    .bind::<Date, _>(end)
+    .bind::<Nullable<Array<Text>>, _>(&divisions)
+    .load(connection)
+    .await
+    .map_err(DbError::classify)?;
+
+    fn slot<'r>(
+        raws: &'r mut BTreeMap<String, Vec<Raw>>,
+        months: &[NaiveDate],
+        procedure: &str,
+        month: NaiveDate,
+    ) -> Option<&'r mut Raw> {
+        let position = months.iter().position(|m| *m == month)?;
+        raws.entry(procedure.to_owned())
+            .or_insert_with(|| vec![Raw::default(); months.len()])
+            .get_mut(position)
+    }
+    let mut raws: BTreeMap<String, Vec<Raw>> = BTreeMap::new();
+    for row in monthly {
+        if let Some(raw) = slot(&mut raws, months, &row.procedure_id, row.month) {
+            raw.add(&Raw {
+                received: row.received,
+                card_signed: row.card_signed,
+                returned: row.returned,
+                withdrawn: row.withdrawn,
+                completed: row.completed,
+                rejected: row.rejected,
+                with_standard: row.with_standard,
+                within_standard: row.within_standard,
+                histogram: Histogram::from_counts(row.processing_days),
+                counter: None,
+                overdue: 0,
+            });
+        }
+    }
+    for row in counter {
+        if let Some(raw) = slot(&mut raws, months, &row.procedure_id, row.month) {
+            raw.counter = Some(raw.counter.unwrap_or(0) + row.count);
+        }
+    }
+    for row in overdue {
+        if let Some(raw) = slot(&mut raws, months, &row.procedure_id, row.month) {
+            raw.overdue += row.count;
+        }
+    }
+    Ok(raws)
+}
+
+/// A published row before suppression: its members' counts merged per month.
+struct Group {
+    id: String,
+    name: Localized,
+    months: Vec<Raw>,
+    /// Online share needs every member's counter count for the month.
+    counter: Vec<Option<i64>>,
+}
+
+fn group(id: String, name: Localized, members: &[&Vec<Raw>], months: usize) -> Group {
+    let mut merged = vec![Raw::default(); months];
+    let mut counter: Vec<Option<i64>> = vec![Some(0); months];
+    for member in members {
+        for (month, raw) in member.iter().enumerate() {
+            merged[month].add(raw);
+            counter[month] = match (counter[month], raw.counter) {
+                (Some(sum), Some(count)) => Some(sum + count),
+                // A member that received nothing online needs no counter figure either.
+                (Some(sum), None) if raw.received == 0 => Some(sum),
+                _ => None,
+            };
+        }
+    }
+    Group {
+        id,
+        name,
+        months: merged,
+        counter,
+    }
+}
+
+/// Everything a report needs besides the counts.
+pub struct Context<'a> {
+    pub catalog: &'a Catalog,
+    pub settings: &'a StatisticsSettings,
+    pub months: &'a [NaiveDate],
+    pub today: NaiveDate,
+}
+
+/// Builds the suppressed report from per-procedure counts.
+pub fn build(context: &Context<'_>, raws: &BTreeMap<String, Vec<Raw>>) -> StatisticsReport {
+    let minimum = context.settings.minimum_cell;
+    let months = context.months.len();
+    let catalog = context.catalog;
+    let category_of = |procedure: &str| {
+        catalog
+            .procedures
+            .get(procedure)
+            .map_or_else(|| "other".to_owned(), |p| p.definition.category.clone())
+    };
+
+    // Procedures used fewer than `minimum` times in the whole period are shown only inside
+    // their category's "other" row.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut rare: BTreeMap<String, Vec<&Vec<Raw>>> = BTreeMap::new();
+    for (procedure, row) in raws {
+        let total: i64 = row.iter().map(|raw| raw.received).sum();
+        if total < minimum {
+            rare.entry(category_of(procedure)).or_default().push(row);
+            continue;
+        }
+        let name = catalog.procedures.get(procedure).map_or_else(
+            || Localized::new(procedure.clone(), procedure.clone()),
+            |p| p.definition.title.clone(),
+        );
+        groups.push(group(procedure.clone(), name, &[row], months));
+    }
+    for (category, members) in rare {
+        let category_name = catalog.organisation.categories.get(&category).map_or_else(
+            || Localized::new(category.clone(), category.clone()),
+            Clone::clone,
+        );
+        let name = Localized::new(
+            format!("その他の手続（{}）", category_name.ja),
+            format!("Other procedures ({})", category_name.en),
+        );
+        groups.push(group(format!("other:{category}"), name, &members, months));
+    }
+
+    let mut by_level: BTreeMap<&'static str, Vec<&Vec<Raw>>> = BTreeMap::new();
+    for (procedure, row) in raws {
+        let level = catalog
+            .procedures
+            .get(procedure)
+            .map_or("none", |p| p.definition.assurance.as_str());
+        by_level.entry(level).or_default().push(row);
+    }
+    let assurance_groups: Vec<Group> = by_level
+        .into_iter()
+        .map(|(level, members)| {
+            let name = match level {
+                "card-sign" => Localized::new("署名用電子証明書で署名", "Signed with the card"),
+                "card-auth" => Localized::new("カードで本人確認", "Card sign-in"),
+                _ => Localized::new("ログインのみ", "Sign-in only"),
+            };
+            group(format!("assurance:{level}"), name, &members, months)
+        })
+        .collect();
+
+    let all: Vec<&Vec<Raw>> = raws.values().collect();
+    let (rows, total) = publish(context, &groups, &all);
+    let (by_assurance, _) = publish(context, &assurance_groups, &all);
+    StatisticsReport {
+        city_code: context.settings.city_code.clone(),
+        city_name: Localized::new(
+            context.settings.city_name_ja.clone(),
+            context.settings.city_name_en.clone(),
+        ),
+        minimum_cell: minimum,
+        months: context
+            .months
+            .iter()
+            .map(|m| m.format("%Y-%m").to_string())
+            .collect(),
+        rows,
+        by_assurance,
+        total,
+        measures: measures(),
+        note: suppression_note(minimum),
+    }
+}
+
+fn share(numerator: i64, denominator: i64) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss)]
+    (denominator > 0).then(|| (numerator as f64 * 1000.0 / denominator as f64).round() / 10.0)
+}
+
+/// The grid (with totals) of one measure: groups × months.
+fn matrix(groups: &[Group], value: impl Fn(&Raw) -> i64) -> Vec<Vec<i64>> {
+    groups
+        .iter()
+        .map(|group| group.months.iter().map(&value).collect())
+        .collect()
+}
+
+/// Hides a share's numerator where its denominator is hidden, or where what is left of the
+/// denominator (denominator − numerator) is itself a small count.
+fn numerator_mask(
+    numerators: &[Vec<i64>],
+    denominators: &[Vec<i64>],
+    denominator_mask: &Mask,
+    minimum: i64,
+) -> Mask {
+    let numerator_grid = with_totals(numerators);
+    let denominator_grid = with_totals(denominators);
+    let mut forced = denominator_mask.clone();
+    for (r, row) in forced.hidden.iter_mut().enumerate() {
+        for (c, hidden) in row.iter_mut().enumerate() {
+            let rest = denominator_grid[r][c] - numerator_grid[r][c];
+            *hidden |= rest > 0 && rest < minimum;
+        }
+    }
+    suppress_with(numerators, minimum, Some(&forced))
+}
+
+/// The suppressed rows and the total row.
+fn publish(
+    context: &Context<'_>,
+    groups: &[Group],
+    all: &[&Vec<Raw>],
+) -> (Vec<RowStatistics>, RowStatistics) {
+    let minimum = context.settings.minimum_cell;
+    let months = context.months.len();
+    let total_group = group(
+        "total".to_owned(),
+        Localized::new("全手続", "All procedures"),
+        all,
+        months,
+    );
+    if groups.is_empty() {
+        let empty = RowStatistics {
+            id: total_group.id,
+            name: total_group.name,
+            months: vec![Cells::default(); months],
+            period: Cells::default(),
+        };
+        return (Vec::new(), empty);
+    }
+    let received = matrix(groups, |raw| raw.received);
+    let decided = matrix(groups, Raw::decided);
+    let with_standard = matrix(groups, |raw| raw.with_standard);
+    let received_mask = suppress(&received, minimum);
+    let decided_mask = suppress(&decided, minimum);
+    let standard_mask = suppress(&with_standard, minimum);
+    let signed_mask = numerator_mask(
+        &matrix(groups, |raw| raw.card_signed),
+        &received,
+        &received_mask,
+        minimum,
+    );
+    let returned_mask = numerator_mask(
+        &matrix(groups, |raw| raw.returned),
+        &received,
+        &received_mask,
+        minimum,
+    );
+    let withdrawn_mask = numerator_mask(
+        &matrix(groups, |raw| raw.withdrawn),
+        &received,
+        &received_mask,
+        minimum,
+    );
+    let rejected_mask = numerator_mask(
+        &matrix(groups, |raw| raw.rejected),
+        &decided,
+        &decided_mask,
+        minimum,
+    );
+    let within_mask = numerator_mask(
+        &matrix(groups, |raw| raw.within_standard),
+        &with_standard,
+        &standard_mask,
+        minimum,
+    );
+    // Overdue counts are snapshots: they add across rows but not across months, so each
+    // month is its own one-column table; the period shows the last month's.
+    let overdue_masks: Vec<Mask> = (0..months)
+        .map(|month| {
+            let column: Vec<Vec<i64>> = groups
+                .iter()
+                .map(|g| vec![g.months[month].overdue])
+                .collect();
+            suppress(&column, minimum)
+        })
+        .collect();
+
+    let days: Vec<i64> = context
+        .months
+        .iter()
+        .map(|month| days_counted(*month, context.today))
+        .collect();
+    let period_days: i64 = days.iter().sum();
+
+    let mut members: Vec<&Group> = groups.iter().collect();
+    members.push(&total_group);
+    let mut published = Vec::new();
+    for (r, group) in members.iter().enumerate() {
+        let period_raw = group.months.iter().fold(Raw::default(), |mut sum, raw| {
+            sum.add(raw);
+            sum
+        });
+        let period_counter = group
+            .counter
+            .iter()
+            .try_fold(0, |sum, count| count.map(|c| sum + c));
+        let cells_of = |c: usize, raw: &Raw, counter: Option<i64>, day_count: i64| {
+            let mut cells = Cells::default();
+            let mut hidden: Vec<String> = Vec::new();
+            let mut hide = |key: &str| hidden.push(key.to_owned());
+            if received_mask.hidden[r][c] {
+                hide("received");
+                hide("received_per_day");
+            } else {
+                cells.received = Some(raw.received);
+                #[allow(clippy::cast_precision_loss)]
+                {
+                    cells.received_per_day = (day_count > 0)
+                        .then(|| (raw.received as f64 * 10.0 / day_count as f64).round() / 10.0);
+                }
+            }
+            if signed_mask.hidden[r][c] {
+                hide("card_signed_share");
+            } else {
+                cells.card_signed_share = share(raw.card_signed, raw.received);
+            }
+            match counter {
+                Some(count) if !(received_mask.hidden[r][c] || (count > 0 && count < minimum)) => {
+                    cells.online_share = share(raw.received, raw.received + count);
+                }
+                Some(_) => hide("online_share"),
+                None => {}
+            }
+            if decided_mask.hidden[r][c] {
+                hide("decided");
+                hide("median_days");
+                hide("p90_days");
+            } else {
+                cells.decided = Some(raw.decided());
+                cells.median_days = raw.histogram.percentile_disc(0.5);
+                cells.p90_days = raw.histogram.percentile_disc(0.9);
+            }
+            if within_mask.hidden[r][c] {
+                hide("within_standard_share");
+            } else {
+                cells.within_standard_share = share(raw.within_standard, raw.with_standard);
+            }
+            if returned_mask.hidden[r][c] {
+                hide("return_rate");
+            } else {
+                cells.return_rate = share(raw.returned, raw.received);
+            }
+            if withdrawn_mask.hidden[r][c] {
+                hide("withdrawal_rate");
+            } else {
+                cells.withdrawal_rate = share(raw.withdrawn, raw.received);
+            }
+            if rejected_mask.hidden[r][c] {
+                hide("rejection_rate");
+            } else {
+                cells.rejection_rate = share(raw.rejected, raw.decided());
+            }
+            cells.hidden = hidden;
+            cells
+        };
+        let mut month_cells: Vec<Cells> = (0..months)
+            .map(|m| cells_of(m, &group.months[m], group.counter[m], days[m]))
+            .collect();
+        let mut period = cells_of(months, &period_raw, period_counter, period_days);
+        // Cumulative receipts: only while every month so far is shown (else a difference of
+        // two cumulative figures would give a hidden month).
+        let mut running = Some(0);
+        for cells in &mut month_cells {
+            running = running.zip(cells.received).map(|(sum, count)| sum + count);
+            cells.cumulative = running;
+            if running.is_none() {
+                cells.hidden.push("cumulative".to_owned());
+            }
+        }
+        period.cumulative = running;
+        if running.is_none() {
+            period.hidden.push("cumulative".to_owned());
+        }
+        for (m, cells) in month_cells.iter_mut().enumerate() {
+            // Row r of the one-column table; the total row is its column total.
+            if overdue_masks[m].hidden[r][0] {
+                cells.hidden.push("overdue_at_end".to_owned());
+            } else {
+                cells.overdue_at_end = Some(group.months[m].overdue);
+            }
+        }
+        if let Some(last) = month_cells.last() {
+            period.overdue_at_end = last.overdue_at_end;
+            if last.hidden.iter().any(|key| key == "overdue_at_end") {
+                period.hidden.push("overdue_at_end".to_owned());
+            }
+        }
+        published.push(RowStatistics {
+            id: group.id.clone(),
+            name: group.name.clone(),
+            months: month_cells,
+            period,
+        });
+    }
+    let total = published.pop().unwrap_or_else(|| RowStatistics {
+        id: "total".to_owned(),
+        name: Localized::new("全手続", "All procedures"),
+        months: Vec::new(),
+        period: Cells::default(),
+    });
+    (published, total)
+}
+
+/// The report of the configured period up to `today`: everything (`divisions` None, the public
+/// one) or the given divisions' procedures.
+pub async fn report(
+    connection: &mut AsyncPgConnection,
+    catalog: &Catalog,
+    settings: &StatisticsSettings,
+    divisions: Option<&[String]>,
+    today: NaiveDate,
+) -> Result<StatisticsReport, DbError> {
+    let months = months_ending(today, settings.months);
+    let raws = load(connection, divisions, &months).await?;
+    Ok(build(
+        &Context {
+            catalog,
+            settings,
+            months: &months,
+            today,
+        },
+        &raws,
+    ))
+}
+
+/// Calendar days a month counts for the per-day average: all of them, or up to today.
+fn days_counted(month: NaiveDate, today: NaiveDate) -> i64 {
+    let next = month.checked_add_months(Months::new(1)).unwrap_or(month);
+    let end = if today >= month && today < next {
+        today.succ_opt().unwrap_or(today)
+    } else if today < month {
+        month
+    } else {
+        next
+    };
+    (end - month).num_days()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn months_end_with_the_current_one() {
+        let months = months_ending(day("2026-02-14"), 3);
+        assert_eq!(
+            months,
+            vec![day("2025-12-01"), day("2026-01-01"), day("2026-02-01")]
+        );
+    }
+
+    #[test]
+    fn per_day_counts_the_days_so_far() {
+        assert_eq!(days_counted(day("2026-02-01"), day("2026-02-14")), 14);
+        assert_eq!(days_counted(day("2026-01-01"), day("2026-02-14")), 31);
+        assert_eq!(days_counted(day("2026-03-01"), day("2026-02-14")), 0);
+    }
+
+    #[test]
+    fn shares_round_to_a_tenth_of_a_percent() {
+        assert_eq!(share(1, 3), Some(33.3));
+        assert_eq!(share(0, 0), None);
+    }
+}

@@ -1,0 +1,204 @@
+//! A small SVG writer for the dashboard's bar charts: rectangles, lines and text, laid out on a
+//! fixed grid, so a chart is the same bytes on every machine (snapshot-tested) and needs no
+//! font files, no script and nothing from another origin. Why not a plotting crate: see
+//! docs/DECISIONS.md ("Statistics charts").
+
+use std::fmt::Write;
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 280.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 36.0;
+const BOTTOM: f64 = 48.0;
+
+/// One bar chart: a bar per label; None is a suppressed (hidden) value, drawn as an empty
+/// dashed outline marked `X`.
+#[derive(Debug, Clone)]
+pub struct BarChart {
+    /// Used for the element ids (`chart-<id>`), so several charts fit one page.
+    pub id: String,
+    pub title: String,
+    pub labels: Vec<String>,
+    pub values: Vec<Option<f64>>,
+    /// Appended to the axis maximum (`%`, `件`).
+    pub unit: String,
+}
+
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// A round axis maximum at or above `max`: 1, 2 or 5 times a power of ten.
+fn nice_ceiling(max: f64) -> f64 {
+    if max <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|step| step * magnitude)
+        .find(|candidate| *candidate >= max)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// Numbers as the axis shows them: no needless decimals.
+fn number(value: f64) -> String {
+    if (value - value.round()).abs() < 1e-9 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+impl BarChart {
+    pub fn render(&self) -> String {
+        let id = escape(&self.id);
+        let max = self.values.iter().flatten().copied().fold(0.0, f64::max);
+        let ceiling = nice_ceiling(max);
+        let plot_width = WIDTH - LEFT - RIGHT;
+        let plot_height = HEIGHT - TOP - BOTTOM;
+        let slots = self.labels.len().max(1);
+        #[allow(clippy::cast_precision_loss)]
+        let slot = plot_width / slots as f64;
+        let bar = (slot * 0.7).max(1.0);
+        let mut svg = String::new();
+        let _ = write!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-labelledby="chart-{id}-title" class="chart">"#
+        );
+        let _ = write!(
+            svg,
+            r#"<title id="chart-{id}-title">{}</title>"#,
+            escape(&self.title)
+        );
+        let _ = write!(
+            svg,
+            r##"<text x="{LEFT}" y="22" font-size="15" fill="#1a1a1a">{}</text>"##,
+            escape(&self.title)
+        );
+        // Axis with gridlines at 0, ½ and the maximum.
+        for step in 0..=2u8 {
+            let value = ceiling * f64::from(step) / 2.0;
+            let y = TOP + plot_height - plot_height * f64::from(step) / 2.0;
+            let _ = write!(
+                svg,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#c8c8c8" stroke-width="1"/>"##,
+                WIDTH - RIGHT
+            );
+            let _ = write!(
+                svg,
+                r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#1a1a1a">{}{}</text>"##,
+                LEFT - 6.0,
+                y + 4.0,
+                number(value),
+                escape(&self.unit)
+            );
+        }
+        for (index, label) in self.labels.iter().enumerate() {
+            #[allow(clippy::cast_precision_loss)]
+            let x = LEFT + slot * index as f64 + (slot - bar) / 2.0;
+            let centre = x + bar / 2.0;
+            match self.values.get(index).copied().flatten() {
+                Some(value) => {
+                    let height = plot_height * (value / ceiling).clamp(0.0, 1.0);
+                    let _ = write!(
+                        svg,
+                        r##"<rect x="{x:.1}" y="{:.1}" width="{bar:.1}" height="{height:.1}" fill="#1d5fa8"/>"##,
+                        TOP + plot_height - height
+                    );
+                }
+                None => {
+                    let _ = write!(
+                        svg,
+                        r##"<rect x="{x:.1}" y="{TOP}" width="{bar:.1}" height="{plot_height:.1}" fill="none" stroke="#767676" stroke-dasharray="4 3"/><text x="{centre:.1}" y="{:.1}" font-size="12" text-anchor="middle" fill="#1a1a1a">X</text>"##,
+                        TOP + plot_height / 2.0
+                    );
+                }
+            }
+            let _ = write!(
+                svg,
+                r##"<text x="{centre:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#1a1a1a">{}</text>"##,
+                HEIGHT - BOTTOM + 16.0,
+                escape(label)
+            );
+        }
+        svg.push_str("</svg>");
+        svg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monthly_receipts_chart() {
+        let chart = BarChart {
+            id: "received".to_owned(),
+            title: "受付件数（月別）".to_owned(),
+            labels: vec![
+                "2026-09".into(),
+                "2026-10".into(),
+                "2026-11".into(),
+                "2026-12".into(),
+            ],
+            values: vec![Some(120.0), None, Some(87.0), Some(230.0)],
+            unit: "件".to_owned(),
+        };
+        insta::assert_snapshot!(chart.render());
+    }
+
+    #[test]
+    fn processing_days_chart() {
+        let chart = BarChart {
+            id: "days".to_owned(),
+            title: "処理日数の分布（開庁日）".to_owned(),
+            labels: (0..6).map(|d| d.to_string()).collect(),
+            values: vec![
+                Some(3.0),
+                Some(14.0),
+                Some(22.5),
+                Some(9.0),
+                Some(0.0),
+                Some(1.0),
+            ],
+            unit: "%".to_owned(),
+        };
+        insta::assert_snapshot!(chart.render());
+    }
+
+    #[test]
+    fn text_is_escaped_and_an_empty_chart_renders() {
+        let chart = BarChart {
+            id: "x\"<".to_owned(),
+            title: "<script>&".to_owned(),
+            labels: vec![],
+            values: vec![],
+            unit: String::new(),
+        };
+        let svg = chart.render();
+        assert!(!svg.contains("<script>"));
+        assert!(svg.contains("&lt;script&gt;&amp;"));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn axis_maximum_is_round() {
+        assert!((nice_ceiling(87.0) - 100.0).abs() < 1e-9);
+        assert!((nice_ceiling(230.0) - 500.0).abs() < 1e-9);
+        assert!((nice_ceiling(0.0) - 1.0).abs() < 1e-9);
+        assert!((nice_ceiling(10.0) - 10.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,587 @@
+//! The usage dashboard against a real database: rollups from application events (idempotent,
+//! safe with two workers), suppression as published, exact percentiles, division isolation on
+//! the API and the console, and no personal data in any output.
+
+use actix_web::test::TestRequest;
+use chrono::{Datelike, Months, NaiveDate};
+use diesel::sql_types::{Array, BigInt, Date, Integer, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::RunQueryDsl;
+use madoguchi::identity::staff::{self, Membership, Role};
+use madoguchi::statistics::rollup;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{CATALOG, STAFF_PASSWORD, TestApp, bearer};
+use crate::page_client::{Browser, hidden};
+use crate::staff::{Sample, apply, two_divisions};
+
+/// The first day of the month `back` months before this one (city time).
+fn month(back: u32) -> NaiveDate {
+    let today = madoguchi::forms::lint::city_today();
+    today
+        .with_day(1)
+        .unwrap()
+        .checked_sub_months(Months::new(back))
+        .unwrap()
+}
+
+fn label(date: NaiveDate) -> String {
+    date.format("%Y-%m").to_string()
+}
+
+async fn resident(app: &TestApp) -> Uuid {
+    let id = Uuid::new_v4();
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(
+        "INSERT INTO residents (id, provider, issuer, subject, email) VALUES ($1, 'dev', 'seed', $2, NULL)",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(id.to_string())
+    .execute(&mut connection)
+    .await
+    .expect("resident");
+    id
+}
+
+/// `count` applications for `procedure` received from `start` (city time, one a minute),
+/// each with its receipt event, and — when `decided_after_days` — completed that many calendar
+/// days later (`(i * 7919) % spread` days, varied). Straight into the tables, as the service
+/// writes them.
+async fn seed(
+    app: &TestApp,
+    procedure: &str,
+    start: NaiveDate,
+    count: i32,
+    decided_spread_days: Option<i32>,
+) {
+    let resident = resident(app).await;
+    let definition = &CATALOG.procedures[procedure].definition;
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let at = start.and_hms_opt(0, 30, 0).unwrap().and_utc() - chrono::Duration::hours(9);
+    // Three statements, in order: the events must get their ids in the order the service
+    // writes them (a receipt before its decision).
+    let batch = format!("SEED-{}-", Uuid::new_v4().simple());
+    diesel::sql_query(
+        "INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash, status,
+                                  data, fee_yen, queue, division, submitted_at, decided_at)
+         SELECT gen_random_uuid(), $7 || i, $1, $2,
+                (SELECT content_hash FROM procedure_versions WHERE procedure_id = $2 LIMIT 1),
+                CASE WHEN $6 > 0 THEN 'completed' ELSE 'submitted' END,
+                '{}', 0, $3, $3, $4 + i * interval '1 minute',
+                CASE WHEN $6 > 0 THEN $4 + i * interval '1 minute' + ((i * 7919) % greatest($6, 1)) * interval '1 day' END
+           FROM generate_series(1, $5) AS i",
+    )
+    .bind::<SqlUuid, _>(resident)
+    .bind::<Text, _>(procedure)
+    .bind::<Text, _>(&definition.division)
+    .bind::<Timestamptz, _>(at)
+    .bind::<Integer, _>(count)
+    .bind::<Integer, _>(decided_spread_days.unwrap_or(0))
+    .bind::<Text, _>(&batch)
+    .execute(&mut connection)
+    .await
+    .expect("seeding applications");
+    diesel::sql_query(
+        "INSERT INTO submission_events (submission_id, actor_kind, to_status, created_at)
+         SELECT id, 'resident', 'submitted', submitted_at FROM submissions
+          WHERE starts_with(reference, $1) ORDER BY submitted_at",
+    )
+    .bind::<Text, _>(&batch)
+    .execute(&mut connection)
+    .await
+    .expect("seeding receipts");
+    diesel::sql_query(
+        "INSERT INTO submission_events (submission_id, actor_kind, from_status, to_status, created_at)
+         SELECT id, 'staff', 'in_progress', 'completed', decided_at FROM submissions
+          WHERE starts_with(reference, $1) AND decided_at IS NOT NULL ORDER BY decided_at",
+    )
+    .bind::<Text, _>(&batch)
+    .execute(&mut connection)
+    .await
+    .expect("seeding decisions");
+}
+
+/// Runs the worker's rollup pass (events settle at once in tests).
+async fn refresh(app: &TestApp) -> rollup::Refreshed {
+    let mut connection = app.state.pool.get().await.expect("connection");
+    rollup::refresh(&mut connection, &app.state.catalog, &app.state.calendar, 0)
+        .await
+        .expect("rollup")
+}
+
+fn row<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|row| row["id"] == id)
+        .unwrap_or_else(|| panic!("no row {id} in {report}"))
+}
+
+fn month_index(report: &Value, date: NaiveDate) -> usize {
+    report["months"]
+        .as_array()
+        .expect("months")
+        .iter()
+        .position(|m| m == &json!(label(date)))
+        .expect("month in the report")
+}
+
+fn hidden_keys(cells: &Value) -> Vec<String> {
+    cells["hidden"]
+        .as_array()
+        .expect("hidden")
+        .iter()
+        .map(|key| key.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_cell_of_nine_is_hidden_and_so_is_its_complement() {
+    let app = TestApp::spawn().await;
+    let (a, b) = two_divisions();
+    let (m1, m2) = (month(2), month(1));
+    seed(&app, &a.procedure, m1, 9, None).await;
+    seed(&app, &a.procedure, m2, 40, None).await;
+    seed(&app, &b.procedure, m1, 30, None).await;
+    seed(&app, &b.procedure, m2, 25, None).await;
+    let refreshed = refresh(&app).await;
+    assert_eq!(refreshed.events, 104);
+
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200, "{report}");
+    let (i1, i2) = (month_index(&report, m1), month_index(&report, m2));
+    let a_row = row(&report, &a.procedure);
+    let b_row = row(&report, &b.procedure);
+    // The 9 is hidden…
+    assert_eq!(a_row["months"][i1]["received"], Value::Null);
+    assert!(hidden_keys(&a_row["months"][i1]).contains(&"received".to_owned()));
+    // …and so is its complement in its row (else 49 − 40 gives it) and in its column (else
+    // 39 − 30 gives it), and the cycle closes on the fourth cell.
+    assert_eq!(
+        a_row["months"][i2]["received"],
+        Value::Null,
+        "row complement"
+    );
+    assert_eq!(
+        b_row["months"][i1]["received"],
+        Value::Null,
+        "column complement"
+    );
+    assert_eq!(b_row["months"][i2]["received"], Value::Null, "closing cell");
+    // The totals stay, and cannot give any hidden cell back.
+    assert_eq!(a_row["period"]["received"], 49);
+    assert_eq!(b_row["period"]["received"], 55);
+    assert_eq!(report["total"]["months"][i1]["received"], 39);
+    assert_eq!(report["total"]["months"][i2]["received"], 65);
+    assert_eq!(report["total"]["period"]["received"], 104);
+    // The cumulative figure would give a hidden month as a difference: hidden too.
+    assert_eq!(a_row["months"][i2]["cumulative"], Value::Null);
+
+    // The CSV says X where the JSON says hidden.
+    let csv = csv(&app, "/statistics/open-data.csv").await;
+    let a_m1 = csv
+        .lines()
+        .find(|line| line.contains(&format!(",{},{},", label(m1), a.procedure)))
+        .expect("a line for the procedure and month");
+    assert!(a_m1.starts_with("172065,加賀市,"), "{a_m1}");
+    assert_eq!(a_m1.split(',').nth(5), Some("X"), "{a_m1}");
+}
+
+async fn csv(app: &TestApp, path: &str) -> String {
+    let response = app.call(TestRequest::get().uri(path)).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        crate::helpers::header(&response, "content-type"),
+        "text/csv; charset=utf-8"
+    );
+    String::from_utf8(actix_web::test::read_body(response).await.to_vec()).expect("UTF-8")
+}
+
+#[actix_web::test]
+async fn rollups_are_idempotent_and_safe_with_two_workers() {
+    let app = TestApp::spawn().await;
+    let (a, _) = two_divisions();
+    seed(&app, &a.procedure, month(1), 300, Some(20)).await;
+    // Two workers at once: one folds, the other finds the watermark taken or nothing left.
+    let (first, second) = tokio::join!(refresh(&app), refresh(&app));
+    assert_eq!(first.events + second.events, 600, "{first:?} {second:?}");
+    let again = refresh(&app).await;
+    assert_eq!(again.events, 0, "a folded range is not read again");
+
+    let mut connection = app.state.pool.get().await.expect("connection");
+    #[derive(diesel::QueryableByName)]
+    struct Totals {
+        #[diesel(sql_type = BigInt)]
+        received: i64,
+        #[diesel(sql_type = BigInt)]
+        completed: i64,
+    }
+    let totals: Totals = diesel::sql_query(
+        "SELECT sum(received)::bigint AS received, sum(completed)::bigint AS completed FROM statistics_monthly",
+    )
+    .get_result(&mut connection)
+    .await
+    .expect("totals");
+    assert_eq!((totals.received, totals.completed), (300, 300));
+}
+
+#[derive(diesel::QueryableByName)]
+struct Percentiles {
+    #[diesel(sql_type = Date)]
+    month: NaiveDate,
+    #[diesel(sql_type = Integer)]
+    median: i32,
+    #[diesel(sql_type = Integer)]
+    p90: i32,
+}
+
+#[actix_web::test]
+async fn histogram_percentiles_equal_percentile_disc_over_10k_raw_rows() {
+    let app = TestApp::spawn().await;
+    let (a, b) = two_divisions();
+    // 10,000 applications over three months, decided 0–36 calendar days later.
+    seed(&app, &a.procedure, month(4), 4000, Some(37)).await;
+    seed(&app, &b.procedure, month(3), 3500, Some(29)).await;
+    seed(&app, &a.procedure, month(2), 2500, Some(11)).await;
+    let refreshed = refresh(&app).await;
+    assert_eq!(refreshed.events, 20_000);
+
+    // The oracle: business days straight from the raw rows in SQL (weekdays not in the
+    // configured holidays, after the day of receipt up to the day of decision).
+    let holidays: Vec<NaiveDate> = app.state.settings.calendar.holidays.clone();
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let raw = "WITH days AS (
+                   SELECT (decided_at AT TIME ZONE 'Asia/Tokyo')::date AS decided_on,
+                          (SELECT count(*) FROM generate_series(
+                                (submitted_at AT TIME ZONE 'Asia/Tokyo')::date + 1,
+                                (decided_at AT TIME ZONE 'Asia/Tokyo')::date, interval '1 day') AS d
+                            WHERE extract(isodow FROM d) < 6 AND NOT d::date = ANY($1))::int AS taken
+                     FROM submissions WHERE decided_at IS NOT NULL)";
+    let by_month: Vec<Percentiles> = diesel::sql_query(format!(
+        "{raw} SELECT date_trunc('month', decided_on)::date AS month,
+                      percentile_disc(0.5) WITHIN GROUP (ORDER BY taken) AS median,
+                      percentile_disc(0.9) WITHIN GROUP (ORDER BY taken) AS p90
+                 FROM days GROUP BY 1 ORDER BY 1"
+    ))
+    .bind::<Array<Date>, _>(&holidays)
+    .load(&mut connection)
+    .await
+    .expect("percentile_disc by month");
+    let overall: Percentiles = diesel::sql_query(format!(
+        "{raw} SELECT min(date_trunc('month', decided_on))::date AS month,
+                      percentile_disc(0.5) WITHIN GROUP (ORDER BY taken) AS median,
+                      percentile_disc(0.9) WITHIN GROUP (ORDER BY taken) AS p90
+                 FROM days"
+    ))
+    .bind::<Array<Date>, _>(&holidays)
+    .get_result(&mut connection)
+    .await
+    .expect("percentile_disc overall");
+    drop(connection);
+
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200);
+    assert!(by_month.len() >= 3, "decisions fall in several months");
+    for expected in &by_month {
+        let cells = &report["total"]["months"][month_index(&report, expected.month)];
+        assert_eq!(
+            cells["median_days"], expected.median,
+            "{} median",
+            expected.month
+        );
+        assert_eq!(cells["p90_days"], expected.p90, "{} p90", expected.month);
+    }
+    // Merged across all months (and both procedures), still exact.
+    assert_eq!(report["total"]["period"]["median_days"], overall.median);
+    assert_eq!(report["total"]["period"]["p90_days"], overall.p90);
+    assert_eq!(report["total"]["period"]["decided"], 10_000);
+}
+
+/// A staff account of `division` signed in on the console.
+async fn console<'a>(app: &'a TestApp, division: &str) -> Browser<'a> {
+    let login = format!("{division}-clerk-{}", Uuid::new_v4().simple());
+    let mut connection = app.state.pool.get().await.expect("connection");
+    staff::create(
+        &mut connection,
+        &login,
+        "職員",
+        None,
+        Some(STAFF_PASSWORD),
+        &[Membership {
+            division: division.to_owned(),
+            role: Role::Clerk,
+        }],
+        None,
+    )
+    .await
+    .expect("staff account");
+    drop(connection);
+    let mut browser = Browser::new(app);
+    let page = browser.get("/staff/sign-in").await;
+    let csrf = hidden(&page.html, "csrf");
+    let signed = browser
+        .post(
+            "/staff/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("login", &login),
+                ("password", STAFF_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{}", signed.html);
+    browser
+}
+
+fn title(sample: &Sample) -> String {
+    CATALOG.procedures[&sample.procedure]
+        .definition
+        .title
+        .ja
+        .clone()
+}
+
+#[actix_web::test]
+async fn a_clerk_sees_only_their_divisions() {
+    let app = TestApp::spawn().await;
+    let (a, b) = two_divisions();
+    seed(&app, &a.procedure, month(1), 30, Some(5)).await;
+    seed(&app, &b.procedure, month(1), 30, Some(5)).await;
+    refresh(&app).await;
+
+    let token = app.staff(&a.division, "clerk").await;
+    let (status, report) = app.get_as("/api/v1/staff/statistics", &token).await;
+    assert_eq!(status, 200, "{report}");
+    let ids: Vec<&str> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a.procedure.as_str()]);
+    assert_eq!(report["total"]["period"]["received"], 30);
+    // Without a token: 401.
+    let (status, _) = app.get("/api/v1/staff/statistics").await;
+    assert_eq!(status, 401);
+
+    // The console page: the same.
+    let mut browser = console(&app, &a.division).await;
+    let page = browser.get("/staff/statistics").await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(page.html.contains(&title(&a)), "own procedure shown");
+    assert!(
+        !page.html.contains(&title(&b)),
+        "another division's procedure not shown"
+    );
+    assert!(page.html.contains("<svg"), "charts are drawn on the server");
+
+    // Counter counts: own procedure yes, another division's is not found.
+    let this_month = label(month(0));
+    let (status, body) = app
+        .json(
+            TestRequest::put()
+                .uri("/api/v1/staff/statistics/counter")
+                .insert_header(bearer(&token))
+                .set_json(json!({"procedure_id": b.procedure, "month": this_month, "count": 20})),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app
+        .json(
+            TestRequest::put()
+                .uri("/api/v1/staff/statistics/counter")
+                .insert_header(bearer(&token))
+                .set_json(json!({"procedure_id": a.procedure, "month": "2026-13", "count": -1})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, vec!["count", "month"], "{body}");
+    // Through the console form (CSRF): 30 online + 70 at the counter = 30 %.
+    let csrf = hidden(&page.html, "csrf");
+    let saved = browser
+        .post(
+            "/staff/statistics/counter",
+            &[
+                ("csrf", &csrf),
+                ("procedure", &a.procedure),
+                ("month", &label(month(1))),
+                ("count", "70"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let refused = browser
+        .post(
+            "/staff/statistics/counter",
+            &[
+                ("csrf", "forged"),
+                ("procedure", &a.procedure),
+                ("month", &label(month(1))),
+                ("count", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let (_, report) = app.get("/api/v1/statistics").await;
+    let cells = &row(&report, &a.procedure)["months"][month_index(&report, month(1))];
+    assert_eq!(cells["online_share"], 30.0, "{cells}");
+}
+
+/// Every string under a key that names a person, an address, a contact or a My Number.
+fn personal_values(data: &Value, key: &str, found: &mut Vec<String>) {
+    match data {
+        Value::Object(map) => {
+            for (name, value) in map {
+                personal_values(value, name, found);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                personal_values(item, key, found);
+            }
+        }
+        Value::String(text) => {
+            let personal = [
+                "name",
+                "kana",
+                "address",
+                "mail",
+                "phone",
+                "my_number",
+                "birth",
+            ]
+            .iter()
+            .any(|word| key.contains(word));
+            if personal && text.chars().count() >= 3 {
+                found.push(text.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
+#[actix_web::test]
+async fn no_personal_data_in_any_output_of_a_seeded_run() {
+    let app = TestApp::spawn().await;
+    let (a, b) = two_divisions();
+    // Real applications through the API, with names, addresses and emails in their answers…
+    let mut secrets = Vec::new();
+    for (index, sample) in [&a, &b].into_iter().enumerate() {
+        let token = app.resident(&format!("stats-resident-{index}")).await;
+        for n in 0..12 {
+            apply(&app, &token, sample, &format!("stats-{index}-{n}")).await;
+        }
+        personal_values(&sample.data, "", &mut secrets);
+    }
+    // …a resident email and a My Number-shaped string stored beside them…
+    let email = "taro.kaga@example.jp";
+    let my_number = "123456789018";
+    {
+        let mut connection = app.state.pool.get().await.expect("connection");
+        diesel::sql_query("UPDATE residents SET email = $1")
+            .bind::<Text, _>(email)
+            .execute(&mut connection)
+            .await
+            .expect("email");
+        diesel::sql_query(
+            "UPDATE submissions SET data = data || jsonb_build_object('note', $1::text)",
+        )
+        .bind::<Text, _>(format!("{my_number} 加賀市大聖寺南町ニ41"))
+        .execute(&mut connection)
+        .await
+        .expect("data");
+    }
+    secrets.extend([
+        email.to_owned(),
+        my_number.to_owned(),
+        "大聖寺南町".to_owned(),
+    ]);
+    assert!(
+        secrets.len() >= 4,
+        "the samples hold personal answers: {secrets:?}"
+    );
+    // …and bulk history.
+    seed(&app, &a.procedure, month(1), 50, Some(9)).await;
+    refresh(&app).await;
+
+    let token = app.staff(&a.division, "clerk").await;
+    let mut outputs = Vec::new();
+    for path in [
+        "/statistics",
+        "/statistics?lang=en",
+        "/statistics/open-data.csv",
+        "/statistics/open-data-definitions.csv",
+    ] {
+        let response = app.call(TestRequest::get().uri(path)).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        outputs.push((
+            path.to_owned(),
+            String::from_utf8(actix_web::test::read_body(response).await.to_vec()).unwrap(),
+        ));
+    }
+    for (path, token) in [
+        ("/api/v1/statistics", None),
+        ("/api/v1/staff/statistics", Some(&token)),
+    ] {
+        let mut request = TestRequest::get().uri(path);
+        if let Some(token) = token {
+            request = request.insert_header(bearer(token));
+        }
+        let response = app.call(request).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        outputs.push((
+            path.to_owned(),
+            String::from_utf8(actix_web::test::read_body(response).await.to_vec()).unwrap(),
+        ));
+    }
+    let mut browser = console(&app, &a.division).await;
+    outputs.push((
+        "/staff/statistics".to_owned(),
+        browser.get("/staff/statistics").await.html,
+    ));
+
+    // The run produced figures (so the grep looks at something)…
+    assert!(outputs.iter().any(|(_, text)| text.contains("172065")));
+    // …and none of them carries anything personal.
+    for (path, text) in &outputs {
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{path} contains {secret:?}"
+            );
+        }
+        assert!(!text.contains("SEED-"), "{path} names an application");
+    }
+}
+
+#[actix_web::test]
+async fn the_public_page_has_charts_tables_and_definitions_in_both_languages() {
+    let app = TestApp::spawn().await;
+    let (a, _) = two_divisions();
+    seed(&app, &a.procedure, month(1), 25, Some(8)).await;
+    refresh(&app).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.get("/statistics").await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("オンライン申請の利用状況"));
+    assert_eq!(page.html.matches("<svg").count(), 4, "four charts");
+    assert!(
+        page.html.contains("percentile_disc 0.5"),
+        "definitions beside the measures"
+    );
+    assert!(page.html.contains("/statistics/open-data.csv"));
+    assert!(!page.html.contains("<script"), "no chart script");
+    let english = browser.get("/statistics?lang=en").await;
+    assert!(english.html.contains("How the online counter is used"));
+    let definitions = csv(&app, "/statistics/open-data-definitions.csv").await;
+    assert!(definitions.contains("CC BY 4.0"));
+    assert!(definitions.starts_with("項目名,説明,Name,Description"));
+}
