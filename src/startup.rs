@@ -36,10 +36,27 @@ pub fn build_app(
         InitError = (),
     >,
 > {
+    let listing = web::Data::new(routes::catalog::Listing::new(&state.catalog));
+    build_app_with(state, metrics, listing)
+}
+
+/// [`build_app`] with the catalog listing already serialised: the server makes it once and
+/// shares it between its workers rather than serialising and gzipping it in each.
+pub fn build_app_with(
+    state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
+    listing: web::Data<routes::catalog::Listing>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     let json_limit = state.settings.server.max_json_body_bytes;
     let https = state.settings.server.public_url.starts_with("https://");
-    // The catalog listing of the JSON edge, serialised once per worker.
-    let listing = web::Data::new(routes::catalog::Listing::new(&state.catalog));
     App::new()
         .app_data(state)
         .app_data(listing)
@@ -85,6 +102,16 @@ async fn unmatched(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
     }
 }
 
+/// When each startup phase ended, counted from the start of [`Application::build`].
+#[derive(Default)]
+struct Phases {
+    catalog: std::time::Duration,
+    database: std::time::Duration,
+    versions: std::time::Duration,
+    state: std::time::Duration,
+    listing: std::time::Duration,
+}
+
 /// A ready-to-run server: database resolved and migrated, catalog loaded, listener bound.
 pub struct Application {
     server: actix_web::dev::Server,
@@ -95,12 +122,17 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // What startup spends, phase by phase, in the "serving" log line (benches/run.sh times
+        // the whole of it from outside).
+        let started = std::time::Instant::now();
+        let mut phases = Phases::default();
         let catalog = Arc::new(Catalog::load(&settings.forms.dir).map_err(|report| {
             anyhow::anyhow!(
                 "the procedure catalog in {} has mistakes; fix them (see `madoguchi forms check`):\n{report}",
                 settings.forms.dir.display()
             )
         })?);
+        phases.catalog = started.elapsed();
         let resolved = db::cluster::resolve(&settings.database, "madoguchi").await?;
         if settings.database.migrate_on_start {
             let applied = db::run_migrations(&resolved.url).await?;
@@ -108,11 +140,13 @@ impl Application {
                 tracing::info!(count = applied.len(), "applied migrations");
             }
         }
+        phases.database = started.elapsed();
         let pool = db::build_pool(&resolved.url, &settings.database)?;
         catalog
             .record_versions(&pool)
             .await
             .context("recording procedure versions")?;
+        phases.versions = started.elapsed();
 
         if settings.email.worker_in_serve
             && let Some(provider) = crate::payments::provider_from(&settings.payments)
@@ -156,9 +190,14 @@ impl Application {
         if migrate {
             run_data_migrations(&state.pool, &state.sealer, &state.catalog).await?;
         }
+        phases.state = started.elapsed();
         let metrics = web::Data::new(Metrics::new()?);
-        let mut server =
-            HttpServer::new(move || build_app(state.clone(), metrics.clone())).shutdown_timeout(10);
+        let listing = web::Data::new(routes::catalog::Listing::new(&state.catalog));
+        phases.listing = started.elapsed();
+        let mut server = HttpServer::new(move || {
+            build_app_with(state.clone(), metrics.clone(), listing.clone())
+        })
+        .shutdown_timeout(10);
         if workers > 0 {
             server = server.workers(workers);
         }
@@ -167,7 +206,16 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
-        tracing::info!(port, "madoguchi is serving");
+        tracing::info!(
+            port,
+            catalog_ms = phases.catalog.as_millis(),
+            database_ms = phases.database.as_millis(),
+            versions_ms = phases.versions.as_millis(),
+            state_ms = phases.state.as_millis(),
+            listing_ms = phases.listing.as_millis(),
+            total_ms = started.elapsed().as_millis(),
+            "madoguchi is serving"
+        );
         Ok(Self {
             server,
             port,

@@ -93,10 +93,27 @@ impl Catalog {
     /// stay readable after a file changes.
     pub async fn record_versions(&self, pool: &DbPool) -> Result<(), DbError> {
         use crate::db::schema::procedure_versions::dsl as pv;
+        use diesel::{ExpressionMethods, QueryDsl};
         let mut connection = crate::db::connection(pool).await?;
+        // Usually every version is there already (a restart): asking which are costs one small
+        // query, where sending every definition (~1 MB of JSON) to be ignored cost most of startup.
+        let hashes: Vec<&str> = self
+            .procedures
+            .values()
+            .map(|procedure| procedure.content_hash.as_str())
+            .collect();
+        let known: std::collections::HashSet<String> = pv::procedure_versions
+            .filter(pv::content_hash.eq_any(&hashes))
+            .select(pv::content_hash)
+            .load::<String>(&mut connection)
+            .await
+            .map_err(DbError::classify)?
+            .into_iter()
+            .collect();
         let rows: Vec<_> = self
             .procedures
             .values()
+            .filter(|procedure| !known.contains(&procedure.content_hash))
             .map(|procedure| {
                 (
                     pv::content_hash.eq(procedure.content_hash.clone()),
@@ -107,7 +124,6 @@ impl Catalog {
                 )
             })
             .collect();
-        use diesel::ExpressionMethods;
         for chunk in rows.chunks(500) {
             diesel::insert_into(pv::procedure_versions)
                 .values(chunk)

@@ -7,6 +7,7 @@
 
 pub mod attachments;
 pub mod drafts;
+mod insert;
 pub mod lifecycle;
 pub mod reference;
 pub mod sealing;
@@ -245,33 +246,59 @@ pub async fn submit(
                 };
                 let scope = Scope::revision(&definition.id, id, 1);
                 let sealed = Value::Object(sealing::seal_answers(context.sealer, definition.pages.iter().flat_map(|p| p.fields.iter()), &validated.data, &scope));
-                diesel::insert_into(submissions::table)
-                    .values((
-                        submissions::id.eq(id),
-                        submissions::reference.eq(&reference),
-                        submissions::resident_id.eq(request.resident_id),
-                        submissions::procedure_id.eq(&definition.id),
-                        submissions::content_hash.eq(&procedure.content_hash),
-                        submissions::status.eq(status.as_str()),
-                        submissions::data.eq(&sealed),
-                        submissions::fee_yen.eq(validated.fee as i64),
-                        submissions::fee_breakdown.eq(breakdown_json(&validated)),
-                        submissions::queue.eq(&validated.queue),
-                        submissions::division.eq(&division),
-                        submissions::submitted_at.eq(now),
-                        submissions::due_date.eq(due_date),
-                    ))
-                    .execute(connection)
-                    .await?;
-                record_event(connection, id, ActorKind::Resident, Some(request.resident_id), None, status, None).await?;
-                diesel::insert_into(submission_revisions::table)
-                    .values((
-                        submission_revisions::submission_id.eq(id),
-                        submission_revisions::revision.eq(1),
-                        submission_revisions::data.eq(&sealed),
-                    ))
-                    .execute(connection)
-                    .await?;
+                let body = json!({
+                    "id": id,
+                    "reference": reference,
+                    "procedure_id": definition.id,
+                    "status": status,
+                    "fee_yen": validated.fee,
+                    "fee_breakdown": validated.breakdown,
+                    "submitted_at": now,
+                    "due_date": due_date,
+                });
+                let answer = StoredResponse { status: 201, body };
+                // An application awaiting payment tells nobody yet: it reaches the queue when paid.
+                let summary = SubmissionRef { id, reference: reference.clone(), procedure, status, division: division.clone(), resident_id: request.resident_id };
+                let tells = |to: &[String]| status == Status::Submitted && to.iter().any(|event| event == "received");
+                let (resident_notice_ja, resident_notice_en) = if tells(&definition.notify.applicant) {
+                    let payload = |language| serde_json::to_value(notice_data(context, &summary, "received", language, false)).unwrap_or_default();
+                    (Some(payload("ja")), Some(payload("en")))
+                } else {
+                    (None, None)
+                };
+                let (division_recipient, division_notice) = match context.catalog.organisation.divisions.get(&division) {
+                    Some(office) if tells(&definition.notify.division) => (
+                        Some(office.email.clone()),
+                        Some(serde_json::to_value(notice_data(context, &summary, "received", "ja", true)).unwrap_or_default()),
+                    ),
+                    _ => (None, None),
+                };
+                insert::NewApplication {
+                    id,
+                    reference,
+                    resident_id: request.resident_id,
+                    procedure_id: definition.id.clone(),
+                    content_hash: procedure.content_hash.clone(),
+                    status: status.as_str(),
+                    data: sealed,
+                    fee_yen: validated.fee as i64,
+                    fee_breakdown: breakdown_json(&validated),
+                    queue: validated.queue.clone(),
+                    division,
+                    submitted_at: now,
+                    due_date,
+                    resident_notice_ja,
+                    resident_notice_en,
+                    division_recipient,
+                    division_notice,
+                    notice_ids: [Uuid::now_v7(), Uuid::now_v7()],
+                    idempotency_key: request.idempotency_key.clone(),
+                    request_hash: hash,
+                    response_status: answer.status as i16,
+                    response_body: answer.body.clone(),
+                }
+                .execute(connection)
+                .await?;
                 if let Some(signature) = &request.signature {
                     store_signature(connection, id, 1, signature).await?;
                 }
@@ -288,23 +315,6 @@ pub async fn submit(
                     .execute(connection)
                     .await?;
                 }
-                if status == Status::Submitted {
-                    let summary = SubmissionRef { id, reference: reference.clone(), procedure, status, division: division.clone(), resident_id: request.resident_id };
-                    notify_change(connection, context, &summary, "received").await?;
-                }
-
-                let body = json!({
-                    "id": id,
-                    "reference": reference,
-                    "procedure_id": definition.id,
-                    "status": status,
-                    "fee_yen": validated.fee,
-                    "fee_breakdown": validated.breakdown,
-                    "submitted_at": now,
-                    "due_date": due_date,
-                });
-                let answer = StoredResponse { status: 201, body };
-                remember_answer(connection, request.resident_id, &request.idempotency_key, &hash, &answer).await?;
                 tracing::info!(submission_id = %id, procedure = %definition.id, "application received");
                 Ok(answer)
             })
@@ -789,13 +799,6 @@ pub async fn notify_change(
     event: &str,
 ) -> Result<(), diesel::result::Error> {
     let definition = &submission.procedure.definition;
-    let status_text = |language: &str| {
-        if language == "en" {
-            submission.status.label_en().to_owned()
-        } else {
-            submission.status.label_ja().to_owned()
-        }
-    };
     let mut notices = Vec::new();
     if definition.notify.applicant.iter().any(|e| e == event) {
         // Only to an address the resident confirmed.
@@ -809,15 +812,7 @@ pub async fn notify_change(
         if let Some((Some(email), language)) = contact {
             notices.push(Notice {
                 template: "resident_status",
-                data: NoticeData {
-                    event: event.to_owned(),
-                    reference: submission.reference.clone(),
-                    procedure_title_ja: definition.title.ja.clone(),
-                    procedure_title_en: definition.title.en.clone(),
-                    status: status_text(&language),
-                    link: format!("{}/submissions/{}", context.public_url, submission.id),
-                    payment: None,
-                },
+                data: notice_data(context, submission, event, &language, false),
                 language,
                 recipient: email,
                 submission_id: Some(submission.id),
@@ -835,19 +830,42 @@ pub async fn notify_change(
             template: "division_status",
             language: "ja".to_owned(),
             recipient: division.email.clone(),
-            data: NoticeData {
-                event: event.to_owned(),
-                reference: submission.reference.clone(),
-                procedure_title_ja: definition.title.ja.clone(),
-                procedure_title_en: definition.title.en.clone(),
-                status: status_text("ja"),
-                link: format!("{}/staff/submissions/{}", context.public_url, submission.id),
-                payment: None,
-            },
+            data: notice_data(context, submission, event, "ja", true),
             submission_id: Some(submission.id),
         });
     }
     notify::enqueue(connection, &notices).await
+}
+
+/// What a notice about `submission` says in `language`, linking to the resident's page or, for
+/// the division, the staff console's.
+fn notice_data(
+    context: &Context<'_>,
+    submission: &SubmissionRef<'_>,
+    event: &str,
+    language: &str,
+    for_staff: bool,
+) -> NoticeData {
+    let definition = &submission.procedure.definition;
+    let status = if language == "en" {
+        submission.status.label_en()
+    } else {
+        submission.status.label_ja()
+    };
+    let page = if for_staff {
+        "staff/submissions"
+    } else {
+        "submissions"
+    };
+    NoticeData {
+        event: event.to_owned(),
+        reference: submission.reference.clone(),
+        procedure_title_ja: definition.title.ja.clone(),
+        procedure_title_en: definition.title.en.clone(),
+        status: status.to_owned(),
+        link: format!("{}/{page}/{}", context.public_url, submission.id),
+        payment: None,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -626,7 +626,8 @@ async fn an_application_reuses_prepared_statements() {
         .map(|text| text.split(" -- binds:").next().unwrap_or_default())
         .filter(|sql| !["BEGIN", "COMMIT"].contains(sql))
         .collect();
-    assert!(statements.len() >= 8, "{ran:#?}");
+    // Session check, lock, key check and the one insert at least (src/submissions/insert.rs).
+    assert!(statements.len() >= 4, "{ran:#?}");
     let unprepared: Vec<&&str> = statements
         .iter()
         .filter(|sql| !cached.iter().any(|c| c == **sql))
