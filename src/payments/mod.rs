@@ -172,11 +172,9 @@ pub fn notify_url(public_url: &str, provider: &str) -> String {
     )
 }
 
+/// The portal's return page: the resident's browser lands on a page, not on JSON.
 pub fn return_url(public_url: &str, id: Uuid) -> String {
-    format!(
-        "{}/api/v1/payments/{id}/return",
-        public_url.trim_end_matches('/')
-    )
+    format!("{}/payments/{id}/return", public_url.trim_end_matches('/'))
 }
 
 /// Creates (or, for the same Idempotency-Key, returns again) the payment of the resident's
@@ -301,6 +299,20 @@ pub async fn get_for_resident(
         .optional()?
         .ok_or(PaymentError::NotFound)?;
     Ok(from_row(row))
+}
+
+/// A payment's state alone, for the unauthenticated return page (nothing else of it).
+pub async fn status_of(
+    connection: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Option<PaymentStatus>, PaymentError> {
+    let status: Option<String> = payments::table
+        .find(id)
+        .select(payments::status)
+        .first(connection)
+        .await
+        .optional()?;
+    Ok(status.and_then(|status| PaymentStatus::parse(&status)))
 }
 
 /// Every payment of an application, oldest first.

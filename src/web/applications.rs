@@ -320,6 +320,12 @@ pub async fn application(
             at: time_text(file.created_at),
         })
         .collect();
+    let paid = match crate::payments::of_submission(&mut connection, id).await {
+        Ok(list) => list
+            .into_iter()
+            .rfind(|payment| payment.status == crate::payments::PaymentStatus::Succeeded),
+        Err(error) => return page.failure(error),
+    };
     let answers = procedure
         .map(|procedure| apply::answers(&procedure.definition, &detail.data, Uuid::nil(), lang))
         .unwrap_or_default();
@@ -346,6 +352,8 @@ pub async fn application(
             answers,
             files,
             viewed,
+            pay_href => (summary.status == Status::AwaitingPayment && state.payments.is_some()).then(|| format!("/applications/{id}/pay")),
+            confirmation_href => paid.map(|payment| format!("/payments/{}/confirmation", payment.id)),
             withdraw_href => (!summary.status.is_final()).then(|| format!("/applications/{id}/withdraw")),
         },
     )

@@ -943,6 +943,8 @@ fn render_confirm(
             title => pick(&definition.title, lang),
             pages => answers(definition, &draft.data, draft.id, lang),
             fee => fee.map(|fee| if fee == 0 { lang.text("free").to_owned() } else { super::pages::yen(fee, lang) }),
+            // Computed from the pinned definition as the submission will freeze it.
+            breakdown => checked.as_ref().ok().and_then(|validated| validated.breakdown.as_ref()).map(|breakdown| super::payments::shown(breakdown, lang)),
             fee_note => definition.fee.as_ref().and_then(|fee| fee.note.as_ref()).map(|note| pick(note, lang)),
             documents,
             missing,
@@ -1256,6 +1258,7 @@ pub async fn received(
             }),
             fee => (summary.fee_yen > 0).then(|| super::pages::yen(summary.fee_yen as u64, lang)),
             division,
+            pay_href => (summary.status == submissions::lifecycle::Status::AwaitingPayment && state.payments.is_some()).then(|| format!("/applications/{}/pay", summary.id)),
         },
     )
 }

@@ -91,7 +91,10 @@ pub fn switch_href(path: &str, query: &str, lang: Lang) -> String {
 
 /// Every interface text: the shared ones here, and those of the pages after applying.
 fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
-    TEXTS.iter().chain(super::applications::TEXTS)
+    TEXTS
+        .iter()
+        .chain(super::applications::TEXTS)
+        .chain(super::payments::TEXTS)
 }
 
 /// Interface texts: key, Japanese, English.

@@ -8,6 +8,7 @@ mod apply;
 pub mod assets;
 mod lang;
 mod pages;
+mod payments;
 mod questions;
 mod render;
 pub mod session;
@@ -46,6 +47,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(applications::withdraw_page)
         .service(applications::withdraw)
         .service(applications::download)
+        .service(payments::pay_page)
+        .service(payments::pay)
+        .service(payments::return_page)
+        .service(payments::confirmation)
         .service(account::account)
         .service(account::save_account)
         .service(account::confirm_email_page)

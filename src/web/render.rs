@@ -54,6 +54,23 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/web/not_found.html"),
         ),
         (
+            "breakdown.html",
+            include_str!("../../templates/web/breakdown.html"),
+        ),
+        ("pay.html", include_str!("../../templates/web/pay.html")),
+        (
+            "checkout.html",
+            include_str!("../../templates/web/checkout.html"),
+        ),
+        (
+            "payment_return.html",
+            include_str!("../../templates/web/payment_return.html"),
+        ),
+        (
+            "payment_confirmation.html",
+            include_str!("../../templates/web/payment_confirmation.html"),
+        ),
+        (
             "unavailable.html",
             include_str!("../../templates/web/unavailable.html"),
         ),

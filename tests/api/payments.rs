@@ -1489,3 +1489,288 @@ async fn on_the_console_the_assignee_sets_the_fee_with_a_reason_and_the_applicat
     assert!(!shown.html.contains(&fee), "set once");
     paying.stop().await;
 }
+
+/// HTML text as a value again (the pages escape `&`, quotes and angle brackets).
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The provider form of a checkout page as the API gives it: action and fields in order.
+fn checkout_of(html: &str) -> Value {
+    let at = html.find(r#"id="checkout""#).expect("the checkout form");
+    let tag = &html[html[..at].rfind("<form").expect("form")..at];
+    let start = tag.find(r#"action=""#).expect("action") + 8;
+    let action = unescape(&tag[start..start + tag[start..].find('"').unwrap()]);
+    let form = &html[at..];
+    let form = &form[..form.find("</form>").expect("form end")];
+    let mut fields = Vec::new();
+    for input in form.split(r#"<input type="hidden" name=""#).skip(1) {
+        let (name, rest) = input.split_once('"').unwrap();
+        let rest = rest.strip_prefix(r#" value=""#).unwrap();
+        let value = &rest[..rest.find('"').unwrap()];
+        fields.push(json!([unescape(name), unescape(value)]));
+    }
+    json!({"action": action, "fields": fields})
+}
+
+async fn application_status(app: &TestApp, id: &str) -> String {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use madoguchi::db::schema::submissions;
+    let mut connection = madoguchi::db::connection(&app.state.pool)
+        .await
+        .expect("connection");
+    submissions::table
+        .find(uuid::Uuid::parse_str(id).expect("uuid"))
+        .select(submissions::status)
+        .first(&mut connection)
+        .await
+        .expect("status")
+}
+
+async fn payment_rows(app: &TestApp) -> i64 {
+    use diesel_async::RunQueryDsl;
+    let mut connection = madoguchi::db::connection(&app.state.pool)
+        .await
+        .expect("connection");
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    diesel::sql_query("SELECT count(*) AS count FROM payments")
+        .get_result::<Count>(&mut connection)
+        .await
+        .expect("count")
+        .count
+}
+
+/// Mr. A on the pages: the fee on the confirm page, 支払待ち after sending, 「支払う」, the
+/// provider's page through a plain form, the notification, and then his application paid with
+/// its お支払い確認. Another resident finds neither page.
+#[actix_web::test]
+async fn on_the_pages_a_resident_sees_the_fee_pays_it_and_sees_the_confirmation() {
+    use crate::page_client;
+    use crate::portal_flow::{self, hidden, pairs};
+    let pki = crate::helpers::test_pki();
+    let paying = Paying::start_with(|settings| {
+        settings.portal.signer = "dev".to_owned();
+        settings.portal.dev_signer_certificate = pki.join("sign-alice.pem").display().to_string();
+        settings.portal.dev_signer_key = pki.join("sign-alice.key").display().to_string();
+    })
+    .await;
+    let app = &paying.app;
+    let procedure = "koseki-shomei-request";
+    let definition = &CATALOG.get(procedure).expect("procedure").definition;
+    let mut flow = portal_flow::Browser::new(app);
+    flow.sign_in("pay-pages-1").await;
+    let first = portal_flow::start(&mut flow, procedure).await;
+    let draft = first.trim_end_matches("/pages/1").to_owned();
+    portal_flow::fill_in(&mut flow, definition, &first, &two_koseki_copies()).await;
+
+    // The confirm page: the breakdown the submission will freeze.
+    let confirm = flow.get(&format!("{draft}/confirm")).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.html);
+    assert!(confirm.html.contains("お支払いの内訳"), "{}", confirm.html);
+    assert!(confirm.html.contains("900円"), "{}", confirm.html);
+    assert!(confirm.html.contains("110円"), "{}", confirm.html);
+    assert!(
+        confirm.html.contains(r#"<td id="total">1,010円</td>"#),
+        "{}",
+        confirm.html
+    );
+    let key = hidden(&confirm.html, "idempotency_key");
+    let signing = flow
+        .post(
+            &format!("{draft}/sign"),
+            &pairs(&[
+                ("csrf", &hidden(&confirm.html, "csrf")),
+                ("idempotency_key", &key),
+            ]),
+        )
+        .await;
+    assert_eq!(signing.status, 200, "{}", signing.html);
+    let sent = flow
+        .post(
+            &format!("{draft}/submit"),
+            &pairs(&[
+                ("csrf", &hidden(&signing.html, "csrf")),
+                ("idempotency_key", &key),
+                ("signing_nonce", &hidden(&signing.html, "signing_nonce")),
+            ]),
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.html);
+    let id = sent
+        .location
+        .strip_prefix("/submissions/")
+        .and_then(|rest| rest.strip_suffix("/received"))
+        .expect("the received page")
+        .to_owned();
+    let received = flow.get(&sent.location).await;
+    assert!(
+        received
+            .html
+            .contains(&format!(r#"href="/applications/{id}/pay""#)),
+        "{}",
+        received.html
+    );
+
+    // From here with the page client, in the same session.
+    let mut pages = page_client::Browser::new(app);
+    pages.cookies = flow.cookies.clone();
+    let application = pages.get(&format!("/applications/{id}")).await;
+    assert!(
+        application.html.contains("支払待ち"),
+        "{}",
+        application.html
+    );
+    assert!(application.html.contains(r#"id="pay-link""#));
+    let pay = pages.get(&format!("/applications/{id}/pay")).await;
+    assert_eq!(pay.status, 200, "{}", pay.html);
+    assert!(
+        pay.html.contains(r#"<td id="total">1,010円</td>"#),
+        "{}",
+        pay.html
+    );
+    let csrf = page_client::hidden(&pay.html, "csrf");
+    let pay_key = page_client::hidden(&pay.html, "idempotency_key");
+    // A double tap: two posts of one form make one payment.
+    let mut checkouts = Vec::new();
+    for _ in 0..2 {
+        let checkout = pages
+            .post(
+                &format!("/applications/{id}/pay"),
+                &[("csrf", &csrf), ("idempotency_key", &pay_key)],
+            )
+            .await;
+        assert_eq!(checkout.status, 200, "{}", checkout.html);
+        assert!(checkout.html.contains(r#"accept-charset="Shift_JIS""#));
+        assert!(
+            checkout
+                .content_security_policy
+                .contains(&format!("form-action 'self' {}", paying.fake.url(""))),
+            "{}",
+            checkout.content_security_policy
+        );
+        checkouts.push(checkout_of(&checkout.html));
+    }
+    assert_eq!(
+        checkouts[0], checkouts[1],
+        "the same payment, the same form"
+    );
+    assert_eq!(payment_rows(app).await, 1);
+    let checkout = &checkouts[0];
+    assert_eq!(checkout["action"], paying.fake.url("/purchase"));
+    let field = |name: &str| {
+        checkout["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|pair| pair[0] == name)
+            .and_then(|pair| pair[1].as_str())
+            .unwrap_or_else(|| panic!("no {name} in {checkout}"))
+            .to_owned()
+    };
+    assert_eq!(field("amount"), "1010");
+    let order = field("order_id");
+    let return_url = field("success_url");
+    let payment = return_url
+        .rsplit('/')
+        .nth(1)
+        .expect("the payment in the return URL")
+        .to_owned();
+    assert_eq!(
+        return_url,
+        format!(
+            "{}/payments/{payment}/return",
+            app.state.settings.server.public_url
+        )
+    );
+    assert_eq!(paying.post_checkout(checkout, None).await, 200);
+
+    // Back from the provider before its notification: a forged query changes nothing.
+    let mut anyone = page_client::Browser::new(app);
+    let back = anyone
+        .get(&format!(
+            "/payments/{payment}/return?res_result=OK&order_id={order}"
+        ))
+        .await;
+    assert_eq!(back.status, 200, "{}", back.html);
+    assert!(
+        back.html.contains("お支払いを確認しています"),
+        "{}",
+        back.html
+    );
+    assert_eq!(application_status(app, &id).await, "awaiting_payment");
+
+    let delivered = paying
+        .fake
+        .control("pay", json!({"order_id": order, "result": "OK"}))
+        .await;
+    assert_eq!(delivered["delivered"], json!([[200, "OK,"]]));
+    let back = anyone.get(&format!("/payments/{payment}/return")).await;
+    assert!(
+        back.html.contains("お支払いが完了しました"),
+        "{}",
+        back.html
+    );
+    assert!(
+        !back.html.contains("1,010"),
+        "the return page shows no amount"
+    );
+
+    let application = pages.get(&format!("/applications/{id}")).await;
+    assert!(
+        application.html.contains(r#"id="payment-state">支払済み"#),
+        "{}",
+        application.html
+    );
+    assert!(!application.html.contains(r#"id="pay-link""#));
+    let confirmation_href = format!("/payments/{payment}/confirmation");
+    assert!(application.html.contains(&confirmation_href));
+    let confirmation = pages.get(&confirmation_href).await;
+    assert_eq!(confirmation.status, 200, "{}", confirmation.html);
+    assert!(
+        confirmation.html.contains("<h1>お支払い確認</h1>"),
+        "{}",
+        confirmation.html
+    );
+    assert!(!confirmation.html.contains("領収証書"));
+    assert!(confirmation.html.contains(r#"<td id="total">1,010円</td>"#));
+    assert!(
+        confirmation.html.contains(r#"id="provider-reference""#),
+        "{}",
+        confirmation.html
+    );
+    assert!(
+        !confirmation.html.contains("大聖寺") && !confirmation.html.contains("カガ タロウ"),
+        "no answers on the confirmation"
+    );
+    let english = pages.get(&format!("{confirmation_href}?lang=en")).await;
+    assert!(
+        english.html.contains("<h1>Payment confirmation</h1>"),
+        "{}",
+        english.html
+    );
+    assert!(english.html.contains("¥1,010"));
+
+    // Another resident: neither page is there.
+    let mut other = portal_flow::Browser::new(app);
+    other.sign_in("pay-pages-2").await;
+    let mut stranger = page_client::Browser::new(app);
+    stranger.cookies = other.cookies.clone();
+    assert_eq!(
+        stranger
+            .get(&format!("/applications/{id}/pay"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(stranger.get(&confirmation_href).await.status, 404);
+    paying.stop().await;
+}

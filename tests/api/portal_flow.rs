@@ -22,7 +22,7 @@ pub struct Answer {
 /// A cookie jar in front of the app.
 pub struct Browser<'a> {
     app: &'a TestApp,
-    cookies: HashMap<String, String>,
+    pub(crate) cookies: HashMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
@@ -240,7 +240,7 @@ fn example(definition: &Definition) -> Option<Value> {
 }
 
 /// Answers every page of `draft` from `data` through the forms, up to the confirm page.
-async fn fill_in(
+pub(crate) async fn fill_in(
     browser: &mut Browser<'_>,
     definition: &Definition,
     draft_page: &str,
@@ -293,7 +293,7 @@ async fn count_applications(app: &TestApp) -> i64 {
 }
 
 /// Starts an application to `procedure` and returns the first page's address.
-async fn start(browser: &mut Browser<'_>, procedure: &str) -> String {
+pub(crate) async fn start(browser: &mut Browser<'_>, procedure: &str) -> String {
     let apply = browser.get(&format!("/procedures/{procedure}/apply")).await;
     assert_eq!(apply.status, 200, "{}", apply.html);
     let started = browser
