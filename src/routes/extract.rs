@@ -126,6 +126,20 @@ impl StaffAuth {
         self.memberships.iter().any(|m| m.role == Role::Admin)
     }
 
+    /// The divisions where the staff member holds at least `role`; 403 if there are none.
+    pub fn divisions_with_role(&self, role: Role) -> Result<Vec<String>, ApiError> {
+        let divisions: Vec<String> = self
+            .memberships
+            .iter()
+            .filter(|membership| membership.role >= role)
+            .map(|membership| membership.division.clone())
+            .collect();
+        if divisions.is_empty() {
+            return Err(role_required());
+        }
+        Ok(divisions)
+    }
+
     /// 403 unless the staff member holds at least `role` in `division`.
     pub fn require_role(&self, division: &str, role: Role) -> Result<(), ApiError> {
         match self.role_in(division) {

@@ -353,15 +353,7 @@ pub async fn payments_needing_attention(
     state: web::Data<AppState>,
     auth: StaffAuth,
 ) -> Result<web::Json<Vec<Payment>>, ApiError> {
-    let divisions: Vec<String> = auth
-        .memberships
-        .iter()
-        .filter(|membership| membership.role >= Role::Supervisor)
-        .map(|membership| membership.division.clone())
-        .collect();
-    if divisions.is_empty() {
-        return Err(super::extract::role_required());
-    }
+    let divisions = auth.divisions_with_role(Role::Supervisor)?;
     let mut connection = crate::db::connection(&state.pool).await?;
     Ok(web::Json(
         payments::needing_attention(&mut connection, &divisions).await?,
@@ -487,15 +479,7 @@ pub async fn settlement_mismatches(
     state: web::Data<AppState>,
     auth: StaffAuth,
 ) -> Result<web::Json<Vec<Mismatch>>, ApiError> {
-    let divisions: Vec<String> = auth
-        .memberships
-        .iter()
-        .filter(|membership| membership.role >= Role::Admin)
-        .map(|membership| membership.division.clone())
-        .collect();
-    if divisions.is_empty() {
-        return Err(super::extract::role_required());
-    }
+    let divisions = auth.divisions_with_role(Role::Admin)?;
     let mut connection = crate::db::connection(&state.pool).await?;
     Ok(web::Json(
         settlement::mismatches(&mut connection, &divisions).await?,
