@@ -43,7 +43,7 @@ fn pick(text: &Localized, lang: Lang) -> String {
 }
 
 /// Yen as shown, an exemption with a minus sign.
-fn money(yen: i64, lang: Lang) -> String {
+pub(super) fn money(yen: i64, lang: Lang) -> String {
     let shown = super::pages::yen(yen.unsigned_abs(), lang);
     if yen < 0 {
         format!("−{shown}")

@@ -1487,6 +1487,37 @@ async fn on_the_console_the_assignee_sets_the_fee_with_a_reason_and_the_applicat
         "in the history"
     );
     assert!(!shown.html.contains(&fee), "set once");
+    // The clerk sees the frozen breakdown and that nothing is paid yet.
+    assert!(
+        shown.html.contains(r#"<td id="total">2,390円</td>"#),
+        "{}",
+        shown.html
+    );
+    assert!(shown.html.contains("お支払いはまだありません。"));
+
+    // The resident pays; the clerk sees the payment's state and the provider's reference.
+    let (status, body) = paying.create_payment(&token, &id, "console-pay-1").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(paying.post_checkout(&body["checkout"], None).await, 200);
+    let order = body["payment"]["order_id"].as_str().expect("order");
+    let waiting = clerk.get(&page).await;
+    assert!(waiting.html.contains(order), "{}", waiting.html);
+    assert!(!waiting.html.contains("支払済み"), "not paid yet");
+    paying
+        .fake
+        .control("pay", json!({"order_id": order, "result": "OK"}))
+        .await;
+    let payment = paying
+        .payment(&token, body["payment"]["id"].as_str().expect("id"))
+        .await;
+    let reference = payment["provider_reference"].as_str().expect("reference");
+    let paid = clerk.get(&page).await;
+    let state = &paid.html[paid.html.find(order).expect("the payment's row")..];
+    assert!(
+        state.contains("支払済み") && state.contains(reference),
+        "{}",
+        paid.html
+    );
     paying.stop().await;
 }
 

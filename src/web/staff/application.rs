@@ -290,10 +290,11 @@ pub async fn render(
             staff::list_in_divisions(&mut connection, std::slice::from_ref(&submission.division))
                 .await?;
         let breakdown = crate::payments::requests::frozen(&mut connection, id).await?;
-        Ok::<_, ApiError>((submission, members, breakdown))
+        let payments = crate::payments::of_submission(&mut connection, id).await?;
+        Ok::<_, ApiError>((submission, members, breakdown, payments))
     }
     .await;
-    let (submission, members, breakdown) = match opened {
+    let (submission, members, breakdown, payments) = match opened {
         Ok(opened) => opened,
         Err(error) => return clerk.page.failure(error),
     };
@@ -382,6 +383,25 @@ pub async fn render(
     let supervising = clerk.role_in(&division) >= Some(Role::Supervisor);
     let mine = assignee_id == Some(clerk.id);
     let may_decide = current == Status::InProgress && (mine || supervising);
+    // The frozen breakdown and every payment attempt, as the resident and the provider saw them.
+    let breakdown_shown = breakdown
+        .as_ref()
+        .map(|breakdown| crate::web::payments::shown(breakdown, lang));
+    let payments_shown: Vec<minijinja::Value> = payments
+        .iter()
+        .map(|payment| {
+            context! {
+                order_id => payment.order_id.clone(),
+                status => texts::text(lang, &format!("payment_{}", payment.status.as_str())),
+                attention => payment.attention.as_deref().map(|attention| {
+                    texts::text(lang, &format!("payment_attention_{attention}"))
+                }),
+                amount => crate::web::payments::money(payment.amount_yen, lang),
+                provider_reference => payment.provider_reference.clone(),
+                settled_at => payment.settled_at.map(city_time),
+            }
+        })
+        .collect();
     // 事後決済: one number per fee or postage line of the estimate, while it is being handled.
     let fee_lines: Vec<FeeLine> = breakdown
         .filter(|breakdown| {
@@ -438,6 +458,8 @@ pub async fn render(
             queue,
             assignee => assignee_id.map(|id| name_of(&names, Some(id), lang)),
             fee_yen,
+            breakdown => breakdown_shown,
+            payments => payments_shown,
             submitted_at => city_time(submitted_at),
             due => due_date.map(both_calendars),
             overdue,
