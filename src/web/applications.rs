@@ -5,7 +5,7 @@
 //! Everything is the domain's (`crate::submissions`): the pages only choose what to show. Another
 //! resident's application is the 404 page, as an unknown one is: its existence is not revealed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -635,45 +635,19 @@ pub async fn correct(
     }
 
     // Files first: each becomes an attachment of the returned application.
-    let mut uploaded: HashMap<String, Vec<String>> = HashMap::new();
-    let mut errors: Vec<FieldError> = Vec::new();
-    for (name, bytes) in &input.files {
-        let Some(field) = questions::file_field_of(&correction.fields, name) else {
-            continue;
-        };
-        let stored = attachments::upload(
-            &mut connection,
-            &state.catalog,
-            &state.storage,
-            attachments::Upload {
-                resident_id: resident.id,
-                target: attachments::UploadTarget::Returned(id),
-                field_id: &field.id,
-                bytes,
-                max_per_draft: state.settings.submissions.max_attachments_per_draft,
-                max_pending_bytes: state
-                    .settings
-                    .submissions
-                    .max_pending_upload_mb_per_resident
-                    * 1024
-                    * 1024,
-            },
-        )
-        .await;
-        match stored {
-            Ok(info) => uploaded
-                .entry(name.clone())
-                .or_default()
-                .push(info.id.to_string()),
-            Err(SubmissionError::Invalid(refusals)) => {
-                errors.extend(refusals.into_iter().map(|refusal| FieldError {
-                    path: apply::pointer_of(name),
-                    ..refusal
-                }));
-            }
-            Err(error) => return page.failure(error),
-        }
-    }
+    let (uploaded, errors) = match apply::store_uploads(
+        &state,
+        &mut connection,
+        resident.id,
+        attachments::UploadTarget::Returned(id),
+        &correction.fields,
+        &input.files,
+    )
+    .await
+    {
+        Ok(stored) => stored,
+        Err(error) => return page.failure(error),
+    };
 
     let previous = correction
         .detail

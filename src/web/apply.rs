@@ -555,53 +555,19 @@ pub async fn save_page(
     let fixed = fixed_answers(definition, vouched.as_ref(), page.lang);
 
     // Files first: each becomes an attachment of the draft, named in the answer by its id.
-    let mut uploaded: HashMap<String, Vec<String>> = HashMap::new();
-    let mut errors: Vec<FieldError> = Vec::new();
-    for (name, bytes) in &input.files {
-        let Some(field) = questions::file_field_of(page_definition, name) else {
-            continue;
-        };
-        let stored = attachments::upload(
-            &mut connection,
-            &state.catalog,
-            &state.storage,
-            attachments::Upload {
-                resident_id: resident.id,
-                target: attachments::UploadTarget::Draft(id),
-                field_id: &field.id,
-                bytes,
-                max_per_draft: state.settings.submissions.max_attachments_per_draft,
-                max_pending_bytes: state
-                    .settings
-                    .submissions
-                    .max_pending_upload_mb_per_resident
-                    * 1024
-                    * 1024,
-            },
-        )
-        .await;
-        match stored {
-            Ok(info) => uploaded
-                .entry(name.clone())
-                .or_default()
-                .push(info.id.to_string()),
-            Err(SubmissionError::Invalid(refusals)) => {
-                errors.extend(refusals.into_iter().map(|refusal| FieldError {
-                    path: pointer_of(name),
-                    ..refusal
-                }));
-            }
-            Err(SubmissionError::UploadQuota) => errors.push(FieldError {
-                path: pointer_of(name),
-                code: "invalid_attachment".to_owned(),
-                message: Localized::new(
-                    "保存できるファイルの容量を超えています。不要な下書きを削除してください。",
-                    "You have reached the storage allowed for files; discard drafts you no longer need.",
-                ),
-            }),
-            Err(error) => return page.failure(error),
-        }
-    }
+    let (uploaded, mut errors) = match store_uploads(
+        &state,
+        &mut connection,
+        resident.id,
+        attachments::UploadTarget::Draft(id),
+        page_definition,
+        &input.files,
+    )
+    .await
+    {
+        Ok(stored) => stored,
+        Err(error) => return page.failure(error),
+    };
 
     let previous = draft.data.as_object().cloned().unwrap_or_default();
     let mut data = previous.clone();
@@ -1359,4 +1325,65 @@ fn too_slow() -> crate::error::ApiError {
         "ファイルの送信に時間がかかりすぎたため中断しました。通信環境を確認して、もう一度送ってください。",
         "The file took too long to arrive; check the connection and send it again.",
     )
+}
+
+/// Stores a page's files as attachments of `target` (a draft, or a returned application being
+/// corrected): the attachment ids by form field name, and a field error for each file refused.
+/// Any other failure is the caller's to answer.
+pub(super) async fn store_uploads(
+    state: &AppState,
+    connection: &mut diesel_async::AsyncPgConnection,
+    resident_id: Uuid,
+    target: attachments::UploadTarget,
+    page_definition: &crate::forms::model::Page,
+    files: &[(String, Vec<u8>)],
+) -> Result<(HashMap<String, Vec<String>>, Vec<FieldError>), SubmissionError> {
+    let mut uploaded: HashMap<String, Vec<String>> = HashMap::new();
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (name, bytes) in files {
+        let Some(field) = questions::file_field_of(page_definition, name) else {
+            continue;
+        };
+        let stored = attachments::upload(
+            connection,
+            &state.catalog,
+            &state.storage,
+            attachments::Upload {
+                resident_id,
+                target,
+                field_id: &field.id,
+                bytes,
+                max_per_draft: state.settings.submissions.max_attachments_per_draft,
+                max_pending_bytes: state
+                    .settings
+                    .submissions
+                    .max_pending_upload_mb_per_resident
+                    * 1024
+                    * 1024,
+            },
+        )
+        .await;
+        match stored {
+            Ok(info) => uploaded
+                .entry(name.clone())
+                .or_default()
+                .push(info.id.to_string()),
+            Err(SubmissionError::Invalid(refusals)) => {
+                errors.extend(refusals.into_iter().map(|refusal| FieldError {
+                    path: pointer_of(name),
+                    ..refusal
+                }));
+            }
+            Err(SubmissionError::UploadQuota) => errors.push(FieldError {
+                path: pointer_of(name),
+                code: "invalid_attachment".to_owned(),
+                message: Localized::new(
+                    "保存できるファイルの容量を超えています。不要な下書きを削除してください。",
+                    "You have reached the storage allowed for files; discard drafts you no longer need.",
+                ),
+            }),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok((uploaded, errors))
 }
