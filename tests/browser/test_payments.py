@@ -145,6 +145,12 @@ def test_a_fee_paid_at_submission_on_every_payment_page_without_axe_violations(
     expect(page.locator("#provider-reference")).not_to_be_empty()
     in_both_languages(page, "the payment confirmation")
 
+    # Paid: the pay page, still at its address, has nothing left to pay.
+    page.goto(f"/applications/{application}/pay")
+    expect(page.get_by_text("いまお支払いいただくものはありません")).to_be_visible()
+    expect(page.get_by_role("button", name="支払う")).to_have_count(0)
+    in_both_languages(page, "the pay page with nothing to pay")
+
     assert provider.control("order", {"order_id": fields["order_id"]})["status"] == "succeeded"
     state = paying_server.scalar(
         "SELECT p.status || ' ' || s.status FROM payments p"
