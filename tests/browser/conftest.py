@@ -103,7 +103,11 @@ _AXE = Axe()
 
 
 def axe_violations(page) -> tuple[int, str]:
-    """axe-core's WCAG 2.2 A/AA violations on the page as it is now: (count, readable report)."""
+    """axe-core's WCAG 2.2 A/AA violations on the page as it is now: (count, readable report).
+
+    A click that navigates returns once the new document is committed, which can be before it
+    has any element (axe then fails on a null documentElement): wait for it to load first."""
+    page.wait_for_load_state("load")
     results = _AXE.run(
         page,
         options={"runOnly": {"type": "tag", "values": WCAG_TAGS}, "resultTypes": ["violations"]},
