@@ -96,7 +96,8 @@ def _fixture_process(script: str, env: dict[str, str], what: str):
 @contextlib.contextmanager
 def smtp_server(directory: Path):
     what = "the SMTP fixture (is aiosmtpd installed? see tests/browser/run.sh)"
-    with _fixture_process("tests/fixtures/smtp/server.py", {"MAILDIR": str(directory)}, what) as port:
+    env = {"MAILDIR": str(directory)}
+    with _fixture_process("tests/fixtures/smtp/server.py", env, what) as port:
         yield Mailbox(directory, port)
 
 
@@ -137,7 +138,8 @@ class PaymentProvider:
 @contextlib.contextmanager
 def payment_provider():
     env = {"MERCHANT_ID": MERCHANT_ID, "SERVICE_ID": SERVICE_ID, "HASH_KEY": HASH_KEY}
-    with _fixture_process("tests/fixtures/sbps/server.py", env, "the fake payment provider") as port:
+    what = "the fake payment provider"
+    with _fixture_process("tests/fixtures/sbps/server.py", env, what) as port:
         yield PaymentProvider(f"http://127.0.0.1:{port}")
 
 
