@@ -6,10 +6,12 @@ of a question page as a ratio to the JSON definition endpoint. Run by hand (docs
 Starts the real `madoguchi serve` on a throwaway database (tests/browser/madoguchi_server.py),
 loads every page type in Debian's Chromium through the DevTools protocol's throttling (1.44 Mbps
 down, 675 kbps up, 562 ms round trip, CPU slowed 4 times, as Lighthouse's mobile preset), and
-compares the figures with the budgets of UI.md. Then `wrk` requests a question page (signed
-in, a draft of the procedure), the JSON definition endpoint and the JSON Schema of the same
-procedure in alternating rounds, to compare their cost on the server. Only 127.0.0.1 is contacted; every
-step is bounded in time.
+compares the figures with the budgets of UI.md. The server takes fees online through the fake
+payment provider (`payments=True`, tests/fixtures/sbps/server.py), so the payment pages are
+measured on an application really sent and really paid in the browser. Then `wrk` requests a
+question page (signed in, a draft of the procedure), the JSON definition endpoint and the JSON
+Schema of the same procedure in alternating rounds, to compare their cost on the server. Only
+127.0.0.1 is contacted; every step is bounded in time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
@@ -30,8 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/browser"))
 
+import flows  # noqa: E402
 from madoguchi_server import madoguchi  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 # UI.md's budgets.
 FIRST_PAGE_BUDGET = 30 * 1024
@@ -83,13 +87,77 @@ def signed_in_draft(browser, base_url: str) -> tuple[dict, str]:
     session = context.storage_state()
     context.close()
     return session, draft
+
+
+# A procedure paid at submission (300 yen a copy and the return postage), card-signed.
+PAID_PROCEDURE = "juminhyo-copy-request"
+# The payment pages, of an application of PAID_PROCEDURE sent by a signed-in resident:
+# {application} and {payment} are filled in. The checkout hand-off answers the pay page's form
+# post, so it is measured as that post (see `load`'s `submit`).
+PAY_BUTTON = "支払う"
+CHECKOUT = "checkout hand-off"
+PAYMENT_PAGES_BEFORE = {
+    "pay": "/applications/{application}/pay",
+    CHECKOUT: "/applications/{application}/pay",
+    "return (checking)": "/payments/{payment}/return",
+}
+PAYMENT_PAGES_AFTER = {
+    "return (paid)": "/payments/{payment}/return",
+    "payment confirmation": "/payments/{payment}/confirmation",
+}
+
+
+def sent_application(browser, base_url: str) -> tuple[dict, str]:
+    """A `dev` card holder applies for PAID_PROCEDURE through the pages, from the home page to
+    受付完了 (tests/browser/flows.py); returns the session and the application's id."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    with tempfile.TemporaryDirectory(prefix="madoguchi-bench-") as attachments:
+        flows.apply(page, PAID_PROCEDURE, "benchmark-payer", Path(attachments))
+    page.locator("#pay-link").wait_for()
+    application = re.search(r"/submissions/([^/]+)/received$", page.url).group(1)
+    session = context.storage_state()
+    context.close()
+    return session, application
+
+
+def checkout_return_path(browser, base_url: str, session: dict, application: str,
+                         pay: bool) -> str:
+    """The pay page's form post, to the checkout page; returns the path the provider sends the
+    resident back to. `pay`: then through the provider's own page, paying (the provider
+    notifies the server before it sends the resident back)."""
+    context = browser.new_context(base_url=base_url, storage_state=session)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(f"/applications/{application}/pay")
+    page.get_by_role("button", name=PAY_BUTTON, exact=True).click()
+    form = page.locator("form#checkout")
+    success_url = form.locator('input[name="success_url"]').get_attribute("value")
+    path = urllib.parse.urlsplit(success_url).path
+    if pay:
+        form.locator("button[type=submit]").click()
+        page.get_by_role("button", name=PAY_BUTTON).click()
+        page.wait_for_url(base_url + path)
+        expect(page.locator("#outcome")).to_have_text("お支払いが完了しました")
+    else:
+        page.goto(path)
+        expect(page.locator("#outcome")).to_have_text("お支払いを確認しています")
+    context.close()
+    return path
+
+
 ROUNDS = 3
 
 
-def load(browser, base_url: str, path: str, warm_with: str | None, session=None) -> dict:
+def load(
+    browser, base_url: str, path: str, warm_with: str | None, session=None, submit=None
+) -> dict:
     """Loads `path` in a fresh phone context (with a signed-in `session`'s cookies when given),
     after `warm_with` when given (a later page: the stylesheets are cached then). Returns the
-    bytes it fetched and its load time."""
+    bytes it fetched and its load time. `submit`: the page measured is the one the button so
+    named on `path` posts to; `path` is loaded unthrottled first, and without `warm_with` the
+    cache is switched off for the post, so that page is measured as a first page."""
     context = browser.new_context(
         base_url=base_url, viewport={"width": 390, "height": 844}, storage_state=session
     )
@@ -97,8 +165,12 @@ def load(browser, base_url: str, path: str, warm_with: str | None, session=None)
     page = context.new_page()
     if warm_with:
         page.goto(warm_with, wait_until="load")
+    if submit:
+        page.goto(path, wait_until="load")
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
+    if submit and not warm_with:
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
     cdp.send("Network.emulateNetworkConditions", THROTTLING)
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
     # What crossed the (emulated) network, by request id; cached answers are left out.
@@ -128,7 +200,12 @@ def load(browser, base_url: str, path: str, warm_with: str | None, session=None)
     cdp.on("Network.loadingFinished", finished)
     cdp.on("Network.requestServedFromCache", from_cache)
     started = time.monotonic()
-    page.goto(path, wait_until="load")
+    if submit:
+        with page.expect_navigation(wait_until="load") as navigation:
+            page.get_by_role("button", name=submit, exact=True).click()
+        response = navigation.value
+    else:
+        response = page.goto(path, wait_until="load")
     wall_ms = (time.monotonic() - started) * 1000
     timing = page.evaluate(
         "() => { const n = performance.getEntriesByType('navigation')[0];"
@@ -157,6 +234,7 @@ def load(browser, base_url: str, path: str, warm_with: str | None, session=None)
 
     scripts = [item for item in fetched if item["type"] == "Script"]
     return {
+        "status": response.status if response else None,
         "requests": len(fetched),
         "bytes": weight(fetched, "wire"),
         "bytes_gzip": weight(fetched, "body_gzip"),
@@ -199,8 +277,35 @@ def main() -> int:
     figures: dict = {"pages": {}, "render": {}}
     # The shipped pool and worker count, not the small ones the browser tests use.
     shipped = {"MADOGUCHI__DATABASE__POOL_SIZE": "16", "MADOGUCHI__SERVER__WORKERS": "0"}
-    with madoguchi(args.binary, shipped) as server, sync_playwright() as playwright:
+    # The application's steps wait for what each page shows; a busy machine is slow.
+    expect.set_options(timeout=30_000)
+    with madoguchi(args.binary, shipped, payments=True) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+
+        def measure(name: str, path: str, cookies=None, submit=None) -> None:
+            first = load(browser, server.base_url, path, None, cookies, submit)
+            warm = "/" if path != "/" else "/accessibility"
+            later = load(browser, server.base_url, path, warm, cookies, submit)
+            expected = 404 if name == "404" else 200
+            if first["status"] != expected or later["status"] != expected:
+                raise SystemExit(
+                    f"{name} ({path}) answered {first['status']} and {later['status']}, "
+                    f"not {expected}"
+                )
+            met = (
+                first["bytes_gzip"] <= FIRST_PAGE_BUDGET
+                and later["bytes_gzip"] <= LATER_PAGE_BUDGET
+                and max(first["js_gzip"], later["js_gzip"]) <= JS_BUDGET
+                and max(first["load_ms"], later["load_ms"]) <= LOAD_BUDGET_MS
+            )
+            figures["pages"][name] = {"path": path, "first": first, "later": later, "met": met}
+            print(
+                f"{name:<22} {kb(first['bytes_gzip']):>10} {kb(first['bytes']):>9} "
+                f"{first['load_ms']:>6}ms   {kb(later['bytes_gzip']):>10} {later['load_ms']:>6}ms   "
+                f"{kb(first['js_gzip']):>7}  {'met' if met else 'NOT MET'}",
+                flush=True,
+            )
+
         # One load first so the server's templates are compiled before anything is timed.
         load(browser, server.base_url, "/", None)
         print(
@@ -212,21 +317,20 @@ def main() -> int:
             name: (path.format(draft=draft), session) for name, path in SIGNED_IN_PAGES.items()
         }
         for name, (path, cookies) in every_page.items():
-            first = load(browser, server.base_url, path, None, cookies)
-            warm = "/" if path != "/" else "/accessibility"
-            later = load(browser, server.base_url, path, warm, cookies)
-            met = (
-                first["bytes_gzip"] <= FIRST_PAGE_BUDGET
-                and later["bytes_gzip"] <= LATER_PAGE_BUDGET
-                and max(first["js_gzip"], later["js_gzip"]) <= JS_BUDGET
-                and max(first["load_ms"], later["load_ms"]) <= LOAD_BUDGET_MS
-            )
-            figures["pages"][name] = {"path": path, "first": first, "later": later, "met": met}
-            print(
-                f"{name:<22} {kb(first['bytes_gzip']):>10} {kb(first['bytes']):>9} "
-                f"{first['load_ms']:>6}ms   {kb(later['bytes_gzip']):>10} {later['load_ms']:>6}ms   "
-                f"{kb(first['js_gzip']):>7}  {'met' if met else 'NOT MET'}"
-            )
+            measure(name, path, cookies)
+        # The payment pages: before paying (the return page then waits for the provider),
+        # then paid through the provider's page.
+        payer, application = sent_application(browser, server.base_url)
+        ids = {"application": application}
+        pending = checkout_return_path(browser, server.base_url, payer, application, pay=False)
+        ids["payment"] = pending.split("/")[2]
+        for name, path in PAYMENT_PAGES_BEFORE.items():
+            submit = PAY_BUTTON if name == CHECKOUT else None
+            measure(name, path.format(**ids), payer, submit)
+        paid = checkout_return_path(browser, server.base_url, payer, application, pay=True)
+        ids["payment"] = paid.split("/")[2]
+        for name, path in PAYMENT_PAGES_AFTER.items():
+            measure(name, path.format(**ids), payer)
         browser.close()
         gzips = any(page["first"]["server_gzips"] for page in figures["pages"].values())
         print(
