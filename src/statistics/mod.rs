@@ -3,10 +3,14 @@
 //!
 //! - [`rollup`]: the worker folds `submission_events` into monthly and daily rollups past a
 //!   watermark (processing time as a [`histogram`] of business days, so medians merge exactly);
-//! - [`report`]: the rollups read into one report, counts suppressed by [`suppression`];
+//! - [`report`]: the rollups read into one report, counts suppressed by [`suppression`], kept
+//!   by [`cache`] until the data changes;
 //! - [`svg`]: its charts, [`open_data`]: its CSV files, [`definitions`]: what every measure means;
-//! - [`counter`]: the counter (窓口) counts staff enter each month.
+//! - [`counter`]: the counter (窓口) counts staff enter each month;
+//! - [`breakdown`]: the city's opt-in district or age-band breakdown, derived at submit.
 
+pub mod breakdown;
+pub mod cache;
 pub mod counter;
 pub mod definitions;
 pub mod histogram;

@@ -585,3 +585,181 @@ async fn the_public_page_has_charts_tables_and_definitions_in_both_languages() {
     assert!(definitions.contains("CC BY 4.0"));
     assert!(definitions.starts_with("項目名,説明,Name,Description"));
 }
+
+/// Labels every application without a district so far with `code`, as submit would have.
+async fn label_district(app: &TestApp, code: &str) {
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(
+        "UPDATE submissions SET district_code = $1 WHERE district_code IS NULL AND age_band IS NULL",
+    )
+    .bind::<Text, _>(code)
+    .execute(&mut connection)
+    .await
+    .expect("district");
+}
+
+fn breakdown_row<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["breakdown"]["rows"]
+        .as_array()
+        .expect("breakdown rows")
+        .iter()
+        .find(|row| row["id"] == id)
+        .unwrap_or_else(|| panic!("no breakdown row {id} in {report}"))
+}
+
+fn with_breakdown(kind: &str) -> madoguchi::config::Settings {
+    let mut settings = crate::helpers::test_settings();
+    settings.statistics.breakdown = kind.to_owned();
+    settings
+}
+
+#[actix_web::test]
+async fn the_district_breakdown_is_rolled_up_and_suppressed_like_the_rest() {
+    let app = TestApp::with_settings(with_breakdown("district")).await;
+    let (a, _) = two_divisions();
+    let (m1, m2) = (month(2), month(1));
+    seed(&app, &a.procedure, m1, 9, None).await;
+    label_district(&app, "0030-00").await;
+    seed(&app, &a.procedure, m2, 40, None).await;
+    label_district(&app, "0030-00").await;
+    seed(&app, &a.procedure, m1, 30, None).await;
+    label_district(&app, "0011-00").await;
+    seed(&app, &a.procedure, m2, 25, None).await;
+    label_district(&app, "0011-00").await;
+    assert_eq!(refresh(&app).await.events, 104);
+
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["breakdown"]["kind"], "district");
+    let (i1, i2) = (month_index(&report, m1), month_index(&report, m2));
+    let yamashiro = breakdown_row(&report, "0030-00");
+    let minami = breakdown_row(&report, "0011-00");
+    assert_eq!(yamashiro["name"]["ja"], "山代温泉");
+    // The 9, its row and column complements, and the cell closing the cycle.
+    assert_eq!(yamashiro["received"][i1], Value::Null);
+    assert_eq!(yamashiro["received"][i2], Value::Null, "row complement");
+    assert_eq!(minami["received"][i1], Value::Null, "column complement");
+    assert_eq!(minami["received"][i2], Value::Null, "closing cell");
+    assert_eq!(yamashiro["period"], 49);
+    assert_eq!(minami["period"], 55);
+    let total = &report["breakdown"]["total"];
+    assert_eq!(total["received"][i1], 39);
+    assert_eq!(total["received"][i2], 65);
+    assert_eq!(total["period"], 104);
+
+    // The open-data file says X where the JSON says null, and the page shows the table.
+    let csv = csv(&app, "/statistics/open-data-breakdown.csv").await;
+    let line = csv
+        .lines()
+        .find(|line| line.contains(&format!(",{},district,0030-00,", label(m1))))
+        .expect("a line for the district and month");
+    assert_eq!(
+        line,
+        format!("172065,加賀市,{},district,0030-00,山代温泉,X", label(m1))
+    );
+    let page = app.call(TestRequest::get().uri("/statistics")).await;
+    let html = String::from_utf8(actix_web::test::read_body(page).await.to_vec()).unwrap();
+    assert!(
+        html.contains("町丁目別の受付件数"),
+        "the page has the table"
+    );
+    assert!(html.contains("id=\"breakdown-0030-00\""));
+}
+
+/// Applies for a card-auth procedure as the dev card's holder (facts: 大聖寺南町, born
+/// 1990-04-01); the stored breakdown columns.
+async fn apply_with_card(app: &TestApp) -> (Option<String>, Option<String>) {
+    let token = app.resident("card-breakdown").await;
+    let (procedure, data) =
+        crate::helpers::samples(madoguchi::forms::Assurance::CardAuth, 1).remove(0);
+    let (status, created) = app
+        .json(crate::submissions::submit(
+            &procedure,
+            &token,
+            "breakdown",
+            json!({"data": data}),
+        ))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        district_code: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        age_band: Option<String>,
+    }
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let stored: Stored =
+        diesel::sql_query("SELECT district_code, age_band FROM submissions WHERE id = $1")
+            .bind::<SqlUuid, _>(Uuid::parse_str(created["id"].as_str().unwrap()).unwrap())
+            .get_result(&mut connection)
+            .await
+            .expect("the application");
+    (stored.district_code, stored.age_band)
+}
+
+#[actix_web::test]
+async fn the_breakdown_is_derived_at_submit_only_when_the_city_opted_in() {
+    let app = TestApp::with_settings(with_breakdown("district")).await;
+    assert_eq!(
+        apply_with_card(&app).await,
+        (Some("0011-00".to_owned()), None)
+    );
+
+    let app = TestApp::with_settings(with_breakdown("age_band")).await;
+    let expected = madoguchi::statistics::breakdown::age_band(
+        NaiveDate::from_ymd_opt(1990, 4, 1).unwrap(),
+        madoguchi::forms::lint::city_today(),
+    );
+    assert_eq!(apply_with_card(&app).await, (None, expected));
+
+    // Not opted in: nothing derived, nothing rolled up, no table, no file.
+    let app = TestApp::spawn().await;
+    assert_eq!(apply_with_card(&app).await, (None, None));
+    refresh(&app).await;
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200);
+    assert_eq!(report["breakdown"], Value::Null);
+    let response = app
+        .call(TestRequest::get().uri("/statistics/open-data-breakdown.csv"))
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
+    let mut connection = app.state.pool.get().await.expect("connection");
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    let rows: Count =
+        diesel::sql_query("SELECT count(*) AS count FROM statistics_breakdown_monthly")
+            .get_result(&mut connection)
+            .await
+            .expect("count");
+    assert_eq!(rows.count, 0);
+}
+
+#[actix_web::test]
+async fn the_report_is_kept_until_a_refresh_brings_new_figures() {
+    let app = TestApp::spawn().await;
+    let (a, _) = two_divisions();
+    seed(&app, &a.procedure, month(0), 20, None).await;
+    refresh(&app).await;
+    let first = app.state.statistics_report(None).await.expect("report");
+    let again = app.state.statistics_report(None).await.expect("report");
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "served from the cache"
+    );
+    assert_eq!(first.total.period.received, Some(20));
+
+    seed(&app, &a.procedure, month(0), 15, None).await;
+    let unchanged = app.state.statistics_report(None).await.expect("report");
+    assert_eq!(unchanged.total.period.received, Some(20), "not folded yet");
+    refresh(&app).await;
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        report["total"]["period"]["received"], 35,
+        "the new rollup shows"
+    );
+}
