@@ -763,3 +763,108 @@ async fn the_report_is_kept_until_a_refresh_brings_new_figures() {
         "the new rollup shows"
     );
 }
+
+/// `count` payments of `yen` confirmed on the 2nd of `month` (city time) for applications to
+/// `procedure` not paid yet, the first `late` of them after a recorded failure; returns their ids.
+async fn pay(
+    app: &TestApp,
+    procedure: &str,
+    month: NaiveDate,
+    count: i32,
+    yen: i64,
+    late: i32,
+) -> Vec<Uuid> {
+    #[derive(diesel::QueryableByName)]
+    struct Paid {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+    }
+    let at = month
+        .succ_opt()
+        .unwrap()
+        .and_hms_opt(3, 0, 0)
+        .unwrap()
+        .and_utc();
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let paid: Vec<Paid> = diesel::sql_query(
+        "INSERT INTO payments (id, submission_id, resident_id, provider, order_id, amount_yen, status,
+                               attention, idempotency_key, settled_at)
+         SELECT gen_random_uuid(), s.id, s.resident_id, 'fake', 'O-' || s.id, $3, 'succeeded',
+                CASE WHEN s.n <= $4 THEN 'late_success' END, 'K-' || s.id, $5
+           FROM (SELECT id, resident_id, row_number() OVER (ORDER BY id) AS n FROM submissions
+                  WHERE procedure_id = $1 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.submission_id = submissions.id)
+                  ORDER BY id LIMIT $2) AS s
+         RETURNING id",
+    )
+    .bind::<Text, _>(procedure)
+    .bind::<BigInt, _>(i64::from(count))
+    .bind::<BigInt, _>(yen)
+    .bind::<BigInt, _>(i64::from(late))
+    .bind::<Timestamptz, _>(at)
+    .load(&mut connection)
+    .await
+    .expect("payments");
+    assert_eq!(paid.len(), count as usize);
+    paid.into_iter().map(|p| p.id).collect()
+}
+
+#[actix_web::test]
+async fn payment_figures_are_counted_by_month_and_suppressed_like_the_rest() {
+    let app = TestApp::spawn().await;
+    let (a, b) = two_divisions();
+    let (m1, m2) = (month(2), month(1));
+    seed(&app, &a.procedure, m1, 40, None).await;
+    seed(&app, &b.procedure, m1, 40, None).await;
+    refresh(&app).await;
+    pay(&app, &a.procedure, m1, 12, 300, 1).await;
+    let refunded = pay(&app, &a.procedure, m2, 14, 300, 0).await;
+    pay(&app, &b.procedure, m1, 3, 200, 0).await;
+    pay(&app, &b.procedure, m2, 20, 200, 0).await;
+    let (staff, _) = app.staff_member(&a.division, "clerk").await;
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(
+        "INSERT INTO refunds (id, payment_id, amount_yen, reason, requested_by, status, created_at)
+         SELECT gen_random_uuid(), id, 100, 'test', $2, 'succeeded', $3 FROM unnest($1::uuid[]) AS id LIMIT 10",
+    )
+    .bind::<Array<SqlUuid>, _>(&refunded)
+    .bind::<SqlUuid, _>(staff)
+    .bind::<Timestamptz, _>(m2.succ_opt().unwrap().and_hms_opt(5, 0, 0).unwrap().and_utc())
+    .execute(&mut connection)
+    .await
+    .expect("refunds");
+
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200, "{report}");
+    let (i1, i2) = (month_index(&report, m1), month_index(&report, m2));
+    let a_row = row(&report, &a.procedure);
+    let b_row = row(&report, &b.procedure);
+    // B's 3 payments are hidden, amount too, with the complements that keep them hidden.
+    assert_eq!(b_row["months"][i1]["paid"], Value::Null);
+    assert_eq!(b_row["months"][i1]["paid_yen"], Value::Null);
+    assert!(hidden_keys(&b_row["months"][i1]).contains(&"paid_yen".to_owned()));
+    assert_eq!(b_row["months"][i2]["paid"], Value::Null, "row complement");
+    assert_eq!(
+        a_row["months"][i1]["paid"],
+        Value::Null,
+        "column complement"
+    );
+    assert_eq!(a_row["months"][i2]["paid"], Value::Null, "closing cell");
+    assert_eq!(a_row["period"]["paid"], 26);
+    assert_eq!(a_row["period"]["paid_yen"], 26 * 300);
+    assert_eq!(report["total"]["months"][i1]["paid"], 15);
+    assert_eq!(
+        report["total"]["months"][i1]["paid_yen"],
+        12 * 300 + 3 * 200
+    );
+    // Ten refunds of 100 yen, in the month the provider completed them.
+    assert_eq!(a_row["months"][i2]["refunded"], 10);
+    assert_eq!(a_row["months"][i2]["refunded_yen"], 1000);
+    assert_eq!(a_row["months"][i1]["refunded"], 0);
+    // One late success: under the minimum, hidden.
+    assert_eq!(a_row["months"][i1]["late_successes"], Value::Null);
+    assert!(hidden_keys(&a_row["months"][i1]).contains(&"late_successes".to_owned()));
+
+    let csv = csv(&app, "/statistics/open-data.csv").await;
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(header.ends_with(",オンライン納付件数,オンライン納付額（円）,返金件数,返金額（円）,遅延した支払完了の件数"), "{header}");
+}
