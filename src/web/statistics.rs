@@ -13,7 +13,7 @@ use crate::messages::Localized;
 use crate::state::AppState;
 use crate::statistics::open_data;
 use crate::statistics::report::{Cells, RowStatistics, StatisticsReport};
-use crate::statistics::svg::BarChart;
+use crate::statistics::svg::{Bar, BarChart};
 
 fn pick(text: &Localized, lang: Lang) -> String {
     match lang {
@@ -32,15 +32,20 @@ fn shown(cells: &Cells, key: &str) -> String {
     }
 }
 
-fn number_of(cells: &Cells, key: &str) -> Option<f64> {
+/// A measure as a chart draws it: as the table shows it (`X` hidden, `—` a gap).
+fn bar_of(cells: &Cells, key: &str) -> Bar {
+    if cells.hidden.iter().any(|hidden| hidden == key) {
+        return Bar::Hidden;
+    }
     #[allow(clippy::cast_precision_loss)]
-    match key {
+    let value = match key {
         "received" => cells.received.map(|v| v as f64),
         "median_days" => cells.median_days.map(f64::from),
         "card_signed_share" => cells.card_signed_share,
         "within_standard_share" => cells.within_standard_share,
         _ => None,
-    }
+    };
+    value.map_or(Bar::Empty, Bar::Value)
 }
 
 #[derive(Serialize)]
@@ -140,12 +145,12 @@ pub(super) fn view(report: &StatisticsReport, lang: Lang) -> minijinja::Value {
         let chart = BarChart {
             id: key.to_owned(),
             title: format!("{}（{}）", measure.name, pick(&report.total.name, lang)),
-            labels: report.months.iter().map(|m| m[2..].to_owned()).collect(),
+            labels: report.months.clone(),
             values: report
                 .total
                 .months
                 .iter()
-                .map(|cells| number_of(cells, key))
+                .map(|cells| bar_of(cells, key))
                 .collect(),
             unit: unit.to_owned(),
         };
