@@ -16,6 +16,8 @@ use crate::messages::Localized;
 
 /// The value stored for an application whose facts give no district or band.
 pub const UNKNOWN: &str = "unknown";
+/// The published row of the districts seen fewer than the minimum times (never stored).
+pub const OTHER: &str = "other";
 
 /// What the city chose to break receipts down by.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +78,9 @@ impl Breakdown {
         if value == UNKNOWN {
             return Localized::new("不明", "Unknown");
         }
+        if value == OTHER && matches!(self, Self::District(_)) {
+            return Localized::new("その他の町丁目", "Other districts");
+        }
         match self {
             Self::District(districts) => districts.names.get(value).map_or_else(
                 || Localized::new(value, value),
@@ -111,7 +116,7 @@ pub struct Districts {
 pub enum DistrictsError {
     #[error("line {0}: give prefix,code,name")]
     Shape(usize),
-    #[error("line {0}: a code is 1 to 20 letters, digits or hyphens (and not `unknown`)")]
+    #[error("line {0}: a code is 1 to 20 letters, digits or hyphens (not `unknown` or `other`)")]
     Code(usize),
     #[error("line {line}: the prefix `{prefix}` is listed twice")]
     Duplicate { line: usize, prefix: String },
@@ -143,7 +148,8 @@ impl Districts {
             }
             let valid_code = (1..=20).contains(&code.len())
                 && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && code != UNKNOWN;
+                && code != UNKNOWN
+                && code != OTHER;
             if !valid_code {
                 return Err(DistrictsError::Code(line));
             }
@@ -364,6 +370,10 @@ mod tests {
         );
         assert_eq!(
             Districts::parse("大聖寺,unknown,x\n", "加賀市").unwrap_err(),
+            DistrictsError::Code(1)
+        );
+        assert_eq!(
+            Districts::parse("大聖寺,other,x\n", "加賀市").unwrap_err(),
             DistrictsError::Code(1)
         );
         assert!(matches!(

@@ -180,9 +180,9 @@ pub fn definitions_csv(minimum: i64, breakdown: Option<&str>) -> String {
             ),
             (
                 "区分コード",
-                "町丁目コード、または年齢階級（0-9、10-19、…、90+）。unknown は不明、total は合計。",
+                "町丁目コード、または年齢階級（0-9、10-19、…、90+）。other は利用の少ない町丁目をまとめた行、unknown は不明、total は合計。",
                 "Breakdown code",
-                "The district code or the age band (0-9, 10-19, …, 90+); unknown, or total.",
+                "The district code or the age band (0-9, 10-19, …, 90+); other gathers rarely seen districts; unknown, or total.",
             ),
             (
                 "区分名",

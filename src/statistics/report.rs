@@ -12,7 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::breakdown::{Breakdown, UNKNOWN};
+use super::breakdown::{Breakdown, OTHER as OTHER_DISTRICTS, UNKNOWN};
 use super::definitions::{MeasureDefinition, breakdown_definition, measures, suppression_note};
 use super::histogram::Histogram;
 use super::suppression::{Mask, suppress, suppress_with, with_totals};
@@ -473,17 +473,44 @@ pub fn build(context: &Context<'_>, raws: &BTreeMap<String, Vec<Raw>>) -> Statis
     }
 }
 
-/// Orders breakdown values: age bands by age, codes as text, `unknown` last.
+/// Orders breakdown values: age bands by age, codes as text, then `other`, `unknown` last.
 fn breakdown_order(value: &str) -> (u8, u32, String) {
     let age = value
         .split(['-', '+'])
         .next()
         .and_then(|from| from.parse::<u32>().ok());
-    (
-        u8::from(value == UNKNOWN),
-        age.unwrap_or(0),
-        value.to_owned(),
-    )
+    let rank = match value {
+        UNKNOWN => 2,
+        OTHER_DISTRICTS => 1,
+        _ => 0,
+    };
+    (rank, age.unwrap_or(0), value.to_owned())
+}
+
+/// Districts used fewer than `minimum` times in the whole period are shown only inside one
+/// "other districts" row, as rare procedures are inside their category's: a row of hidden cells
+/// would still tell that someone there applied.
+fn gather_rare_districts(
+    counts: &BTreeMap<String, Vec<i64>>,
+    months: usize,
+    minimum: i64,
+) -> BTreeMap<String, Vec<i64>> {
+    let mut gathered: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (value, row) in counts {
+        let rare = value != UNKNOWN && row.iter().sum::<i64>() < minimum;
+        let key = if rare {
+            OTHER_DISTRICTS
+        } else {
+            value.as_str()
+        };
+        let target = gathered
+            .entry(key.to_owned())
+            .or_insert_with(|| vec![0; months]);
+        for (sum, count) in target.iter_mut().zip(row) {
+            *sum += count;
+        }
+    }
+    gathered
 }
 
 /// The breakdown table from receipts per value and month (`counts[value][month]`).
@@ -494,6 +521,13 @@ pub fn build_breakdown(
     minimum: i64,
 ) -> Option<BreakdownTable> {
     let kind = breakdown.kind()?;
+    let gathered;
+    let counts = if matches!(breakdown, Breakdown::District(_)) {
+        gathered = gather_rare_districts(counts, months, minimum);
+        &gathered
+    } else {
+        counts
+    };
     let mut values: Vec<&String> = counts.keys().collect();
     values.sort_by_key(|value| breakdown_order(value));
     let matrix: Vec<Vec<i64>> = values.iter().map(|value| counts[*value].clone()).collect();
@@ -937,6 +971,31 @@ mod tests {
         assert_eq!(table.total.period, Some(269));
         assert_eq!(table.rows[0].period, Some(103));
         assert!(build_breakdown(&Breakdown::None, &counts, 2, 10).is_none());
+    }
+
+    #[test]
+    fn rarely_seen_districts_are_shown_only_together() {
+        let districts = crate::statistics::breakdown::Districts::parse(
+            "大聖寺,0010-00,大聖寺\n山代温泉,0030-00,山代温泉\n橋立町,0080-00,橋立町\n塩屋町,0090-00,塩屋町\n",
+            "加賀市",
+        )
+        .unwrap();
+        let counts: BTreeMap<String, Vec<i64>> = [
+            ("0010-00".to_owned(), vec![30, 40]),
+            ("0030-00".to_owned(), vec![25, 20]),
+            ("0080-00".to_owned(), vec![2, 3]),
+            ("0090-00".to_owned(), vec![0, 4]),
+            ("unknown".to_owned(), vec![1, 0]),
+        ]
+        .into_iter()
+        .collect();
+        let table = build_breakdown(&Breakdown::District(districts), &counts, 2, 10).unwrap();
+        let ids: Vec<&str> = table.rows.iter().map(|row| row.id.as_str()).collect();
+        assert_eq!(ids, ["0010-00", "0030-00", "other", "unknown"]);
+        assert_eq!(table.rows[2].name.ja, "その他の町丁目");
+        // 2 + 3 + 4: shown together only as a row of hidden small cells with its total.
+        assert_eq!(table.rows[2].period, None, "9 is under the minimum");
+        assert_eq!(table.total.period, Some(125));
     }
 
     #[test]
