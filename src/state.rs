@@ -41,7 +41,7 @@ pub struct AppState {
     /// Seals the portal's session cookies.
     pub cookie_key: CookieKey,
     /// The usage statistics' breakdown the city opted into (`statistics.breakdown`).
-    pub breakdown: crate::statistics::breakdown::Breakdown,
+    pub breakdown: crate::statistics_breakdown::Breakdown,
     /// The built statistics reports, until the rollups change.
     pub statistics_reports: crate::statistics::cache::ReportCache,
 }
@@ -165,8 +165,8 @@ impl AppState {
 /// startup rather than an application.
 pub fn breakdown_from(
     settings: &crate::config::StatisticsSettings,
-) -> anyhow::Result<crate::statistics::breakdown::Breakdown> {
-    use crate::statistics::breakdown::{Breakdown, Districts};
+) -> anyhow::Result<crate::statistics_breakdown::Breakdown> {
+    use crate::statistics_breakdown::{Breakdown, Districts};
     Ok(match settings.breakdown.as_str() {
         "district" => {
             let text = std::fs::read_to_string(&settings.districts_file).with_context(|| {

@@ -202,7 +202,7 @@ impl Worker {
                 public_url: &self.public_url,
                 payments_online: true,
                 // Promotion only: nothing is submitted here.
-                breakdown: &crate::statistics::breakdown::Breakdown::None,
+                breakdown: &crate::statistics_breakdown::Breakdown::None,
             };
             if let Err(error) =
                 run_once(&self.pool, &context, self.provider.as_ref(), &self.settings).await

@@ -15,11 +15,11 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::breakdown::Breakdown;
 use super::report::{self, StatisticsReport};
 use crate::config::StatisticsSettings;
 use crate::db::DbError;
 use crate::forms::Catalog;
+use crate::statistics_breakdown::Breakdown;
 
 /// Scopes kept at most: one per distinct set of divisions that asked, and the public one.
 const CAPACITY: usize = 256;

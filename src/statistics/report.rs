@@ -12,7 +12,6 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::breakdown::{Breakdown, OTHER as OTHER_DISTRICTS, UNKNOWN};
 use super::definitions::{MeasureDefinition, breakdown_definition, measures, suppression_note};
 use super::histogram::Histogram;
 use super::suppression::{Mask, suppress, suppress_with, with_totals};
@@ -20,6 +19,7 @@ use crate::config::StatisticsSettings;
 use crate::db::DbError;
 use crate::forms::Catalog;
 use crate::messages::Localized;
+use crate::statistics_breakdown::{Breakdown, OTHER as OTHER_DISTRICTS, UNKNOWN};
 
 /// One procedure (or group) over the period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -975,7 +975,7 @@ mod tests {
 
     #[test]
     fn rarely_seen_districts_are_shown_only_together() {
-        let districts = crate::statistics::breakdown::Districts::parse(
+        let districts = crate::statistics_breakdown::Districts::parse(
             "大聖寺,0010-00,大聖寺\n山代温泉,0030-00,山代温泉\n橋立町,0080-00,橋立町\n塩屋町,0090-00,塩屋町\n",
             "加賀市",
         )

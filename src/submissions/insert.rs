@@ -49,7 +49,7 @@ pub struct NewApplication {
     pub division: String,
     pub submitted_at: DateTime<Utc>,
     pub due_date: Option<NaiveDate>,
-    /// The statistics' breakdown value, when the city opted in (`crate::statistics::breakdown`).
+    /// The statistics' breakdown value, when the city opted in (`crate::statistics_breakdown`).
     pub district_code: Option<String>,
     pub age_band: Option<String>,
     /// The resident's notice in Japanese and in English (`None`: the form tells them nothing).

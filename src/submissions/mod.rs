@@ -94,7 +94,7 @@ pub struct Context<'a> {
     /// Online payment is on: an application whose fee is due at submission waits for it.
     pub payments_online: bool,
     /// The statistics' breakdown the city opted into: what to derive from the card's facts.
-    pub breakdown: &'a crate::statistics::breakdown::Breakdown,
+    pub breakdown: &'a crate::statistics_breakdown::Breakdown,
 }
 
 /// A card signature over [`signing::payload`], verified, with the nonce its bytes carry.

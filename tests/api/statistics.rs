@@ -707,7 +707,7 @@ async fn the_breakdown_is_derived_at_submit_only_when_the_city_opted_in() {
     );
 
     let app = TestApp::with_settings(with_breakdown("age_band")).await;
-    let expected = madoguchi::statistics::breakdown::age_band(
+    let expected = madoguchi::statistics_breakdown::age_band(
         NaiveDate::from_ymd_opt(1990, 4, 1).unwrap(),
         madoguchi::forms::lint::city_today(),
     );

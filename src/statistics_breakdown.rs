@@ -1,4 +1,4 @@
-//! The city's opt-in breakdown of receipts: by district (町丁目 code) or by 10-year age band,
+//! The usage statistics' opt-in breakdown of receipts (`crate::statistics`): by district (町丁目 code) or by 10-year age band,
 //! never both (`statistics.breakdown`). The value is derived once, at submit, from the facts the
 //! card vouched for, and only the code or the band is stored on the application: the address and
 //! the birth date never reach the statistics.
