@@ -74,6 +74,10 @@ pub struct StatisticsSettings {
     /// Events younger than this are left for the next pass, so one whose transaction commits
     /// late (its id below an already-committed one) is never skipped by the watermark.
     pub settle_seconds: i64,
+    /// The city's opt-in breakdown of receipts: `none`, `district` or `age_band` (never both).
+    pub breakdown: String,
+    /// The district table (`prefix,code,name`) read when `breakdown = "district"`.
+    pub districts_file: String,
 }
 
 impl Default for StatisticsSettings {
@@ -85,6 +89,8 @@ impl Default for StatisticsSettings {
             city_name_en: "Kaga City".to_owned(),
             months: 12,
             settle_seconds: 60,
+            breakdown: "none".to_owned(),
+            districts_file: "config/districts.csv".to_owned(),
         }
     }
 }
@@ -410,6 +416,18 @@ impl Settings {
         if !(1..=120).contains(&self.statistics.months) {
             problems.push("statistics.months: give 1 to 120".to_owned());
         }
+        match self.statistics.breakdown.as_str() {
+            "none" | "district" | "age_band" => {}
+            other if other == "both" || (other.contains("district") && other.contains("age")) => {
+                problems.push(format!(
+                    "statistics.breakdown: `{other}` asks for district and age band together; \
+                 choose one of them (or none): published together they could single a resident out"
+                ));
+            }
+            other => problems.push(format!(
+                "statistics.breakdown: `{other}` is not one of none, district, age_band"
+            )),
+        }
         for method in &self.staff.sign_in {
             if !["password", "oidc"].contains(&method.as_str()) {
                 problems.push(format!("staff.sign_in: unknown method `{method}`"));
@@ -627,6 +645,36 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
         assert!(error.contains("set staff.oidc.issuer"), "{error}");
+    }
+
+    #[test]
+    fn statistics_breakdown_is_one_of_district_and_age_band_never_both() {
+        let load = |value: &str| {
+            let variables = [(
+                "MADOGUCHI__STATISTICS__BREAKDOWN".to_owned(),
+                value.to_owned(),
+            )]
+            .into_iter()
+            .collect();
+            Settings::load_with_environment(Path::new("config"), Profile::Test, Some(variables))
+                .err()
+                .map(|e| format!("{e:#}"))
+        };
+        for value in ["none", "district", "age_band"] {
+            assert_eq!(load(value), None, "{value}");
+        }
+        for both in ["district,age_band", "age_band+district", "both"] {
+            let error = load(both).unwrap_or_default();
+            assert!(
+                error.contains("district and age band together"),
+                "{both}: {error}"
+            );
+        }
+        let error = load("ward").unwrap_or_default();
+        assert!(
+            error.contains("not one of none, district, age_band"),
+            "{error}"
+        );
     }
 
     #[test]

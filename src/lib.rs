@@ -24,6 +24,7 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod statistics;
+pub mod statistics_breakdown;
 pub mod storage;
 pub mod submissions;
 pub mod telemetry;

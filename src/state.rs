@@ -40,6 +40,10 @@ pub struct AppState {
     pub payments: Option<std::sync::Arc<dyn crate::payments::PaymentProvider>>,
     /// Seals the portal's session cookies.
     pub cookie_key: CookieKey,
+    /// The usage statistics' breakdown the city opted into (`statistics.breakdown`).
+    pub breakdown: crate::statistics_breakdown::Breakdown,
+    /// The built statistics reports, until the rollups change.
+    pub statistics_reports: crate::statistics::cache::ReportCache,
 }
 
 impl AppState {
@@ -95,6 +99,7 @@ impl AppState {
             .collect();
         let cookie_key = CookieKey::from_settings(&settings);
         let payments = crate::payments::provider_from(&settings.payments);
+        let breakdown = breakdown_from(&settings.statistics)?;
         Ok(Self {
             settings,
             pool,
@@ -109,6 +114,8 @@ impl AppState {
             trusted_proxies,
             cookie_key,
             payments,
+            breakdown,
+            statistics_reports: crate::statistics::cache::ReportCache::default(),
         })
     }
 
@@ -119,6 +126,28 @@ impl AppState {
         }
     }
 
+    /// The usage statistics' report of `divisions` (None: the public one) today, from the cache
+    /// while the rollups are unchanged.
+    pub async fn statistics_report(
+        &self,
+        divisions: Option<&[String]>,
+    ) -> Result<Arc<crate::statistics::report::StatisticsReport>, crate::db::DbError> {
+        let mut connection = crate::db::connection(&self.pool).await?;
+        let sources = crate::statistics::cache::Sources {
+            catalog: &self.catalog,
+            settings: &self.settings.statistics,
+            breakdown: &self.breakdown,
+        };
+        self.statistics_reports
+            .report(
+                &mut connection,
+                &sources,
+                divisions,
+                crate::forms::lint::city_today(),
+            )
+            .await
+    }
+
     /// What the submission code borrows from the application.
     pub fn submissions(&self) -> crate::submissions::Context<'_> {
         crate::submissions::Context {
@@ -127,8 +156,31 @@ impl AppState {
             calendar: &self.calendar,
             public_url: &self.settings.server.public_url,
             payments_online: self.payments.is_some(),
+            breakdown: &self.breakdown,
         }
     }
+}
+
+/// The breakdown the city chose; its district table read and checked now, so a bad one stops
+/// startup rather than an application.
+pub fn breakdown_from(
+    settings: &crate::config::StatisticsSettings,
+) -> anyhow::Result<crate::statistics_breakdown::Breakdown> {
+    use crate::statistics_breakdown::{Breakdown, Districts};
+    Ok(match settings.breakdown.as_str() {
+        "district" => {
+            let text = std::fs::read_to_string(&settings.districts_file).with_context(|| {
+                format!("statistics.districts_file: {}", settings.districts_file)
+            })?;
+            Breakdown::District(
+                Districts::parse(&text, &settings.city_name_ja).with_context(|| {
+                    format!("statistics.districts_file: {}", settings.districts_file)
+                })?,
+            )
+        }
+        "age_band" => Breakdown::AgeBand,
+        _ => Breakdown::None,
+    })
 }
 
 /// The key that seals the portal's session cookies (`crate::web::session`).

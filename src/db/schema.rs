@@ -292,6 +292,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    statistics_breakdown_monthly (month, procedure_id, division, kind, value) {
+        month -> Date,
+        procedure_id -> Text,
+        division -> Text,
+        kind -> Text,
+        value -> Text,
+        received -> Int8,
+    }
+}
+
+diesel::table! {
     statistics_counter_counts (month, procedure_id) {
         month -> Date,
         procedure_id -> Text,
@@ -404,6 +415,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         fee_breakdown -> Nullable<Jsonb>,
         payment_requested_at -> Nullable<Timestamptz>,
+        district_code -> Nullable<Text>,
+        age_band -> Nullable<Text>,
     }
 }
 
@@ -466,6 +479,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff_memberships,
     staff_notes,
     staff_saved_filters,
+    statistics_breakdown_monthly,
     statistics_counter_counts,
     statistics_daily,
     statistics_monthly,

@@ -201,6 +201,8 @@ impl Worker {
                 calendar: &self.calendar,
                 public_url: &self.public_url,
                 payments_online: true,
+                // Promotion only: nothing is submitted here.
+                breakdown: &crate::statistics_breakdown::Breakdown::None,
             };
             if let Err(error) =
                 run_once(&self.pool, &context, self.provider.as_ref(), &self.settings).await

@@ -10,7 +10,7 @@ use super::extract::{Body, StaffAuth};
 use crate::error::ApiError;
 use crate::forms::lint::city_today;
 use crate::state::AppState;
-use crate::statistics::report::{self, StatisticsReport};
+use crate::statistics::report::StatisticsReport;
 
 /// The city's usage statistics: applications, card signatures, online share, processing time,
 /// returns, withdrawals and rejections per procedure and month, with the definition of each
@@ -18,20 +18,9 @@ use crate::statistics::report::{self, StatisticsReport};
 /// are null and listed in `hidden`.
 #[utoipa::path(tag = "statistics", responses((status = 200, body = StatisticsReport)))]
 #[get("/statistics")]
-pub async fn public_report(
-    state: web::Data<AppState>,
-) -> Result<web::Json<StatisticsReport>, ApiError> {
-    let mut connection = crate::db::connection(&state.pool).await?;
-    Ok(web::Json(
-        report::report(
-            &mut connection,
-            &state.catalog,
-            &state.settings.statistics,
-            None,
-            city_today(),
-        )
-        .await?,
-    ))
+pub async fn public_report(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let report = state.statistics_report(None).await?;
+    Ok(HttpResponse::Ok().json(report.as_ref()))
 }
 
 /// The same report for the procedures of my divisions only.
@@ -44,19 +33,10 @@ pub async fn public_report(
 pub async fn staff_report(
     state: web::Data<AppState>,
     auth: StaffAuth,
-) -> Result<web::Json<StatisticsReport>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let divisions = auth.divisions();
-    let mut connection = crate::db::connection(&state.pool).await?;
-    Ok(web::Json(
-        report::report(
-            &mut connection,
-            &state.catalog,
-            &state.settings.statistics,
-            Some(&divisions),
-            city_today(),
-        )
-        .await?,
-    ))
+    let report = state.statistics_report(Some(&divisions)).await?;
+    Ok(HttpResponse::Ok().json(report.as_ref()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -22,6 +22,21 @@ fn measure(key: &'static str, name: (&str, &str), definition: (&str, &str)) -> M
     }
 }
 
+/// What the breakdown table counts (`district` or `age_band`).
+pub fn breakdown_definition(kind: &str) -> Localized {
+    if kind == "district" {
+        Localized::new(
+            "その月に受け付けた申請の件数を、申請者の住所の町丁目別に数えたもの。町丁目は申請の時点でマイナンバーカードが示す住所から市の町丁目表により求め、住所そのものは集計に用いない。表にない住所や住所の情報がない申請は「不明」。市が町丁目別の集計を選んだ後に受け付けた申請のみを数える。",
+            "Applications received in the month, counted by the district (町丁目) of the applicant's address. The district is found at submission from the address the My Number Card states, with the city's district table; the address itself is never used in the statistics. Addresses not in the table, or applications without one, count as unknown. Only applications received since the city chose this breakdown are counted.",
+        )
+    } else {
+        Localized::new(
+            "その月に受け付けた申請の件数を、申請日時点の申請者の年齢の10歳階級別に数えたもの。年齢はマイナンバーカードが示す生年月日から申請の時点で求め、生年月日そのものは集計に用いない。生年月日の情報がない申請は「不明」。市が年齢階級別の集計を選んだ後に受け付けた申請のみを数える。",
+            "Applications received in the month, counted by the applicant's age in 10-year bands on the day they applied. The age is found at submission from the birth date the My Number Card states; the birth date itself is never used in the statistics. Applications without one count as unknown. Only applications received since the city chose this breakdown are counted.",
+        )
+    }
+}
+
 /// Every measure, in the order of the CSV's columns.
 pub fn measures() -> Vec<MeasureDefinition> {
     vec![
@@ -133,6 +148,46 @@ pub fn measures() -> Vec<MeasureDefinition> {
             (
                 "その月の最後の集計日の終わりに、処理期限を過ぎてなお市が処理中（差し戻し中を除く）だった申請の件数。",
                 "Applications still with the city (not returned to the resident) past their due date at the end of the month's last recorded day.",
+            ),
+        ),
+        measure(
+            "paid",
+            ("オンライン納付件数", "Paid online"),
+            (
+                "その月（日本時間）に決済事業者が支払完了を確定した手数料の支払の件数。",
+                "Fee payments the payment provider confirmed as paid in the month (Japan time).",
+            ),
+        ),
+        measure(
+            "paid_yen",
+            ("オンライン納付額（円）", "Paid online (yen)"),
+            (
+                "同じ支払の金額の合計（円）。件数が秘匿される欄は金額も秘匿する。",
+                "The total of the same payments, in yen. Hidden wherever their count is.",
+            ),
+        ),
+        measure(
+            "refunded",
+            ("返金件数", "Refunds"),
+            (
+                "その月に決済事業者が完了した返金の件数（一部返金を含む）。",
+                "Refunds the payment provider completed in the month (partial refunds included).",
+            ),
+        ),
+        measure(
+            "refunded_yen",
+            ("返金額（円）", "Refunded (yen)"),
+            (
+                "同じ返金の金額の合計（円）。件数が秘匿される欄は金額も秘匿する。",
+                "The total of the same refunds, in yen. Hidden wherever their count is.",
+            ),
+        ),
+        measure(
+            "late_successes",
+            ("遅延した支払完了の件数", "Late payment successes"),
+            (
+                "失敗または期限切れと記録した後に、決済事業者から支払完了の通知があった支払の件数（職員の確認が必要なもの）。支払完了の確定した月に数える。",
+                "Payments the provider reported as paid after madoguchi had recorded them as failed or expired (they need staff attention), counted in the month they were confirmed.",
             ),
         ),
     ]

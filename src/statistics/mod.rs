@@ -3,10 +3,15 @@
 //!
 //! - [`rollup`]: the worker folds `submission_events` into monthly and daily rollups past a
 //!   watermark (processing time as a [`histogram`] of business days, so medians merge exactly);
-//! - [`report`]: the rollups read into one report, counts suppressed by [`suppression`];
+//! - [`report`]: the rollups read into one report, counts suppressed by [`suppression`], kept
+//!   by [`cache`] until the data changes;
 //! - [`svg`]: its charts, [`open_data`]: its CSV files, [`definitions`]: what every measure means;
 //! - [`counter`]: the counter (窓口) counts staff enter each month.
+//!
+//! The city's opt-in district or age-band breakdown is derived at submit, apart
+//! ([`crate::statistics_breakdown`]), so that submitting does not depend on the statistics.
 
+pub mod cache;
 pub mod counter;
 pub mod definitions;
 pub mod histogram;

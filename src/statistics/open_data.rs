@@ -2,7 +2,7 @@
 //! name, then month, procedure id and name, then the measures (hidden values as `X`, values that
 //! do not apply empty); and a definitions file beside it. Both under CC BY 4.0.
 
-use super::definitions::{measures, suppression_note};
+use super::definitions::{breakdown_definition, measures, suppression_note};
 use super::report::{Cells, RowStatistics, StatisticsReport};
 
 pub const LICENSE: &str = "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/deed.ja)";
@@ -37,6 +37,11 @@ pub fn value(cells: &Cells, key: &str) -> String {
         "withdrawal_rate" => number(cells.withdrawal_rate),
         "rejection_rate" => number(cells.rejection_rate),
         "overdue_at_end" => count(cells.overdue_at_end),
+        "paid" => count(cells.paid),
+        "paid_yen" => count(cells.paid_yen),
+        "refunded" => count(cells.refunded),
+        "refunded_yen" => count(cells.refunded_yen),
+        "late_successes" => count(cells.late_successes),
         _ => String::new(),
     }
 }
@@ -82,8 +87,38 @@ pub fn csv(report: &StatisticsReport) -> String {
     out
 }
 
-/// The definitions file: one line per column of the CSV.
-pub fn definitions_csv(minimum: i64) -> String {
+/// The breakdown's CSV (when the city opted in): one line per month and value (then the
+/// total), led like the main file, receipts `X` where hidden.
+pub fn breakdown_csv(report: &StatisticsReport) -> Option<String> {
+    let table = report.breakdown.as_ref()?;
+    let mut out = String::from(
+        "全国地方公共団体コード,地方公共団体名,年月,区分,区分コード,区分名,受付件数\r\n",
+    );
+    for (index, month) in report.months.iter().enumerate() {
+        for row in table.rows.iter().chain([&table.total]) {
+            let count = match row.received.get(index) {
+                Some(Some(count)) => count.to_string(),
+                Some(None) => "X".to_owned(),
+                None => continue,
+            };
+            let line = [
+                field(&report.city_code),
+                field(&report.city_name.ja),
+                field(month),
+                field(&table.kind),
+                field(&row.id),
+                field(&row.name.ja),
+                count,
+            ];
+            out.push_str(&line.join(","));
+            out.push_str("\r\n");
+        }
+    }
+    Some(out)
+}
+
+/// The definitions file: one line per column of the CSV (and of the breakdown's, if any).
+pub fn definitions_csv(minimum: i64, breakdown: Option<&str>) -> String {
     let note = suppression_note(minimum);
     let mut out = String::from("項目名,説明,Name,Description\r\n");
     let fixed = [
@@ -129,6 +164,43 @@ pub fn definitions_csv(minimum: i64) -> String {
                 field(&measure.definition.ja),
                 field(&measure.name.en),
                 field(&measure.definition.en),
+            ]
+            .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    if let Some(kind) = breakdown {
+        let definition = breakdown_definition(kind);
+        let columns = [
+            (
+                "区分",
+                "内訳の種類（breakdown ファイル）。district は町丁目、age_band は年齢階級。",
+                "Breakdown",
+                "The breakdown file's kind: district or age_band.",
+            ),
+            (
+                "区分コード",
+                "町丁目コード、または年齢階級（0-9、10-19、…、90+）。other は利用の少ない町丁目をまとめた行、unknown は不明、total は合計。",
+                "Breakdown code",
+                "The district code or the age band (0-9, 10-19, …, 90+); other gathers rarely seen districts; unknown, or total.",
+            ),
+            (
+                "区分名",
+                "町丁目名または年齢階級の名称。",
+                "Breakdown name",
+                "The district's or the band's name.",
+            ),
+        ];
+        for (name, text, en_name, en_text) in columns {
+            out.push_str(&[field(name), field(text), field(en_name), field(en_text)].join(","));
+            out.push_str("\r\n");
+        }
+        out.push_str(
+            &[
+                field("受付件数（区分別）"),
+                field(&definition.ja),
+                field("Received (by breakdown)"),
+                field(&definition.en),
             ]
             .join(","),
         );

@@ -12,13 +12,14 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::definitions::{MeasureDefinition, measures, suppression_note};
+use super::definitions::{MeasureDefinition, breakdown_definition, measures, suppression_note};
 use super::histogram::Histogram;
 use super::suppression::{Mask, suppress, suppress_with, with_totals};
 use crate::config::StatisticsSettings;
 use crate::db::DbError;
 use crate::forms::Catalog;
 use crate::messages::Localized;
+use crate::statistics_breakdown::{Breakdown, OTHER as OTHER_DISTRICTS, UNKNOWN};
 
 /// One procedure (or group) over the period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -50,6 +51,11 @@ pub struct Cells {
     pub withdrawal_rate: Option<f64>,
     pub rejection_rate: Option<f64>,
     pub overdue_at_end: Option<i64>,
+    pub paid: Option<i64>,
+    pub paid_yen: Option<i64>,
+    pub refunded: Option<i64>,
+    pub refunded_yen: Option<i64>,
+    pub late_successes: Option<i64>,
     /// The keys of the measures hidden here (shown as X).
     pub hidden: Vec<String>,
 }
@@ -68,6 +74,34 @@ pub struct StatisticsReport {
     pub total: RowStatistics,
     pub measures: Vec<MeasureDefinition>,
     pub note: Localized,
+    /// Receipts by district or by age band, when the city opted in (`statistics.breakdown`).
+    pub breakdown: Option<BreakdownTable>,
+}
+
+/// Receipts by the city's chosen breakdown × month, suppressed as the other tables are. It
+/// counts the applications that carry a breakdown value (those received since the city opted
+/// in), so its total can be below the report's.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BreakdownTable {
+    /// `district` (町丁目 code) or `age_band` (10-year band: `0-9` … `80-89`, `90+`).
+    pub kind: String,
+    pub title: Localized,
+    pub definition: Localized,
+    /// One per value; `unknown` when the card's facts gave none.
+    pub rows: Vec<BreakdownRow>,
+    /// The column totals (`id` `total`).
+    pub total: BreakdownRow,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BreakdownRow {
+    /// The district code, the age band, `unknown`, or `total`.
+    pub id: String,
+    pub name: Localized,
+    /// Receipts per month of `months`; null when hidden.
+    pub received: Vec<Option<i64>>,
+    /// Receipts over the period; null when hidden.
+    pub period: Option<i64>,
 }
 
 /// The months of a report: `count` months ending with `today`'s.
@@ -94,6 +128,12 @@ pub struct Raw {
     /// Counter (窓口) applications, if entered.
     pub counter: Option<i64>,
     pub overdue: i64,
+    /// Payments confirmed in the month, and their yen; refunds likewise; late successes.
+    pub paid: i64,
+    pub paid_yen: i64,
+    pub refunded: i64,
+    pub refunded_yen: i64,
+    pub late_successes: i64,
 }
 
 impl Raw {
@@ -112,6 +152,11 @@ impl Raw {
         self.within_standard += other.within_standard;
         self.histogram.merge(&other.histogram);
         self.overdue += other.overdue;
+        self.paid += other.paid;
+        self.paid_yen += other.paid_yen;
+        self.refunded += other.refunded;
+        self.refunded_yen += other.refunded_yen;
+        self.late_successes += other.late_successes;
     }
 }
 
@@ -139,6 +184,24 @@ struct MonthlyRow {
     within_standard: i64,
     #[diesel(sql_type = Array<BigInt>)]
     processing_days: Vec<i64>,
+}
+
+#[derive(QueryableByName)]
+struct PaymentRow {
+    #[diesel(sql_type = Date)]
+    month: NaiveDate,
+    #[diesel(sql_type = Text)]
+    procedure_id: String,
+    #[diesel(sql_type = BigInt)]
+    paid: i64,
+    #[diesel(sql_type = BigInt)]
+    paid_yen: i64,
+    #[diesel(sql_type = BigInt)]
+    refunded: i64,
+    #[diesel(sql_type = BigInt)]
+    refunded_yen: i64,
+    #[diesel(sql_type = BigInt)]
+    late_successes: i64,
 }
 
 #[derive(QueryableByName)]
@@ -201,6 +264,42 @@ pub async fn load(
     .await
     .map_err(DbError::classify)?;
 
+    // Payments are few beside applications: plain queries over the payments tables, by the city
+    // month in which the provider confirmed the payment or the refund.
+    let payments: Vec<PaymentRow> = diesel::sql_query(
+        "WITH range AS (SELECT ($1::date)::timestamp AT TIME ZONE 'Asia/Tokyo' AS since,
+                               ($2::date)::timestamp AT TIME ZONE 'Asia/Tokyo' AS until),
+         paid AS (
+             SELECT date_trunc('month', p.settled_at AT TIME ZONE 'Asia/Tokyo')::date AS month,
+                    s.procedure_id, count(*) AS paid, sum(p.amount_yen) AS paid_yen,
+                    count(*) FILTER (WHERE p.attention = 'late_success') AS late_successes
+               FROM payments p JOIN submissions s ON s.id = p.submission_id, range
+              WHERE p.status = 'succeeded' AND p.settled_at >= range.since AND p.settled_at < range.until
+                AND ($3::text[] IS NULL OR s.division = ANY($3))
+              GROUP BY 1, 2),
+         refunded AS (
+             SELECT date_trunc('month', r.created_at AT TIME ZONE 'Asia/Tokyo')::date AS month,
+                    s.procedure_id, count(*) AS refunded, sum(r.amount_yen) AS refunded_yen
+               FROM refunds r JOIN payments p ON p.id = r.payment_id
+               JOIN submissions s ON s.id = p.submission_id, range
+              WHERE r.status = 'succeeded' AND r.created_at >= range.since AND r.created_at < range.until
+                AND ($3::text[] IS NULL OR s.division = ANY($3))
+              GROUP BY 1, 2)
+         SELECT coalesce(paid.month, refunded.month) AS month,
+                coalesce(paid.procedure_id, refunded.procedure_id) AS procedure_id,
+                coalesce(paid.paid, 0)::bigint AS paid, coalesce(paid.paid_yen, 0)::bigint AS paid_yen,
+                coalesce(refunded.refunded, 0)::bigint AS refunded,
+                coalesce(refunded.refunded_yen, 0)::bigint AS refunded_yen,
+                coalesce(paid.late_successes, 0)::bigint AS late_successes
+           FROM paid FULL JOIN refunded USING (month, procedure_id)",
+    )
+    .bind::<Date, _>(first)
+    .bind::<Date, _>(end)
+    .bind::<Nullable<Array<Text>>, _>(&divisions)
+    .load(connection)
+    .await
+    .map_err(DbError::classify)?;
+
     fn slot<'r>(
         raws: &'r mut BTreeMap<String, Vec<Raw>>,
         months: &[NaiveDate],
@@ -225,8 +324,7 @@ pub async fn load(
                 with_standard: row.with_standard,
                 within_standard: row.within_standard,
                 histogram: Histogram::from_counts(row.processing_days),
-                counter: None,
-                overdue: 0,
+                ..Raw::default()
             });
         }
     }
@@ -238,6 +336,15 @@ pub async fn load(
     for row in overdue {
         if let Some(raw) = slot(&mut raws, months, &row.procedure_id, row.month) {
             raw.overdue += row.count;
+        }
+    }
+    for row in payments {
+        if let Some(raw) = slot(&mut raws, months, &row.procedure_id, row.month) {
+            raw.paid += row.paid;
+            raw.paid_yen += row.paid_yen;
+            raw.refunded += row.refunded;
+            raw.refunded_yen += row.refunded_yen;
+            raw.late_successes += row.late_successes;
         }
     }
     Ok(raws)
@@ -362,7 +469,111 @@ pub fn build(context: &Context<'_>, raws: &BTreeMap<String, Vec<Raw>>) -> Statis
         total,
         measures: measures(),
         note: suppression_note(minimum),
+        breakdown: None,
     }
+}
+
+/// Orders breakdown values: age bands by age, codes as text, then `other`, `unknown` last.
+fn breakdown_order(value: &str) -> (u8, u32, String) {
+    let age = value
+        .split(['-', '+'])
+        .next()
+        .and_then(|from| from.parse::<u32>().ok());
+    let rank = match value {
+        UNKNOWN => 2,
+        OTHER_DISTRICTS => 1,
+        _ => 0,
+    };
+    (rank, age.unwrap_or(0), value.to_owned())
+}
+
+/// Districts used fewer than `minimum` times in the whole period are shown only inside one
+/// "other districts" row, as rare procedures are inside their category's: a row of hidden cells
+/// would still tell that someone there applied.
+fn gather_rare_districts(
+    counts: &BTreeMap<String, Vec<i64>>,
+    months: usize,
+    minimum: i64,
+) -> BTreeMap<String, Vec<i64>> {
+    let mut gathered: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (value, row) in counts {
+        let rare = value != UNKNOWN && row.iter().sum::<i64>() < minimum;
+        let key = if rare {
+            OTHER_DISTRICTS
+        } else {
+            value.as_str()
+        };
+        let target = gathered
+            .entry(key.to_owned())
+            .or_insert_with(|| vec![0; months]);
+        for (sum, count) in target.iter_mut().zip(row) {
+            *sum += count;
+        }
+    }
+    gathered
+}
+
+/// The breakdown table from receipts per value and month (`counts[value][month]`).
+pub fn build_breakdown(
+    breakdown: &Breakdown,
+    counts: &BTreeMap<String, Vec<i64>>,
+    months: usize,
+    minimum: i64,
+) -> Option<BreakdownTable> {
+    let kind = breakdown.kind()?;
+    let gathered;
+    let counts = if matches!(breakdown, Breakdown::District(_)) {
+        gathered = gather_rare_districts(counts, months, minimum);
+        &gathered
+    } else {
+        counts
+    };
+    let mut values: Vec<&String> = counts.keys().collect();
+    values.sort_by_key(|value| breakdown_order(value));
+    let matrix: Vec<Vec<i64>> = values.iter().map(|value| counts[*value].clone()).collect();
+    // Rows × (months + period), the last line the totals; None where hidden.
+    let lines: Vec<Vec<Option<i64>>> = if matrix.is_empty() {
+        vec![vec![Some(0); months + 1]]
+    } else {
+        let mask = suppress(&matrix, minimum);
+        with_totals(&matrix)
+            .into_iter()
+            .zip(mask.hidden)
+            .map(|(line, hidden)| {
+                line.into_iter()
+                    .zip(hidden)
+                    .map(|(value, hidden)| (!hidden).then_some(value))
+                    .collect()
+            })
+            .collect()
+    };
+    let row = |id: &str, name: Localized, mut cells: Vec<Option<i64>>| {
+        let period = cells.pop().flatten();
+        BreakdownRow {
+            id: id.to_owned(),
+            name,
+            received: cells,
+            period,
+        }
+    };
+    let mut lines = lines.into_iter();
+    let rows: Vec<BreakdownRow> = values
+        .iter()
+        .zip(lines.by_ref())
+        .map(|(value, cells)| row(value, breakdown.name_of(value), cells))
+        .collect();
+    let total = row(
+        "total",
+        Localized::new("合計", "Total"),
+        lines.next().unwrap_or_default(),
+    );
+    Some(BreakdownTable {
+        kind: kind.to_owned(),
+        title: breakdown.title(),
+        definition: breakdown_definition(kind),
+        rows,
+        total,
+    })
 }
 
 fn share(numerator: i64, denominator: i64) -> Option<f64> {
@@ -457,6 +668,11 @@ fn publish(
         &standard_mask,
         minimum,
     );
+    // An amount is hidden exactly where its count is: whether a hidden cell can be worked out
+    // from totals depends only on which cells are hidden, so the count's mask protects it too.
+    let paid_mask = suppress(&matrix(groups, |raw| raw.paid), minimum);
+    let refunded_mask = suppress(&matrix(groups, |raw| raw.refunded), minimum);
+    let late_mask = suppress(&matrix(groups, |raw| raw.late_successes), minimum);
     // Overdue counts are snapshots: they add across rows but not across months, so each
     // month is its own one-column table; the period shows the last month's.
     let overdue_masks: Vec<Mask> = (0..months)
@@ -544,6 +760,25 @@ fn publish(
             } else {
                 cells.rejection_rate = share(raw.rejected, raw.decided());
             }
+            if paid_mask.hidden[r][c] {
+                hide("paid");
+                hide("paid_yen");
+            } else {
+                cells.paid = Some(raw.paid);
+                cells.paid_yen = Some(raw.paid_yen);
+            }
+            if refunded_mask.hidden[r][c] {
+                hide("refunded");
+                hide("refunded_yen");
+            } else {
+                cells.refunded = Some(raw.refunded);
+                cells.refunded_yen = Some(raw.refunded_yen);
+            }
+            if late_mask.hidden[r][c] {
+                hide("late_successes");
+            } else {
+                cells.late_successes = Some(raw.late_successes);
+            }
             cells.hidden = hidden;
             cells
         };
@@ -595,18 +830,65 @@ fn publish(
     (published, total)
 }
 
+#[derive(QueryableByName)]
+struct BreakdownCount {
+    #[diesel(sql_type = Date)]
+    month: NaiveDate,
+    #[diesel(sql_type = Text)]
+    value: String,
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Receipts per breakdown value and month of `months`, of `kind`, for `divisions` (None: all).
+pub async fn load_breakdown(
+    connection: &mut AsyncPgConnection,
+    kind: &str,
+    divisions: Option<&[String]>,
+    months: &[NaiveDate],
+) -> Result<BTreeMap<String, Vec<i64>>, DbError> {
+    let (Some(first), Some(last)) = (months.first().copied(), months.last().copied()) else {
+        return Ok(BTreeMap::new());
+    };
+    let end = last.checked_add_months(Months::new(1)).unwrap_or(last);
+    let divisions: Option<Vec<String>> = divisions.map(<[String]>::to_vec);
+    let rows: Vec<BreakdownCount> = diesel::sql_query(
+        "SELECT month, value, sum(received)::bigint AS count FROM statistics_breakdown_monthly
+          WHERE kind = $1 AND month >= $2 AND month < $3
+            AND ($4::text[] IS NULL OR division = ANY($4))
+          GROUP BY month, value",
+    )
+    .bind::<Text, _>(kind)
+    .bind::<Date, _>(first)
+    .bind::<Date, _>(end)
+    .bind::<Nullable<Array<Text>>, _>(&divisions)
+    .load(connection)
+    .await
+    .map_err(DbError::classify)?;
+    let mut counts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for row in rows {
+        if let Some(position) = months.iter().position(|m| *m == row.month) {
+            counts
+                .entry(row.value)
+                .or_insert_with(|| vec![0; months.len()])[position] += row.count;
+        }
+    }
+    Ok(counts)
+}
+
 /// The report of the configured period up to `today`: everything (`divisions` None, the public
-/// one) or the given divisions' procedures.
+/// one) or the given divisions' procedures; with the breakdown the city opted into.
 pub async fn report(
     connection: &mut AsyncPgConnection,
     catalog: &Catalog,
     settings: &StatisticsSettings,
+    breakdown: &Breakdown,
     divisions: Option<&[String]>,
     today: NaiveDate,
 ) -> Result<StatisticsReport, DbError> {
     let months = months_ending(today, settings.months);
     let raws = load(connection, divisions, &months).await?;
-    Ok(build(
+    let mut report = build(
         &Context {
             catalog,
             settings,
@@ -614,7 +896,12 @@ pub async fn report(
             today,
         },
         &raws,
-    ))
+    );
+    if let Some(kind) = breakdown.kind() {
+        let counts = load_breakdown(connection, kind, divisions, &months).await?;
+        report.breakdown = build_breakdown(breakdown, &counts, months.len(), settings.minimum_cell);
+    }
+    Ok(report)
 }
 
 /// Calendar days a month counts for the per-day average: all of them, or up to today.
@@ -652,6 +939,63 @@ mod tests {
         assert_eq!(days_counted(day("2026-02-01"), day("2026-02-14")), 14);
         assert_eq!(days_counted(day("2026-01-01"), day("2026-02-14")), 31);
         assert_eq!(days_counted(day("2026-03-01"), day("2026-02-14")), 0);
+    }
+
+    #[test]
+    fn a_small_breakdown_cell_is_hidden_with_its_complements() {
+        let breakdown = Breakdown::AgeBand;
+        let counts: BTreeMap<String, Vec<i64>> = [
+            ("30-39".to_owned(), vec![9, 40]),
+            ("40-49".to_owned(), vec![30, 25]),
+            ("unknown".to_owned(), vec![12, 50]),
+            ("20-29".to_owned(), vec![70, 33]),
+        ]
+        .into_iter()
+        .collect();
+        let table = build_breakdown(&breakdown, &counts, 2, 10).unwrap();
+        let ids: Vec<&str> = table.rows.iter().map(|row| row.id.as_str()).collect();
+        assert_eq!(ids, ["20-29", "30-39", "40-49", "unknown"]);
+        let thirties = &table.rows[1];
+        assert_eq!(
+            thirties.received,
+            vec![None, None],
+            "9 and its row complement"
+        );
+        // Column 0 loses another cell, and no shown figure gives the 9 back.
+        let hidden_in_first_month = table
+            .rows
+            .iter()
+            .filter(|row| row.received[0].is_none())
+            .count();
+        assert!(hidden_in_first_month >= 2);
+        assert_eq!(table.total.period, Some(269));
+        assert_eq!(table.rows[0].period, Some(103));
+        assert!(build_breakdown(&Breakdown::None, &counts, 2, 10).is_none());
+    }
+
+    #[test]
+    fn rarely_seen_districts_are_shown_only_together() {
+        let districts = crate::statistics_breakdown::Districts::parse(
+            "大聖寺,0010-00,大聖寺\n山代温泉,0030-00,山代温泉\n橋立町,0080-00,橋立町\n塩屋町,0090-00,塩屋町\n",
+            "加賀市",
+        )
+        .unwrap();
+        let counts: BTreeMap<String, Vec<i64>> = [
+            ("0010-00".to_owned(), vec![30, 40]),
+            ("0030-00".to_owned(), vec![25, 20]),
+            ("0080-00".to_owned(), vec![2, 3]),
+            ("0090-00".to_owned(), vec![0, 4]),
+            ("unknown".to_owned(), vec![1, 0]),
+        ]
+        .into_iter()
+        .collect();
+        let table = build_breakdown(&Breakdown::District(districts), &counts, 2, 10).unwrap();
+        let ids: Vec<&str> = table.rows.iter().map(|row| row.id.as_str()).collect();
+        assert_eq!(ids, ["0010-00", "0030-00", "other", "unknown"]);
+        assert_eq!(table.rows[2].name.ja, "その他の町丁目");
+        // 2 + 3 + 4: shown together only as a row of hidden small cells with its total.
+        assert_eq!(table.rows[2].period, None, "9 is under the minimum");
+        assert_eq!(table.total.period, Some(125));
     }
 
     #[test]

@@ -92,6 +92,11 @@ struct EventRow {
     division: String,
     #[diesel(sql_type = Bool)]
     signed: bool,
+    /// The opt-in breakdown: `district` or `age_band` and its value, if stored at submit.
+    #[diesel(sql_type = Nullable<Text>)]
+    breakdown_kind: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    breakdown_value: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -191,7 +196,10 @@ async fn fold_batch(
          SELECT e.id, e.submission_id, e.from_status, e.to_status, e.created_at,
                 s.procedure_id, s.division,
                 (e.to_status = 'submitted' AND EXISTS (
-                    SELECT 1 FROM submission_signatures g WHERE g.submission_id = e.submission_id)) AS signed
+                    SELECT 1 FROM submission_signatures g WHERE g.submission_id = e.submission_id)) AS signed,
+                CASE WHEN s.district_code IS NOT NULL THEN 'district'
+                     WHEN s.age_band IS NOT NULL THEN 'age_band' END AS breakdown_kind,
+                coalesce(s.district_code, s.age_band) AS breakdown_value
            FROM submission_events e
            JOIN submissions s ON s.id = e.submission_id
           CROSS JOIN unsettled
@@ -240,6 +248,8 @@ async fn fold_batch(
 
     let mut months: BTreeMap<(NaiveDate, String, String), MonthDelta> = BTreeMap::new();
     let mut days: BTreeMap<(NaiveDate, String, String), i64> = BTreeMap::new();
+    let mut breakdowns: BTreeMap<(NaiveDate, String, String, String, String), i64> =
+        BTreeMap::new();
     for event in &events {
         let change = Change {
             from: event.from_status.clone(),
@@ -263,6 +273,17 @@ async fn fold_batch(
                         event.division.clone(),
                     ))
                     .or_default() += 1;
+                if let (Some(kind), Some(value)) = (&event.breakdown_kind, &event.breakdown_value) {
+                    *breakdowns
+                        .entry((
+                            month_of(change.on),
+                            event.procedure_id.clone(),
+                            event.division.clone(),
+                            kind.clone(),
+                            value.clone(),
+                        ))
+                        .or_default() += 1;
+                }
             }
             "returned" => delta.returned += 1,
             "withdrawn" => delta.withdrawn += 1,
@@ -353,6 +374,27 @@ async fn fold_batch(
     .execute(connection)
     .await
     .map_err(DbError::classify)?;
+    if !breakdowns.is_empty() {
+        let rows: Vec<serde_json::Value> = breakdowns
+            .into_iter()
+            .map(|((month, procedure, division, kind, value), received)| {
+                serde_json::json!({"month": month, "procedure": procedure, "division": division,
+                                   "kind": kind, "value": value, "received": received})
+            })
+            .collect();
+        diesel::sql_query(
+            "INSERT INTO statistics_breakdown_monthly AS b (month, procedure_id, division, kind, value, received)
+             SELECT (r->>'month')::date, r->>'procedure', r->>'division', r->>'kind', r->>'value',
+                    (r->>'received')::bigint
+               FROM jsonb_array_elements($1) AS r
+             ON CONFLICT (month, procedure_id, division, kind, value)
+             DO UPDATE SET received = b.received + excluded.received",
+        )
+        .bind::<Jsonb, _>(serde_json::Value::Array(rows))
+        .execute(connection)
+        .await
+        .map_err(DbError::classify)?;
+    }
     diesel::sql_query("UPDATE statistics_watermark SET last_event_id = $1, updated_at = now()")
         .bind::<BigInt, _>(last)
         .execute(connection)
@@ -373,6 +415,11 @@ async fn snapshot_overdue(connection: &mut AsyncPgConnection) -> Result<(), DbEr
         return Ok(());
     }
     let today = city_date(Utc::now());
+    // A new snapshot is a new generation of the data (`super::cache`).
+    diesel::sql_query("UPDATE statistics_watermark SET updated_at = now()")
+        .execute(connection)
+        .await
+        .map_err(DbError::classify)?;
     diesel::sql_query("UPDATE statistics_daily SET overdue = 0 WHERE day = $1 AND overdue <> 0")
         .bind::<Date, _>(today)
         .execute(connection)

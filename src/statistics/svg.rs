@@ -5,22 +5,35 @@
 
 use std::fmt::Write;
 
-const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 280.0;
-const LEFT: f64 = 56.0;
-const RIGHT: f64 = 16.0;
-const TOP: f64 = 36.0;
-const BOTTOM: f64 = 48.0;
+// Drawn at its natural size on a desktop and scaled down to a 390 px phone (about 0.85), so
+// the smallest text (11) stays above 9 px there.
+const WIDTH: f64 = 400.0;
+const HEIGHT: f64 = 260.0;
+const LEFT: f64 = 48.0;
+const RIGHT: f64 = 8.0;
+const TOP: f64 = 34.0;
+const BOTTOM: f64 = 44.0;
 
-/// One bar chart: a bar per label; None is a suppressed (hidden) value, drawn as an empty
-/// dashed outline marked `X`.
+/// One slot of a chart, as the data table under it shows the same value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bar {
+    /// A bar of this height.
+    Value(f64),
+    /// Suppressed (the table's `X`): an empty dashed outline marked `X`.
+    Hidden,
+    /// Nothing to show (the table's `—`, e.g. no decision that month): a gap, no mark.
+    Empty,
+}
+
+/// One bar chart: a bar per label. A `YYYY-MM` label is drawn as its month, with the year
+/// under the first month shown and under each January.
 #[derive(Debug, Clone)]
 pub struct BarChart {
     /// Used for the element ids (`chart-<id>`), so several charts fit one page.
     pub id: String,
     pub title: String,
     pub labels: Vec<String>,
-    pub values: Vec<Option<f64>>,
+    pub values: Vec<Bar>,
     /// Appended to the axis maximum (`%`, `件`).
     pub unit: String,
 }
@@ -65,7 +78,14 @@ fn number(value: f64) -> String {
 impl BarChart {
     pub fn render(&self) -> String {
         let id = escape(&self.id);
-        let max = self.values.iter().flatten().copied().fold(0.0, f64::max);
+        let max = self
+            .values
+            .iter()
+            .filter_map(|bar| match bar {
+                Bar::Value(value) => Some(*value),
+                _ => None,
+            })
+            .fold(0.0, f64::max);
         let ceiling = nice_ceiling(max);
         let plot_width = WIDTH - LEFT - RIGHT;
         let plot_height = HEIGHT - TOP - BOTTOM;
@@ -85,7 +105,7 @@ impl BarChart {
         );
         let _ = write!(
             svg,
-            r##"<text x="{LEFT}" y="22" font-size="15" fill="#1a1a1a">{}</text>"##,
+            r##"<text x="8" y="20" font-size="15" fill="#1a1a1a">{}</text>"##,
             escape(&self.title)
         );
         // Axis with gridlines at 0, ½ and the maximum.
@@ -99,8 +119,8 @@ impl BarChart {
             );
             let _ = write!(
                 svg,
-                r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end" fill="#1a1a1a">{}{}</text>"##,
-                LEFT - 6.0,
+                r##"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="end" fill="#1a1a1a">{}{}</text>"##,
+                LEFT - 4.0,
                 y + 4.0,
                 number(value),
                 escape(&self.unit)
@@ -110,8 +130,8 @@ impl BarChart {
             #[allow(clippy::cast_precision_loss)]
             let x = LEFT + slot * index as f64 + (slot - bar) / 2.0;
             let centre = x + bar / 2.0;
-            match self.values.get(index).copied().flatten() {
-                Some(value) => {
+            match self.values.get(index).copied().unwrap_or(Bar::Empty) {
+                Bar::Value(value) => {
                     let height = plot_height * (value / ceiling).clamp(0.0, 1.0);
                     let _ = write!(
                         svg,
@@ -119,20 +139,41 @@ impl BarChart {
                         TOP + plot_height - height
                     );
                 }
-                None => {
+                Bar::Hidden => {
                     let _ = write!(
                         svg,
-                        r##"<rect x="{x:.1}" y="{TOP}" width="{bar:.1}" height="{plot_height:.1}" fill="none" stroke="#767676" stroke-dasharray="4 3"/><text x="{centre:.1}" y="{:.1}" font-size="12" text-anchor="middle" fill="#1a1a1a">X</text>"##,
+                        r##"<rect x="{x:.1}" y="{TOP}" width="{bar:.1}" height="{plot_height:.1}" fill="none" stroke="#767676" stroke-dasharray="4 3"/><text x="{centre:.1}" y="{:.1}" font-size="13" text-anchor="middle" fill="#1a1a1a">X</text>"##,
                         TOP + plot_height / 2.0
                     );
                 }
+                Bar::Empty => {}
             }
+            let (text, year) = match label.split_once('-') {
+                Some((year, month)) if year.len() == 4 && month.len() == 2 => {
+                    // The year under the first slot, unless a January follows at once.
+                    let next_is_january = self
+                        .labels
+                        .get(index + 1)
+                        .is_some_and(|next| next.ends_with("-01"));
+                    let shown = month == "01" || (index == 0 && !next_is_january);
+                    (month, shown.then_some(year))
+                }
+                _ => (label.as_str(), None),
+            };
             let _ = write!(
                 svg,
-                r##"<text x="{centre:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#1a1a1a">{}</text>"##,
-                HEIGHT - BOTTOM + 16.0,
-                escape(label)
+                r##"<text x="{centre:.1}" y="{:.1}" font-size="13" text-anchor="middle" fill="#1a1a1a">{}</text>"##,
+                HEIGHT - BOTTOM + 17.0,
+                escape(text)
             );
+            if let Some(year) = year {
+                let _ = write!(
+                    svg,
+                    r##"<text x="{centre:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#1a1a1a">{}</text>"##,
+                    HEIGHT - BOTTOM + 34.0,
+                    escape(year)
+                );
+            }
         }
         svg.push_str("</svg>");
         svg
@@ -149,12 +190,17 @@ mod tests {
             id: "received".to_owned(),
             title: "受付件数（月別）".to_owned(),
             labels: vec![
-                "2026-09".into(),
                 "2026-10".into(),
                 "2026-11".into(),
                 "2026-12".into(),
+                "2027-01".into(),
             ],
-            values: vec![Some(120.0), None, Some(87.0), Some(230.0)],
+            values: vec![
+                Bar::Value(120.0),
+                Bar::Hidden,
+                Bar::Value(87.0),
+                Bar::Value(230.0),
+            ],
             unit: "件".to_owned(),
         };
         insta::assert_snapshot!(chart.render());
@@ -167,12 +213,12 @@ mod tests {
             title: "処理日数の分布（開庁日）".to_owned(),
             labels: (0..6).map(|d| d.to_string()).collect(),
             values: vec![
-                Some(3.0),
-                Some(14.0),
-                Some(22.5),
-                Some(9.0),
-                Some(0.0),
-                Some(1.0),
+                Bar::Value(3.0),
+                Bar::Value(14.0),
+                Bar::Value(22.5),
+                Bar::Value(9.0),
+                Bar::Value(0.0),
+                Bar::Empty,
             ],
             unit: "%".to_owned(),
         };
@@ -192,6 +238,25 @@ mod tests {
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("&lt;script&gt;&amp;"));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn an_empty_month_is_a_gap_and_a_hidden_one_an_x() {
+        let chart = BarChart {
+            id: "median".to_owned(),
+            title: "処理日数の中央値".to_owned(),
+            labels: vec!["2026-11".into(), "2026-12".into()],
+            values: vec![Bar::Empty, Bar::Hidden],
+            unit: "日".to_owned(),
+        };
+        let svg = chart.render();
+        // One outline (the hidden month), no bar at all for the empty one.
+        assert_eq!(svg.matches("<rect").count(), 1, "{svg}");
+        assert_eq!(svg.matches(">X</text>").count(), 1, "{svg}");
+        assert!(
+            svg.contains(">2026</text>"),
+            "the year under the first month"
+        );
     }
 
     #[test]

@@ -17,8 +17,9 @@ use uuid::Uuid;
 /// The statement; each `?` is a bind, pushed in order by `walk_ast`.
 const SQL: &str = "\
 WITH s AS (INSERT INTO submissions (id, reference, resident_id, procedure_id, content_hash, status, data, \
-                                    fee_yen, fee_breakdown, queue, division, submitted_at, due_date) \
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, resident_id, status, data), \
+                                    fee_yen, fee_breakdown, queue, division, submitted_at, due_date, \
+                                    district_code, age_band) \
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, resident_id, status, data), \
 e AS (INSERT INTO submission_events (submission_id, actor_kind, actor_id, from_status, to_status) \
       SELECT id, 'resident', resident_id, NULL, status FROM s), \
 r AS (INSERT INTO submission_revisions (submission_id, revision, data) SELECT id, 1, data FROM s), \
@@ -48,6 +49,9 @@ pub struct NewApplication {
     pub division: String,
     pub submitted_at: DateTime<Utc>,
     pub due_date: Option<NaiveDate>,
+    /// The statistics' breakdown value, when the city opted in (`crate::statistics_breakdown`).
+    pub district_code: Option<String>,
+    pub age_band: Option<String>,
     /// The resident's notice in Japanese and in English (`None`: the form tells them nothing).
     pub resident_notice_ja: Option<Value>,
     pub resident_notice_en: Option<Value>,
@@ -96,6 +100,10 @@ impl QueryFragment<Pg> for NewApplication {
         out.push_bind_param::<Timestamptz, _>(&self.submitted_at)?;
         sql(&mut out);
         out.push_bind_param::<Nullable<Date>, _>(&self.due_date)?;
+        sql(&mut out);
+        out.push_bind_param::<Nullable<Text>, _>(&self.district_code)?;
+        sql(&mut out);
+        out.push_bind_param::<Nullable<Text>, _>(&self.age_band)?;
 
         sql(&mut out);
         out.push_bind_param::<Id, _>(&self.notice_ids[0])?;
@@ -134,7 +142,7 @@ impl QueryFragment<Pg> for NewApplication {
 mod tests {
     #[test]
     fn the_statement_has_a_bind_for_each_value() {
-        // 13 submission columns, 4 + 4 for the notices, 5 for the idempotency answer.
-        assert_eq!(super::SQL.matches('?').count(), 26);
+        // 15 submission columns, 4 + 4 for the notices, 5 for the idempotency answer.
+        assert_eq!(super::SQL.matches('?').count(), 28);
     }
 }

@@ -93,6 +93,8 @@ pub struct Context<'a> {
     pub public_url: &'a str,
     /// Online payment is on: an application whose fee is due at submission waits for it.
     pub payments_online: bool,
+    /// The statistics' breakdown the city opted into: what to derive from the card's facts.
+    pub breakdown: &'a crate::statistics_breakdown::Breakdown,
 }
 
 /// A card signature over [`signing::payload`], verified, with the nonce its bytes carry.
@@ -238,6 +240,10 @@ pub async fn submit(
                 let due_date = (definition.processing_days > 0)
                     .then(|| context.calendar.add_business_days(today, definition.processing_days));
                 let division = division_of(context.catalog, &validated.queue);
+                // Only the district code or the age band, and only if the city opted in.
+                let card_facts = request.signature.as_ref().map(|signature| &signature.evidence.facts)
+                    .or(request.vouched.as_ref().map(|vouched| &vouched.facts));
+                let derived = context.breakdown.derive(card_facts, today);
                 // The application is stored before any money moves; it reaches the queue when paid.
                 let status = if context.payments_online && validated.breakdown.as_ref().is_some_and(|b| b.timing == Some(PaymentTiming::AtSubmit) && b.total_yen > 0) {
                     Status::AwaitingPayment
@@ -287,6 +293,8 @@ pub async fn submit(
                     division,
                     submitted_at: now,
                     due_date,
+                    district_code: derived.district_code,
+                    age_band: derived.age_band,
                     resident_notice_ja,
                     resident_notice_en,
                     division_recipient,

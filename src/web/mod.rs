@@ -60,6 +60,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(statistics::page)
         .service(statistics::open_data_csv)
         .service(statistics::definitions_csv)
+        .service(statistics::breakdown_csv)
         .configure(staff::configure);
 }
 

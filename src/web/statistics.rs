@@ -9,12 +9,11 @@ use serde::Serialize;
 
 use super::lang::Lang;
 use super::render::Page;
-use crate::forms::lint::city_today;
 use crate::messages::Localized;
 use crate::state::AppState;
 use crate::statistics::open_data;
-use crate::statistics::report::{self, Cells, RowStatistics, StatisticsReport};
-use crate::statistics::svg::BarChart;
+use crate::statistics::report::{Cells, RowStatistics, StatisticsReport};
+use crate::statistics::svg::{Bar, BarChart};
 
 fn pick(text: &Localized, lang: Lang) -> String {
     match lang {
@@ -33,15 +32,20 @@ fn shown(cells: &Cells, key: &str) -> String {
     }
 }
 
-fn number_of(cells: &Cells, key: &str) -> Option<f64> {
+/// A measure as a chart draws it: as the table shows it (`X` hidden, `—` a gap).
+fn bar_of(cells: &Cells, key: &str) -> Bar {
+    if cells.hidden.iter().any(|hidden| hidden == key) {
+        return Bar::Hidden;
+    }
     #[allow(clippy::cast_precision_loss)]
-    match key {
+    let value = match key {
         "received" => cells.received.map(|v| v as f64),
         "median_days" => cells.median_days.map(f64::from),
         "card_signed_share" => cells.card_signed_share,
         "within_standard_share" => cells.within_standard_share,
         _ => None,
-    }
+    };
+    value.map_or(Bar::Empty, Bar::Value)
 }
 
 #[derive(Serialize)]
@@ -58,6 +62,57 @@ struct Row {
     id: String,
     name: String,
     values: Vec<String>,
+}
+
+/// The breakdown table as the page shows it: `X` where hidden.
+#[derive(Serialize)]
+struct BreakdownView {
+    title: String,
+    /// The rows' heading: 町丁目 or 年齢階級.
+    kind: String,
+    definition: String,
+    csv_label: String,
+    rows: Vec<Row>,
+}
+
+fn breakdown_view(report: &StatisticsReport, lang: Lang) -> Option<BreakdownView> {
+    let table = report.breakdown.as_ref()?;
+    let count = |value: &Option<i64>| value.map_or_else(|| "X".to_owned(), |v| v.to_string());
+    Some(BreakdownView {
+        title: pick(&table.title, lang),
+        kind: match (table.kind.as_str(), lang) {
+            ("district", Lang::Ja) => "町丁目",
+            ("district", Lang::En) => "District",
+            (_, Lang::Ja) => "年齢階級",
+            (_, Lang::En) => "Age band",
+        }
+        .to_owned(),
+        definition: pick(&table.definition, lang),
+        csv_label: format!(
+            "{}{}",
+            pick(&table.title, lang),
+            if lang == Lang::Ja {
+                "（CSV）"
+            } else {
+                " (CSV)"
+            }
+        ),
+        rows: table
+            .rows
+            .iter()
+            .chain([&table.total])
+            .map(|row| Row {
+                id: row.id.clone(),
+                name: pick(&row.name, lang),
+                values: row
+                    .received
+                    .iter()
+                    .chain([&row.period])
+                    .map(count)
+                    .collect(),
+            })
+            .collect(),
+    })
 }
 
 #[derive(Serialize)]
@@ -90,12 +145,12 @@ pub(super) fn view(report: &StatisticsReport, lang: Lang) -> minijinja::Value {
         let chart = BarChart {
             id: key.to_owned(),
             title: format!("{}（{}）", measure.name, pick(&report.total.name, lang)),
-            labels: report.months.iter().map(|m| m[2..].to_owned()).collect(),
+            labels: report.months.clone(),
             values: report
                 .total
                 .months
                 .iter()
-                .map(|cells| number_of(cells, key))
+                .map(|cells| bar_of(cells, key))
                 .collect(),
             unit: unit.to_owned(),
         };
@@ -132,6 +187,7 @@ pub(super) fn view(report: &StatisticsReport, lang: Lang) -> minijinja::Value {
         charts,
         rows => rows(&report.rows),
         assurance_rows => rows(&report.by_assurance),
+        breakdown => breakdown_view(report, lang),
         measures,
         st => texts(lang),
     }
@@ -147,6 +203,7 @@ struct Texts {
     by_assurance: &'static str,
     level: &'static str,
     month: &'static str,
+    whole_period: &'static str,
     definitions: &'static str,
     open_data: &'static str,
     csv: &'static str,
@@ -175,6 +232,7 @@ fn texts(lang: Lang) -> Texts {
             by_assurance: "本人確認の方法ごとの状況（期間全体）",
             level: "本人確認の方法",
             month: "年月",
+            whole_period: "期間計",
             definitions: "各項目の定義",
             open_data: "オープンデータ",
             csv: "集計表（CSV、UTF-8）",
@@ -200,6 +258,7 @@ fn texts(lang: Lang) -> Texts {
             by_assurance: "By how residents prove who they are (whole period)",
             level: "Identity check",
             month: "Month",
+            whole_period: "Whole period",
             definitions: "What each measure means",
             open_data: "Open data",
             csv: "Table (CSV, UTF-8)",
@@ -219,16 +278,10 @@ fn texts(lang: Lang) -> Texts {
     }
 }
 
-async fn public_report(state: &AppState) -> Result<StatisticsReport, crate::db::DbError> {
-    let mut connection = crate::db::connection(&state.pool).await?;
-    report::report(
-        &mut connection,
-        &state.catalog,
-        &state.settings.statistics,
-        None,
-        city_today(),
-    )
-    .await
+async fn public_report(
+    state: &AppState,
+) -> Result<std::sync::Arc<StatisticsReport>, crate::db::DbError> {
+    state.statistics_report(None).await
 }
 
 #[get("/statistics")]
@@ -267,6 +320,22 @@ pub async fn definitions_csv(state: web::Data<AppState>) -> HttpResponse {
     let settings = &state.settings.statistics;
     csv_response(
         &format!("{}_online_applications_definitions.csv", settings.city_code),
-        open_data::definitions_csv(settings.minimum_cell),
+        open_data::definitions_csv(settings.minimum_cell, state.breakdown.kind()),
     )
+}
+
+/// Receipts by district or age band; not found unless the city opted in.
+#[get("/statistics/open-data-breakdown.csv")]
+pub async fn breakdown_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let answer = Page::new(&request);
+    match public_report(&state).await {
+        Ok(report) => match open_data::breakdown_csv(&report) {
+            Some(body) => csv_response(
+                &format!("{}_online_applications_breakdown.csv", report.city_code),
+                body,
+            ),
+            None => answer.not_found(),
+        },
+        Err(error) => answer.failure(error),
+    }
 }

@@ -585,3 +585,286 @@ async fn the_public_page_has_charts_tables_and_definitions_in_both_languages() {
     assert!(definitions.contains("CC BY 4.0"));
     assert!(definitions.starts_with("項目名,説明,Name,Description"));
 }
+
+/// Labels every application without a district so far with `code`, as submit would have.
+async fn label_district(app: &TestApp, code: &str) {
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(
+        "UPDATE submissions SET district_code = $1 WHERE district_code IS NULL AND age_band IS NULL",
+    )
+    .bind::<Text, _>(code)
+    .execute(&mut connection)
+    .await
+    .expect("district");
+}
+
+fn breakdown_row<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["breakdown"]["rows"]
+        .as_array()
+        .expect("breakdown rows")
+        .iter()
+        .find(|row| row["id"] == id)
+        .unwrap_or_else(|| panic!("no breakdown row {id} in {report}"))
+}
+
+fn with_breakdown(kind: &str) -> madoguchi::config::Settings {
+    let mut settings = crate::helpers::test_settings();
+    settings.statistics.breakdown = kind.to_owned();
+    settings
+}
+
+#[actix_web::test]
+async fn the_district_breakdown_is_rolled_up_and_suppressed_like_the_rest() {
+    let app = TestApp::with_settings(with_breakdown("district")).await;
+    let (a, _) = two_divisions();
+    let (m1, m2) = (month(2), month(1));
+    seed(&app, &a.procedure, m1, 9, None).await;
+    label_district(&app, "0030-00").await;
+    seed(&app, &a.procedure, m2, 40, None).await;
+    label_district(&app, "0030-00").await;
+    seed(&app, &a.procedure, m1, 30, None).await;
+    label_district(&app, "0011-00").await;
+    seed(&app, &a.procedure, m2, 25, None).await;
+    label_district(&app, "0011-00").await;
+    assert_eq!(refresh(&app).await.events, 104);
+
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["breakdown"]["kind"], "district");
+    let (i1, i2) = (month_index(&report, m1), month_index(&report, m2));
+    let yamashiro = breakdown_row(&report, "0030-00");
+    let minami = breakdown_row(&report, "0011-00");
+    assert_eq!(yamashiro["name"]["ja"], "山代温泉");
+    // The 9, its row and column complements, and the cell closing the cycle.
+    assert_eq!(yamashiro["received"][i1], Value::Null);
+    assert_eq!(yamashiro["received"][i2], Value::Null, "row complement");
+    assert_eq!(minami["received"][i1], Value::Null, "column complement");
+    assert_eq!(minami["received"][i2], Value::Null, "closing cell");
+    assert_eq!(yamashiro["period"], 49);
+    assert_eq!(minami["period"], 55);
+    let total = &report["breakdown"]["total"];
+    assert_eq!(total["received"][i1], 39);
+    assert_eq!(total["received"][i2], 65);
+    assert_eq!(total["period"], 104);
+
+    // The open-data file says X where the JSON says null, and the page shows the table.
+    let csv = csv(&app, "/statistics/open-data-breakdown.csv").await;
+    let line = csv
+        .lines()
+        .find(|line| line.contains(&format!(",{},district,0030-00,", label(m1))))
+        .expect("a line for the district and month");
+    assert_eq!(
+        line,
+        format!("172065,加賀市,{},district,0030-00,山代温泉,X", label(m1))
+    );
+    let page = app.call(TestRequest::get().uri("/statistics")).await;
+    let html = String::from_utf8(actix_web::test::read_body(page).await.to_vec()).unwrap();
+    assert!(
+        html.contains("町丁目別の受付件数"),
+        "the page has the table"
+    );
+    assert!(html.contains("id=\"breakdown-0030-00\""));
+}
+
+/// Applies for a card-auth procedure as the dev card's holder (facts: 大聖寺南町, born
+/// 1990-04-01); the stored breakdown columns.
+async fn apply_with_card(app: &TestApp) -> (Option<String>, Option<String>) {
+    let token = app.resident("card-breakdown").await;
+    let (procedure, data) =
+        crate::helpers::samples(madoguchi::forms::Assurance::CardAuth, 1).remove(0);
+    let (status, created) = app
+        .json(crate::submissions::submit(
+            &procedure,
+            &token,
+            "breakdown",
+            json!({"data": data}),
+        ))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        district_code: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        age_band: Option<String>,
+    }
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let stored: Stored =
+        diesel::sql_query("SELECT district_code, age_band FROM submissions WHERE id = $1")
+            .bind::<SqlUuid, _>(Uuid::parse_str(created["id"].as_str().unwrap()).unwrap())
+            .get_result(&mut connection)
+            .await
+            .expect("the application");
+    (stored.district_code, stored.age_band)
+}
+
+#[actix_web::test]
+async fn the_breakdown_is_derived_at_submit_only_when_the_city_opted_in() {
+    let app = TestApp::with_settings(with_breakdown("district")).await;
+    assert_eq!(
+        apply_with_card(&app).await,
+        (Some("0011-00".to_owned()), None)
+    );
+
+    let app = TestApp::with_settings(with_breakdown("age_band")).await;
+    let expected = madoguchi::statistics_breakdown::age_band(
+        NaiveDate::from_ymd_opt(1990, 4, 1).unwrap(),
+        madoguchi::forms::lint::city_today(),
+    );
+    assert_eq!(apply_with_card(&app).await, (None, expected));
+
+    // Not opted in: nothing derived, nothing rolled up, no table, no file.
+    let app = TestApp::spawn().await;
+    assert_eq!(apply_with_card(&app).await, (None, None));
+    refresh(&app).await;
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200);
+    assert_eq!(report["breakdown"], Value::Null);
+    let response = app
+        .call(TestRequest::get().uri("/statistics/open-data-breakdown.csv"))
+        .await;
+    assert_eq!(response.status().as_u16(), 404);
+    let mut connection = app.state.pool.get().await.expect("connection");
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    let rows: Count =
+        diesel::sql_query("SELECT count(*) AS count FROM statistics_breakdown_monthly")
+            .get_result(&mut connection)
+            .await
+            .expect("count");
+    assert_eq!(rows.count, 0);
+}
+
+#[actix_web::test]
+async fn the_report_is_kept_until_a_refresh_brings_new_figures() {
+    let app = TestApp::spawn().await;
+    let (a, _) = two_divisions();
+    seed(&app, &a.procedure, month(0), 20, None).await;
+    refresh(&app).await;
+    let first = app.state.statistics_report(None).await.expect("report");
+    let again = app.state.statistics_report(None).await.expect("report");
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "served from the cache"
+    );
+    assert_eq!(first.total.period.received, Some(20));
+
+    seed(&app, &a.procedure, month(0), 15, None).await;
+    let unchanged = app.state.statistics_report(None).await.expect("report");
+    assert_eq!(unchanged.total.period.received, Some(20), "not folded yet");
+    refresh(&app).await;
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        report["total"]["period"]["received"], 35,
+        "the new rollup shows"
+    );
+}
+
+/// `count` payments of `yen` confirmed on the 2nd of `month` (city time) for applications to
+/// `procedure` not paid yet, the first `late` of them after a recorded failure; returns their ids.
+async fn pay(
+    app: &TestApp,
+    procedure: &str,
+    month: NaiveDate,
+    count: i32,
+    yen: i64,
+    late: i32,
+) -> Vec<Uuid> {
+    #[derive(diesel::QueryableByName)]
+    struct Paid {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+    }
+    let at = month
+        .succ_opt()
+        .unwrap()
+        .and_hms_opt(3, 0, 0)
+        .unwrap()
+        .and_utc();
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let paid: Vec<Paid> = diesel::sql_query(
+        "INSERT INTO payments (id, submission_id, resident_id, provider, order_id, amount_yen, status,
+                               attention, idempotency_key, settled_at)
+         SELECT gen_random_uuid(), s.id, s.resident_id, 'fake', 'O-' || s.id, $3, 'succeeded',
+                CASE WHEN s.n <= $4 THEN 'late_success' END, 'K-' || s.id, $5
+           FROM (SELECT id, resident_id, row_number() OVER (ORDER BY id) AS n FROM submissions
+                  WHERE procedure_id = $1 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.submission_id = submissions.id)
+                  ORDER BY id LIMIT $2) AS s
+         RETURNING id",
+    )
+    .bind::<Text, _>(procedure)
+    .bind::<BigInt, _>(i64::from(count))
+    .bind::<BigInt, _>(yen)
+    .bind::<BigInt, _>(i64::from(late))
+    .bind::<Timestamptz, _>(at)
+    .load(&mut connection)
+    .await
+    .expect("payments");
+    assert_eq!(paid.len(), count as usize);
+    paid.into_iter().map(|p| p.id).collect()
+}
+
+#[actix_web::test]
+async fn payment_figures_are_counted_by_month_and_suppressed_like_the_rest() {
+    let app = TestApp::spawn().await;
+    let (a, b) = two_divisions();
+    let (m1, m2) = (month(2), month(1));
+    seed(&app, &a.procedure, m1, 40, None).await;
+    seed(&app, &b.procedure, m1, 40, None).await;
+    refresh(&app).await;
+    pay(&app, &a.procedure, m1, 12, 300, 1).await;
+    let refunded = pay(&app, &a.procedure, m2, 14, 300, 0).await;
+    pay(&app, &b.procedure, m1, 3, 200, 0).await;
+    pay(&app, &b.procedure, m2, 20, 200, 0).await;
+    let (staff, _) = app.staff_member(&a.division, "clerk").await;
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(
+        "INSERT INTO refunds (id, payment_id, amount_yen, reason, requested_by, status, created_at)
+         SELECT gen_random_uuid(), id, 100, 'test', $2, 'succeeded', $3 FROM unnest($1::uuid[]) AS id LIMIT 10",
+    )
+    .bind::<Array<SqlUuid>, _>(&refunded)
+    .bind::<SqlUuid, _>(staff)
+    .bind::<Timestamptz, _>(m2.succ_opt().unwrap().and_hms_opt(5, 0, 0).unwrap().and_utc())
+    .execute(&mut connection)
+    .await
+    .expect("refunds");
+
+    let (status, report) = app.get("/api/v1/statistics").await;
+    assert_eq!(status, 200, "{report}");
+    let (i1, i2) = (month_index(&report, m1), month_index(&report, m2));
+    let a_row = row(&report, &a.procedure);
+    let b_row = row(&report, &b.procedure);
+    // B's 3 payments are hidden, amount too, with the complements that keep them hidden.
+    assert_eq!(b_row["months"][i1]["paid"], Value::Null);
+    assert_eq!(b_row["months"][i1]["paid_yen"], Value::Null);
+    assert!(hidden_keys(&b_row["months"][i1]).contains(&"paid_yen".to_owned()));
+    assert_eq!(b_row["months"][i2]["paid"], Value::Null, "row complement");
+    assert_eq!(
+        a_row["months"][i1]["paid"],
+        Value::Null,
+        "column complement"
+    );
+    assert_eq!(a_row["months"][i2]["paid"], Value::Null, "closing cell");
+    assert_eq!(a_row["period"]["paid"], 26);
+    assert_eq!(a_row["period"]["paid_yen"], 26 * 300);
+    assert_eq!(report["total"]["months"][i1]["paid"], 15);
+    assert_eq!(
+        report["total"]["months"][i1]["paid_yen"],
+        12 * 300 + 3 * 200
+    );
+    // Ten refunds of 100 yen, in the month the provider completed them.
+    assert_eq!(a_row["months"][i2]["refunded"], 10);
+    assert_eq!(a_row["months"][i2]["refunded_yen"], 1000);
+    assert_eq!(a_row["months"][i1]["refunded"], 0);
+    // One late success: under the minimum, hidden.
+    assert_eq!(a_row["months"][i1]["late_successes"], Value::Null);
+    assert!(hidden_keys(&a_row["months"][i1]).contains(&"late_successes".to_owned()));
+
+    let csv = csv(&app, "/statistics/open-data.csv").await;
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(header.ends_with(",オンライン納付件数,オンライン納付額（円）,返金件数,返金額（円）,遅延した支払完了の件数"), "{header}");
+}

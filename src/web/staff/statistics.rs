@@ -10,7 +10,7 @@ use super::{Clerk, Pairs, clerk, first, pick};
 use crate::forms::lint::city_today;
 use crate::queues::QueueError;
 use crate::state::AppState;
-use crate::statistics::{counter, report};
+use crate::statistics::counter;
 use crate::web::statistics::view;
 
 #[derive(Serialize)]
@@ -35,16 +35,11 @@ async fn render(
 ) -> HttpResponse {
     let divisions = clerk.divisions();
     let loaded = async {
+        let report = state
+            .statistics_report(Some(&divisions))
+            .await
+            .map_err(QueueError::Database)?;
         let mut connection = crate::db::connection(&state.pool).await?;
-        let report = report::report(
-            &mut connection,
-            &state.catalog,
-            &state.settings.statistics,
-            Some(&divisions),
-            city_today(),
-        )
-        .await
-        .map_err(QueueError::Database)?;
         let entered = counter::entered(&mut connection, clerk.viewer(), 36).await?;
         Ok::<_, QueueError>((report, entered))
     }
