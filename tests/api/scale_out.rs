@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::test::TestRequest;
@@ -285,7 +287,9 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
     let token = sign_in(&one.base, "card-scale-3").await;
     let field = crate::submissions::first_file_field("hoiku-riyo-moshikomi");
 
-    // 8 senders, half on each server: an application and an upload each round.
+    // 8 senders, half on each server: an application and an upload each round, until the kill
+    // is done (however slow the machine, the load is still running when it comes).
+    let stop = Arc::new(AtomicBool::new(false));
     let senders: Vec<_> = (0..8)
         .map(|sender| {
             let base = if sender % 2 == 0 {
@@ -295,6 +299,7 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
             };
             let token = token.clone();
             let field = field.clone();
+            let stop = Arc::clone(&stop);
             tokio::spawn(async move {
                 let http = client();
                 let draft: Option<Value> = match http
@@ -313,7 +318,11 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
                     .map(str::to_owned);
                 let mut applications = Vec::new();
                 let mut uploads = Vec::new();
-                for attempt in 0..20 {
+                for attempt in 0..400 {
+                    // (through the reference: diesel's `load` would be found on the Arc first)
+                    if AtomicBool::load(&stop, Ordering::Relaxed) {
+                        break;
+                    }
                     let key = format!("scale-kill-{sender}-{attempt}");
                     applications.push((key.clone(), apply(&base, &token, &key).await.ok()));
                     if let Some(draft_id) = &draft_id {
@@ -360,6 +369,7 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
     }
     one.kill();
     worker_one.kill();
+    stop.store(true, Ordering::Relaxed);
 
     let mut acknowledged = Vec::new();
     let mut unanswered = Vec::new();
