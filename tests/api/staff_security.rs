@@ -179,9 +179,15 @@ async fn healthz_stays_fast_while_passwords_are_checked() {
         async move { call_service(service, request.to_request()).await.status() }
     };
     assert_eq!(status(TestRequest::get().uri("/healthz")).await, 200);
-    let started = Instant::now();
-    assert_eq!(status(login("tanaka", STAFF_PASSWORD)).await, 200);
-    let one_login = started.elapsed();
+    // The middle of three, as any one can be slowed by the machine (or another test's argon2).
+    let mut solo = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(status(login("tanaka", STAFF_PASSWORD)).await, 200);
+        solo.push(started.elapsed());
+    }
+    solo.sort();
+    let one_login = solo[1];
 
     let done = Cell::new(false);
     let logins = async {
@@ -191,8 +197,7 @@ async fn healthz_stays_fast_while_passwords_are_checked() {
         answers
     };
     // A health check asked for every 2 ms: how late the worker gets to it is how long the
-    // loop's round takes beyond those 2 ms. The 90th percentile, as the machine running the
-    // tests may pause any thread now and then.
+    // loop's round takes beyond those 2 ms.
     let polls = async {
         let mut rounds = Vec::new();
         while !done.get() {
@@ -207,10 +212,21 @@ async fn healthz_stays_fast_while_passwords_are_checked() {
     let (answers, rounds) = futures_util::future::join(logins, polls).await;
     assert!(answers.iter().all(|status| *status == 200), "{answers:?}");
     assert!(rounds.len() > 4, "healthz was polled while the logins ran");
-    let p90 = rounds[rounds.len() * 9 / 10];
+    // How long the worker stalled: what the rounds took beyond a quarter of a login each. Were
+    // argon2 run on it, each of the eight checks would stall it for most of a login (3.6 to 7.5
+    // logins in all, when tried); off it, only a busy machine does, now and then. (The
+    // 90th percentile round against a quarter login failed on a busy machine: 8 ms against
+    // 32 ms / 4, as one round in ten waits that long for a core.)
+    let allowance = one_login / 4;
+    let stalled: Duration = rounds
+        .iter()
+        .map(|round| round.saturating_sub(allowance))
+        .sum();
     assert!(
-        p90 < one_login / 4,
-        "healthz took {p90:?} (90th percentile) while one login takes {one_login:?}"
+        stalled < one_login * 2,
+        "healthz stalled {stalled:?} beyond {allowance:?} a round (longest rounds {:?}) while \
+         one login takes {one_login:?}",
+        &rounds[rounds.len().saturating_sub(3)..]
     );
 }
 
