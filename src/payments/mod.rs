@@ -521,7 +521,15 @@ pub(crate) async fn notice(
             procedure_title_ja: title.map_or_else(|| procedure_id.to_owned(), |t| t.ja.clone()),
             procedure_title_en: title.map_or_else(|| procedure_id.to_owned(), |t| t.en.clone()),
             status: String::new(),
-            link: format!("{}/submissions/{submission_id}", context.public_url),
+            link: match kind {
+                // The request's link is where the resident pays; the others show the application.
+                NoticeKind::Request => {
+                    format!("{}/applications/{submission_id}/pay", context.public_url)
+                }
+                NoticeKind::Confirmation | NoticeKind::Expired => {
+                    format!("{}/applications/{submission_id}", context.public_url)
+                }
+            },
             payment: Some(PaidNotice {
                 lines,
                 total_yen: breakdown.total_yen,

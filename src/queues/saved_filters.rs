@@ -4,7 +4,8 @@
 //! only bounds its size and the number kept.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -105,10 +106,39 @@ pub async fn save(
             ),
         ));
     }
+    let queue_id = queue_id.to_owned();
+    let query = query.to_owned();
+    connection
+        .transaction(|connection| {
+            async move {
+                // One save per clerk and queue at a time, whichever server takes it, so two saves
+                // at once cannot both see room for one more.
+                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind::<diesel::sql_types::Text, _>(format!(
+                        "saved-filters:{staff_id}:{queue_id}"
+                    ))
+                    .execute(connection)
+                    .await?;
+                insert_within_limit(connection, staff_id, &queue_id, &name, &query).await
+            }
+            .scope_boxed()
+        })
+        .await
+}
+
+/// Inserts or replaces the filter when the clerk keeps fewer than [`MAX_PER_QUEUE`] others; run
+/// under the save's lock.
+async fn insert_within_limit(
+    connection: &mut AsyncPgConnection,
+    staff_id: Uuid,
+    queue_id: &str,
+    name: &str,
+    query: &str,
+) -> Result<Uuid, QueueError> {
     let kept: i64 = staff_saved_filters::table
         .filter(staff_saved_filters::staff_id.eq(staff_id))
         .filter(staff_saved_filters::queue_id.eq(queue_id))
-        .filter(staff_saved_filters::name.ne(&name))
+        .filter(staff_saved_filters::name.ne(name))
         .count()
         .get_result(connection)
         .await?;
@@ -127,7 +157,7 @@ pub async fn save(
             staff_saved_filters::id.eq(Uuid::now_v7()),
             staff_saved_filters::staff_id.eq(staff_id),
             staff_saved_filters::queue_id.eq(queue_id),
-            staff_saved_filters::name.eq(&name),
+            staff_saved_filters::name.eq(name),
             staff_saved_filters::query.eq(query),
         ))
         .on_conflict((

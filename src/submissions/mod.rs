@@ -852,10 +852,11 @@ fn notice_data(
     } else {
         submission.status.label_ja()
     };
+    // The console's and the portal's page of the application (the pages, not the JSON API).
     let page = if for_staff {
-        "staff/submissions"
+        "staff/applications"
     } else {
-        "submissions"
+        "applications"
     };
     NoticeData {
         event: event.to_owned(),

@@ -247,6 +247,17 @@ fn size_text(bytes: i64) -> String {
     }
 }
 
+/// The address that emails sent before the portal linked to; they keep working.
+#[get("/submissions/{id}")]
+pub async fn emailed_link(id: web::Path<Uuid>) -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/applications/{id}"),
+        ))
+        .finish()
+}
+
 /// An application's page: where it stands, what happened, what I sent, and who looked at it.
 #[get("/applications/{id}")]
 pub async fn application(

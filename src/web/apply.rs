@@ -1213,6 +1213,8 @@ pub async fn received(
                 .get(&p.definition.division)
         })
         .map(|division| pick(&division.name, lang));
+    // Unpaid, it is not in the division's queue yet: "what next" is the payment.
+    let awaiting_payment = summary.status == submissions::lifecycle::Status::AwaitingPayment;
     page.ok(
         "received.html",
         context! {
@@ -1224,7 +1226,8 @@ pub async fn received(
             }),
             fee => (summary.fee_yen > 0).then(|| super::pages::yen(summary.fee_yen as u64, lang)),
             division,
-            pay_href => (summary.status == submissions::lifecycle::Status::AwaitingPayment && state.payments.is_some()).then(|| format!("/applications/{}/pay", summary.id)),
+            awaiting_payment,
+            pay_href => (awaiting_payment && state.payments.is_some()).then(|| format!("/applications/{}/pay", summary.id)),
         },
     )
 }

@@ -347,6 +347,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "担当課が内容を確認します。確認の結果や、修正をお願いするときは、登録したメールアドレスにお知らせします。",
         "The division in charge will check your application. We will email you (at the address you confirmed) when there is news or if something needs correcting.",
     ),
+    (
+        "what_next_after_payment",
+        "お支払いが確認できると、申請が担当課に届き、内容の確認が始まります。期限までにお支払いがないときは、この申請は期限切れとなり、メールでお知らせします。",
+        "Once your payment is confirmed, the application reaches the division in charge and they check it. If it is not paid in time, it expires and we email you.",
+    ),
     ("due_date", "処理の予定日", "Expected by"),
     (
         "keep_reference",

@@ -42,6 +42,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(apply::received)
         .service(applications::history)
         .service(applications::application)
+        .service(applications::emailed_link)
         .service(applications::correct_page)
         .service(applications::correct)
         .service(applications::withdraw_page)

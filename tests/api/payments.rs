@@ -1650,6 +1650,14 @@ async fn on_the_pages_a_resident_sees_the_fee_pays_it_and_sees_the_confirmation(
         "{}",
         received.html
     );
+    assert!(
+        received
+            .html
+            .contains("お支払いが確認できると、申請が担当課に届き")
+            && !received.html.contains("担当課が内容を確認します。"),
+        "unpaid, what comes next is the payment: {}",
+        received.html
+    );
 
     // From here with the page client, in the same session.
     let mut pages = page_client::Browser::new(app);

@@ -328,6 +328,7 @@ async fn send(browser: &mut Browser<'_>, confirm_href: &str) -> (Answer, Vec<(St
     assert_eq!(received.status, 200, "{}", received.html);
     assert!(received.html.contains("申請を受け付けました"));
     assert!(received.html.contains("受付番号"));
+    assert!(received.html.contains("担当課が内容を確認します。"));
     (received, form)
 }
 

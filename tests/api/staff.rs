@@ -1131,6 +1131,44 @@ async fn an_application_goes_from_submission_through_a_return_to_completion() {
             "{expected} in {events:?}"
         );
     }
+
+    // Every emailed link leads to the application's page (the portal's or the console's, which
+    // send a visitor without a session to sign in), and so do the links of earlier emails.
+    let links = texts(
+        &app,
+        &format!(
+            "SELECT DISTINCT template || ' ' || (payload->>'link') AS text FROM outbox
+              WHERE submission_id = '{id}'"
+        ),
+    )
+    .await;
+    assert!(links.iter().any(|line| line.starts_with("division_status ")));
+    assert!(links.iter().any(|line| line.starts_with("resident_status ")));
+    let public_url = &app.state.settings.server.public_url;
+    let mut browser = crate::page_client::Browser::new(&app);
+    for line in &links {
+        let (template, link) = line.split_once(' ').expect("template and link");
+        let page = if template.starts_with("division") {
+            format!("/staff/applications/{id}")
+        } else {
+            format!("/applications/{id}")
+        };
+        assert_eq!(link, format!("{public_url}{page}"), "{template}");
+        let visit = browser.get(&page).await;
+        assert_eq!(visit.status, 303, "{page}: {}", visit.html);
+        assert!(
+            visit.location.contains("sign-in"),
+            "{page}: {}",
+            visit.location
+        );
+        let earlier = browser
+            .get(&page.replace("/applications/", "/submissions/"))
+            .await;
+        assert_eq!(
+            (earlier.status, earlier.location.as_str()),
+            (301, page.as_str())
+        );
+    }
 }
 
 #[actix_web::test]

@@ -6,6 +6,7 @@
 use actix_web::test::TestRequest;
 use diesel_async::RunQueryDsl;
 use madoguchi::identity::staff::{self, Membership, Role};
+use madoguchi::queues::saved_filters;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -1177,6 +1178,45 @@ async fn a_clerk_saves_renames_and_deletes_filters_that_only_they_see() {
         .post(&edit, &[("csrf", &csrf), ("action", "delete")])
         .await;
     assert_eq!(again.status, 404, "deleted already");
+}
+
+#[actix_web::test]
+async fn two_saves_at_once_cannot_both_take_the_last_place() {
+    let app = TestApp::spawn().await;
+    let queue = samples().remove(0).division;
+    let (clerk_id, _) = account(&app, &queue, Role::Clerk, None).await;
+    let mut connection = app.state.pool.get().await.expect("connection");
+    for n in 1..saved_filters::MAX_PER_QUEUE {
+        saved_filters::save(
+            &mut connection,
+            clerk_id,
+            &queue,
+            &format!("条件{n}"),
+            "overdue=true",
+        )
+        .await
+        .expect("room for it");
+    }
+
+    // One place left, two servers saving different names at the same moment.
+    let mut first = app.state.pool.get().await.expect("connection");
+    let mut second = app.state.pool.get().await.expect("connection");
+    let (a, b) = futures_util::join!(
+        saved_filters::save(&mut first, clerk_id, &queue, "最後A", "status=new"),
+        saved_filters::save(&mut second, clerk_id, &queue, "最後B", "status=new"),
+    );
+    assert_eq!(
+        [a.is_ok(), b.is_ok()]
+            .iter()
+            .filter(|saved| **saved)
+            .count(),
+        1,
+        "exactly one takes the last place: {a:?} {b:?}"
+    );
+    let kept = saved_filters::list(&mut connection, clerk_id, &queue)
+        .await
+        .expect("list");
+    assert_eq!(kept.len() as i64, saved_filters::MAX_PER_QUEUE);
 }
 
 #[actix_web::test]

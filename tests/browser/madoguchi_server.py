@@ -3,8 +3,10 @@
 The binary runs in the development profile (so the `dev` card signs residents in) on a free
 loopback port, against a PostgreSQL database created for the run and dropped afterwards, sends
 its mail to the SMTP server the Rust suite uses (tests/fixtures/smtp/server.py), and signs
-card-sign applications with the dev signer and the test PKI (tests/fixtures/pki). Every wait
-is bounded, and everything started is stopped again, also when a start fails half-way.
+card-sign applications with the dev signer and the test PKI (tests/fixtures/pki). With
+`payments=True` it also starts the fake SB Payment Service (tests/fixtures/sbps/server.py,
+standard library only) and pays fees through it. Every wait is bounded, and everything started is
+stopped again, also when a start fails half-way.
 """
 
 from __future__ import annotations
@@ -65,10 +67,12 @@ class Mailbox:
 
 
 @contextlib.contextmanager
-def smtp_server(directory: Path):
+def _fixture_process(script: str, env: dict[str, str], what: str):
+    """A fixture process that prints "READY <port>" once listening and exits when its stdin
+    closes (so a test that dies leaves nothing running); yields the port."""
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests/fixtures/smtp/server.py")],
-        env={**os.environ, "MAILDIR": str(directory)},
+        [sys.executable, str(ROOT / script)],
+        env={**os.environ, **env},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -76,10 +80,8 @@ def smtp_server(directory: Path):
     try:
         ready = read_line(process.stdout, 20)
         if not ready.startswith("READY "):
-            raise RuntimeError(
-                "the SMTP fixture did not start (is aiosmtpd installed? see tests/browser/run.sh)"
-            )
-        yield Mailbox(directory, int(ready.split()[1]))
+            raise RuntimeError(f"{what} ({script}) did not start")
+        yield int(ready.split()[1])
     finally:
         # The fixture exits when its stdin closes.
         with contextlib.suppress(Exception):
@@ -89,6 +91,56 @@ def smtp_server(directory: Path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+@contextlib.contextmanager
+def smtp_server(directory: Path):
+    what = "the SMTP fixture (is aiosmtpd installed? see tests/browser/run.sh)"
+    env = {"MAILDIR": str(directory)}
+    with _fixture_process("tests/fixtures/smtp/server.py", env, what) as port:
+        yield Mailbox(directory, port)
+
+
+# The fake provider's merchant, as the Rust suite's (tests/api/payments.rs).
+MERCHANT_ID, SERVICE_ID = "30132", "103"
+HASH_KEY = "c48e0e4d5f0a8b2e9c1d7f3a6b5e4d3c2b1a0f9e"
+
+
+@dataclass
+class PaymentProvider:
+    """The fake SB Payment Service: the purchase page residents are sent to, and /control/* to
+    steer it (tests/fixtures/sbps/server.py)."""
+
+    base_url: str
+
+    def control(self, action: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            f"{self.base_url}/control/{action}",
+            method="POST",
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return json.loads(response.read())
+
+    def settings(self) -> dict[str, str]:
+        """madoguchi's settings that pay through this provider."""
+        return {
+            "MADOGUCHI__PAYMENTS__PROVIDER": "sbps",
+            "MADOGUCHI__PAYMENTS__SBPS__PURCHASE_URL": f"{self.base_url}/purchase",
+            "MADOGUCHI__PAYMENTS__SBPS__API_URL": f"{self.base_url}/api",
+            "MADOGUCHI__PAYMENTS__SBPS__MERCHANT_ID": MERCHANT_ID,
+            "MADOGUCHI__PAYMENTS__SBPS__SERVICE_ID": SERVICE_ID,
+            "MADOGUCHI__PAYMENTS__SBPS__HASH_KEY": HASH_KEY,
+        }
+
+
+@contextlib.contextmanager
+def payment_provider():
+    env = {"MERCHANT_ID": MERCHANT_ID, "SERVICE_ID": SERVICE_ID, "HASH_KEY": HASH_KEY}
+    what = "the fake payment provider"
+    with _fixture_process("tests/fixtures/sbps/server.py", env, what) as port:
+        yield PaymentProvider(f"http://127.0.0.1:{port}")
 
 
 def test_pki(directory: Path) -> Path:
@@ -109,6 +161,7 @@ class Server:
     database_url: str
     mailbox: Mailbox
     log: Path
+    payments: PaymentProvider | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -179,8 +232,11 @@ def ready(base_url: str) -> bool:
 
 
 @contextlib.contextmanager
-def madoguchi(binary: str | os.PathLike, extra_env: dict[str, str] | None = None):
-    """`madoguchi serve` on a fresh database; yields a `Server`."""
+def madoguchi(
+    binary: str | os.PathLike, extra_env: dict[str, str] | None = None, payments: bool = False
+):
+    """`madoguchi serve` on a fresh database; yields a `Server`. `payments`: fees are paid
+    through the fake payment provider, started for this server."""
     binary = Path(binary).resolve()
     if not binary.is_file():
         raise FileNotFoundError(f"no madoguchi binary at {binary} (build it with `cargo build`)")
@@ -191,7 +247,9 @@ def madoguchi(binary: str | os.PathLike, extra_env: dict[str, str] | None = None
     process = None
     try:
         pki = test_pki(work / "pki")
-        with smtp_server(work / "mail") as mailbox:
+        with contextlib.ExitStack() as fixtures:
+            mailbox = fixtures.enter_context(smtp_server(work / "mail"))
+            provider = fixtures.enter_context(payment_provider()) if payments else None
             port = free_port()
             base_url = f"http://127.0.0.1:{port}"
             env = {
@@ -216,6 +274,7 @@ def madoguchi(binary: str | os.PathLike, extra_env: dict[str, str] | None = None
                 "MADOGUCHI__PORTAL__SIGNER": "dev",
                 "MADOGUCHI__PORTAL__DEV_SIGNER_CERTIFICATE": str(pki / "sign-alice.pem"),
                 "MADOGUCHI__PORTAL__DEV_SIGNER_KEY": str(pki / "sign-alice.key"),
+                **(provider.settings() if provider else {}),
                 **(extra_env or {}),
             }
             log = work / "server.log"
@@ -224,7 +283,7 @@ def madoguchi(binary: str | os.PathLike, extra_env: dict[str, str] | None = None
                 process = subprocess.Popen(
                     [str(binary), "serve"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
                 )
-            server = Server(binary, base_url, database_url, mailbox, log)
+            server = Server(binary, base_url, database_url, mailbox, log, provider)
             deadline = time.monotonic() + START_SECONDS
             while not ready(base_url):
                 if process.poll() is not None or time.monotonic() > deadline:

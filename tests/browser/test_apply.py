@@ -135,8 +135,10 @@ def test_every_page_of_an_application_has_no_axe_violations(page, tmp_path):
 
     flows.open_start_page(page, procedure_id)
     navigate_by(page, page.get_by_role("link", name="申請をはじめる"))
+    expect(page).to_have_url(re.compile(r"/sign-in\?next="))
     check("sign-in")
     flows.sign_in_with_dev_card(page, resident())
+    expect(page).to_have_url(re.compile(f"/procedures/{procedure_id}/apply$"))
     check("apply")
     page.get_by_role("button", name="新しく申請をはじめる").click()
     page.get_by_role("button", name="次へ").click()

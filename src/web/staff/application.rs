@@ -501,6 +501,14 @@ fn error_anchor(path: &str) -> String {
     }
 }
 
+/// The address that staff emails sent before the console linked to; they keep working.
+#[get("/staff/submissions/{id}")]
+pub async fn emailed_link(id: web::Path<Uuid>) -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, format!("/staff/applications/{id}")))
+        .finish()
+}
+
 #[get("/staff/applications/{id}")]
 pub async fn show(
     request: HttpRequest,

@@ -46,6 +46,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(saved_filters::save)
         .service(saved_filters::change)
         .service(application::show)
+        .service(application::emailed_link)
         .service(application::attachment)
         .service(decide::decide)
         .service(decide::add_note)
