@@ -1142,8 +1142,16 @@ async fn an_application_goes_from_submission_through_a_return_to_completion() {
         ),
     )
     .await;
-    assert!(links.iter().any(|line| line.starts_with("division_status ")));
-    assert!(links.iter().any(|line| line.starts_with("resident_status ")));
+    assert!(
+        links
+            .iter()
+            .any(|line| line.starts_with("division_status "))
+    );
+    assert!(
+        links
+            .iter()
+            .any(|line| line.starts_with("resident_status "))
+    );
     let public_url = &app.state.settings.server.public_url;
     let mut browser = crate::page_client::Browser::new(&app);
     for line in &links {
