@@ -18,11 +18,14 @@ pub(crate) const ACCESS_KEY: &str = "madoguchi-test";
 pub(crate) const SECRET_KEY: &str = "madoguchi-test-secret";
 pub(crate) const BUCKET: &str = "madoguchi";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+/// `N` different free ports. Each is held until all are chosen: a port let go at once can be
+/// handed out again by the next bind to port 0, and `weed mini` would then find two of its
+/// services on one port.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|n| held[n].local_addr().expect("its address").port())
 }
 
 /// `weed mini` (master, volume, filer and S3 in one process) on 127.0.0.1 with every port chosen
@@ -39,20 +42,24 @@ impl SeaweedFs {
         let weed = crate::fixtures::weed();
         let data = tempfile::tempdir().expect("tempdir");
         let log = tempfile::tempfile().expect("temp file for weed's output");
-        let s3_port = free_port();
-        let ports = [
-            ("-master.port", free_port()),
-            ("-master.port.grpc", free_port()),
-            ("-volume.port", free_port()),
-            ("-volume.port.grpc", free_port()),
-            ("-filer.port", free_port()),
-            ("-filer.port.grpc", free_port()),
-            ("-s3.port", s3_port),
-            ("-s3.port.grpc", free_port()),
-            ("-admin.port", free_port()),
-            ("-admin.port.grpc", free_port()),
-            ("-debug.port", free_port()),
+        let flags = [
+            "-s3.port",
+            "-master.port",
+            "-master.port.grpc",
+            "-volume.port",
+            "-volume.port.grpc",
+            "-filer.port",
+            "-filer.port.grpc",
+            "-s3.port.grpc",
+            "-admin.port",
+            "-admin.port.grpc",
+            "-debug.port",
         ];
+        let ports = flags
+            .into_iter()
+            .zip(free_ports::<11>())
+            .collect::<Vec<_>>();
+        let s3_port = ports[0].1;
         let mut command = Command::new(weed);
         command
             .arg("mini")

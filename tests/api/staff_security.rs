@@ -100,12 +100,34 @@ async fn an_unknown_login_a_wrong_password_and_a_wait_answer_alike() {
     assert_eq!(waiting, wrong, "a wait looks like a wrong password");
 }
 
+/// Seconds until the wait of `login` ends (negative once it is over), by the database's clock.
+async fn wait_left(app: &TestApp, login: &str) -> f64 {
+    #[derive(diesel::QueryableByName)]
+    struct Left {
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        seconds: f64,
+    }
+    let mut connection = app.state.pool.get().await.expect("connection");
+    let row: Left = diesel::sql_query(
+        "SELECT coalesce(extract(epoch FROM locked_until - now()), -1)::float8 AS seconds \
+         FROM staff WHERE login = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(login)
+    .get_result(&mut connection)
+    .await
+    .expect("wait");
+    row.seconds
+}
+
 #[actix_web::test]
 async fn the_right_password_works_again_after_the_wait() {
     let mut settings = test_settings();
     settings.staff.max_failed_logins = 2;
-    settings.staff.login_delay_seconds = 1;
-    settings.staff.login_delay_max_seconds = 1;
+    // A wait that no slow machine outlasts between two requests (a 1 s wait began before the
+    // second guess's argon2, which can queue behind other tests' for longer than that); its end
+    // is then brought forward in the database instead of slept through.
+    settings.staff.login_delay_seconds = 120;
+    settings.staff.login_delay_max_seconds = 120;
     let app = TestApp::with_settings(settings).await;
     account(&app, "tanaka").await;
     for n in 0..2 {
@@ -113,7 +135,19 @@ async fn the_right_password_works_again_after_the_wait() {
         assert_eq!(status, 401);
     }
     assert_eq!(app.json(login("tanaka", STAFF_PASSWORD)).await.0, 401);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let left = wait_left(&app, "tanaka").await;
+    assert!(
+        (60.0..=120.0).contains(&left),
+        "the wait is login_delay_seconds from the second failure: {left} s left"
+    );
+    let mut connection = app.state.pool.get().await.expect("connection");
+    diesel::sql_query(
+        "UPDATE staff SET locked_until = now() - interval '1 second' WHERE login = 'tanaka'",
+    )
+    .execute(&mut connection)
+    .await
+    .expect("the wait is over");
+    drop(connection);
     let (status, tokens) = app.json(login("tanaka", STAFF_PASSWORD)).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(
@@ -145,9 +179,15 @@ async fn healthz_stays_fast_while_passwords_are_checked() {
         async move { call_service(service, request.to_request()).await.status() }
     };
     assert_eq!(status(TestRequest::get().uri("/healthz")).await, 200);
-    let started = Instant::now();
-    assert_eq!(status(login("tanaka", STAFF_PASSWORD)).await, 200);
-    let one_login = started.elapsed();
+    // The middle of three, as any one can be slowed by the machine (or another test's argon2).
+    let mut solo = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(status(login("tanaka", STAFF_PASSWORD)).await, 200);
+        solo.push(started.elapsed());
+    }
+    solo.sort();
+    let one_login = solo[1];
 
     let done = Cell::new(false);
     let logins = async {
@@ -157,8 +197,7 @@ async fn healthz_stays_fast_while_passwords_are_checked() {
         answers
     };
     // A health check asked for every 2 ms: how late the worker gets to it is how long the
-    // loop's round takes beyond those 2 ms. The 90th percentile, as the machine running the
-    // tests may pause any thread now and then.
+    // loop's round takes beyond those 2 ms.
     let polls = async {
         let mut rounds = Vec::new();
         while !done.get() {
@@ -173,10 +212,21 @@ async fn healthz_stays_fast_while_passwords_are_checked() {
     let (answers, rounds) = futures_util::future::join(logins, polls).await;
     assert!(answers.iter().all(|status| *status == 200), "{answers:?}");
     assert!(rounds.len() > 4, "healthz was polled while the logins ran");
-    let p90 = rounds[rounds.len() * 9 / 10];
+    // How long the worker stalled: what the rounds took beyond a quarter of a login each. Were
+    // argon2 run on it, each of the eight checks would stall it for most of a login (3.6 to 7.5
+    // logins in all, when tried); off it, only a busy machine does, now and then. (The
+    // 90th percentile round against a quarter login failed on a busy machine: 8 ms against
+    // 32 ms / 4, as one round in ten waits that long for a core.)
+    let allowance = one_login / 4;
+    let stalled: Duration = rounds
+        .iter()
+        .map(|round| round.saturating_sub(allowance))
+        .sum();
     assert!(
-        p90 < one_login / 4,
-        "healthz took {p90:?} (90th percentile) while one login takes {one_login:?}"
+        stalled < one_login * 2,
+        "healthz stalled {stalled:?} beyond {allowance:?} a round (longest rounds {:?}) while \
+         one login takes {one_login:?}",
+        &rounds[rounds.len().saturating_sub(3)..]
     );
 }
 

@@ -102,6 +102,16 @@ def page_without_js(browser, server):
 _AXE = Axe()
 
 
+def navigate_by(page, target):
+    """Clicks `target` (a link, or a button that posts its form) and waits until the page it
+    leads to has loaded; returns that page's response. A click returns once the new page starts
+    loading at best: whatever reads the page next must not see the old page or a half-built one
+    (axe then fails inside its own script, or checks the page before)."""
+    with page.expect_navigation() as navigation:
+        target.click()
+    return navigation.value
+
+
 def axe_violations(page) -> tuple[int, str]:
     """axe-core's WCAG 2.2 A/AA violations on the page as it is now: (count, readable report).
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 from playwright.sync_api import Page, expect
 
+from conftest import navigate_by
 from madoguchi_server import ROOT
 
 # A one-page PDF, the smallest that PDF readers open; its magic bytes are what the server checks.
@@ -91,7 +92,7 @@ def sign_in_with_dev_card(page: Page, subject: str) -> None:
     """On the sign-in page: the fake card's holder id stands for a card."""
     expect(page.get_by_role("heading", level=1)).to_have_text("ログイン")
     page.get_by_label("カード保持者ID").fill(subject)
-    page.get_by_role("button", name="ログイン", exact=True).click()
+    navigate_by(page, page.get_by_role("button", name="ログイン", exact=True))
 
 
 def open_start_page(page: Page, procedure_id: str) -> None:
@@ -104,12 +105,13 @@ def open_start_page(page: Page, procedure_id: str) -> None:
 
 
 def start_application(page: Page, procedure_id: str, subject: str) -> None:
-    """From the start page to the first question page, signing in when asked."""
-    page.get_by_role("link", name="申請をはじめる").click()
+    """From the start page to the first question page, signing in when asked; returns with
+    that page loaded (callers count its inputs)."""
+    navigate_by(page, page.get_by_role("link", name="申請をはじめる"))
     if "/sign-in" in page.url:
         sign_in_with_dev_card(page, subject)
     expect(page).to_have_url(re.compile(f"/procedures/{procedure_id}/apply$"))
-    page.get_by_role("button", name="新しく申請をはじめる").click()
+    navigate_by(page, page.get_by_role("button", name="新しく申請をはじめる"))
     expect(page).to_have_url(re.compile(r"/drafts/[^/]+/pages/\d+$"))
 
 
@@ -185,14 +187,15 @@ def answer_questions(page: Page, procedure_id: str, data: dict, tmp: Path) -> No
         if page.url.endswith("/confirm"):
             return
         expect(page).to_have_url(re.compile(r"/drafts/[^/]+/pages/\d+$"))
+        # Each answer page is read (inputs counted, not waited for) only once it has loaded.
         group = _members_to_add(page, fields, data)
         if group:
-            page.locator(f'button[name="action"][value="add:{group}"]').click()
+            navigate_by(page, page.locator(f'button[name="action"][value="add:{group}"]'))
             continue
         for field_id, value in data.items():
             if field_id in fields:
                 _fill(page, fields[field_id], field_id, value, tmp)
-        page.get_by_role("button", name="次へ").click()
+        navigate_by(page, page.get_by_role("button", name="次へ"))
         summary = page.locator(".error-summary")
         if summary.count():
             raise AssertionError(f"{page.url} refused the answers: {summary.inner_text()}")

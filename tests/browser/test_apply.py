@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 import flows
-from conftest import axe_violations
+from conftest import axe_violations, navigate_by
 
 # The five kinds of procedure.
 NONE = "shimin-kouza-moshikomi"  # sign-in only, two pages
@@ -134,7 +134,7 @@ def test_every_page_of_an_application_has_no_axe_violations(page, tmp_path):
         seen.append(name)
 
     flows.open_start_page(page, procedure_id)
-    page.get_by_role("link", name="申請をはじめる").click()
+    navigate_by(page, page.get_by_role("link", name="申請をはじめる"))
     expect(page).to_have_url(re.compile(r"/sign-in\?next="))
     check("sign-in")
     flows.sign_in_with_dev_card(page, resident())

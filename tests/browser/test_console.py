@@ -13,7 +13,7 @@ import uuid
 import pytest
 import yaml
 
-from conftest import ACTION_MS, NAVIGATION_MS, axe_violations
+from conftest import ACTION_MS, NAVIGATION_MS, axe_violations, navigate_by
 from madoguchi_server import ROOT
 
 SIZES = {"desktop": {"width": 1280, "height": 900}, "tablet": {"width": 768, "height": 1024}}
@@ -88,10 +88,10 @@ def test_every_console_page_type_has_no_axe_violations(browser, server, console,
         check(page, "sign-in")
         page.get_by_label("ログインID" if lang == "ja" else "Login").fill(console["login"])
         page.get_by_label("パスワード" if lang == "ja" else "Password").fill("not the password")
-        page.get_by_role("button", name=sign_in, exact=True).click()
+        navigate_by(page, page.get_by_role("button", name=sign_in, exact=True))
         check(page, "sign-in refused")
         page.get_by_label("パスワード" if lang == "ja" else "Password").fill(console["password"])
-        page.get_by_role("button", name=sign_in, exact=True).click()
+        navigate_by(page, page.get_by_role("button", name=sign_in, exact=True))
         page.wait_for_url("**/staff")
         check(page, "dashboard")
         application = f"/staff/applications/{console['id']}"
@@ -109,24 +109,27 @@ def test_every_console_page_type_has_no_axe_violations(browser, server, console,
             check(page, name)
         page.goto(f"/staff/queues/{console['queue']}?overdue=true")
         page.locator("#name").fill(f"saved {lang} {size}")
-        page.locator("form.save-filter button").click()
+        navigate_by(page, page.locator("form.save-filter button"))
         check(page, "queue list with saved filters")
         page.locator("#name").fill("")
-        page.locator("form.save-filter button").click()
+        navigate_by(page, page.locator("form.save-filter button"))
         check(page, "saved filter refused")
         page.goto("/staff/admin/accounts")
         page.locator("#new-login").fill(console["login"])
-        page.locator("form.console-form button[type=submit]").click()
+        navigate_by(page, page.locator("form.console-form button[type=submit]"))
         check(page, "new account refused")
         page.goto("/staff/admin/accounts")
-        page.get_by_role("link", name=console["login"]).click()
+        navigate_by(page, page.get_by_role("link", name=console["login"]))
         check(page, "account")
         page.goto(application)
         start = page.get_by_role("button", name="処理を開始する" if lang == "ja" else "Start processing")
         if start.count():
-            start.click()
+            navigate_by(page, start)
         check(page, "application in progress")
-        page.get_by_role("button", name="差し戻す" if lang == "ja" else "Return for correction").click()
+        navigate_by(
+            page,
+            page.get_by_role("button", name="差し戻す" if lang == "ja" else "Return for correction"),
+        )
         check(page, "return refused")
     finally:
         context.close()

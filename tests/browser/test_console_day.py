@@ -20,7 +20,7 @@ import yaml
 from playwright.sync_api import expect
 
 import flows
-from conftest import ACTION_MS, NAVIGATION_MS
+from conftest import ACTION_MS, NAVIGATION_MS, navigate_by
 from madoguchi_server import ROOT
 from test_apply import NONE, resident
 
@@ -77,9 +77,11 @@ def claim_until(page, queue: str, application: str) -> None:
 
 
 def start_if_asked(page) -> None:
+    # Whether the button is there is read from the whole page, not from one still loading.
+    page.wait_for_load_state()
     start = page.get_by_role("button", name="処理を開始する")
     if start.count():
-        start.click()
+        navigate_by(page, start)
     expect(page.get_by_role("button", name="処理完了にする")).to_be_visible()
 
 
@@ -168,7 +170,7 @@ def test_a_clerks_day_from_claim_to_completion(browser, server, page, tmp_path):
         expect(changed.locator("mark", has_text=new_email)).to_have_count(1)
         paths = sorted(changed.evaluate_all("rows => rows.map(r => r.dataset.path)"))
         assert paths == ["/applicant_phone", "/email"], paths
-        clerk.get_by_role("link", name="申請に戻る").click()
+        navigate_by(clerk, clerk.get_by_role("link", name="申請に戻る"))
         start_if_asked(clerk)
         clerk.get_by_role("button", name="処理完了にする").click()
         expect(clerk.locator("#status")).to_have_attribute("data-status", "completed")

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import flows
-from conftest import _context
+from conftest import _context, navigate_by
 from test_apply import NONE, resident
 
 
@@ -25,8 +25,8 @@ def test_another_residents_application_and_draft_stay_hidden(page, other_page, t
     received_url = page.url
     assert re.search(r"/submissions/[^/]+/received$", received_url)
     flows.open_start_page(page, NONE)
-    page.get_by_role("link", name="申請をはじめる").click()
-    page.get_by_role("button", name="新しく申請をはじめる").click()
+    navigate_by(page, page.get_by_role("link", name="申請をはじめる"))
+    navigate_by(page, page.get_by_role("button", name="新しく申請をはじめる"))
     draft_url = page.url
     assert re.search(r"/drafts/[^/]+/pages/\d+$", draft_url)
     draft_title = page.get_by_role("heading", level=1).inner_text()
@@ -44,8 +44,9 @@ def test_another_residents_application_and_draft_stay_hidden(page, other_page, t
     other_page.goto("/drafts")
     assert flows.title(NONE) not in other_page.locator("main").inner_text()
 
-    # Signed out, the same addresses lead to the sign-in page, not to A's data.
-    page.get_by_role("button", name="ログアウト").click()
+    # Signed out, the same addresses lead to the sign-in page, not to A's data. The sign-out's
+    # answer (which drops the cookie) is awaited: going on before it arrives would cancel it.
+    navigate_by(page, page.get_by_role("button", name="ログアウト"))
     response = page.goto(received_url)
     assert reference not in page.locator("main").inner_text()
     assert "/sign-in" in page.url or (response is not None and response.status in (401, 403, 404))

@@ -9,7 +9,9 @@
 set -euo pipefail
 binary=$(realpath "${1:?usage: run.sh PATH_TO_MADOGUCHI_BINARY}")
 cd "$(dirname "$0")/../.."   # the server reads config/ and forms/ from the project root
-port=${PORT:-18181}
+# A free port unless one is given: a fixed one is taken whenever two runs share a machine, and the
+# tests would then talk to the other run's server.
+port=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 database="madoguchi_schemathesis_$$"
 psql() { command psql -h 127.0.0.1 -U postgres -qc "$1" >/dev/null; }
 psql "CREATE DATABASE $database"
@@ -24,7 +26,14 @@ MADOGUCHI_PROFILE=test MADOGUCHI__SERVER__PORT=$port MADOGUCHI__EMAIL__TRANSPORT
 MADOGUCHI__LOG__FILTER=warn "$binary" serve &
 server=$!
 base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+# Ready, or a clear failure: a debug binary migrates a fresh database first, slowly on a busy
+# machine (90 s, as the browser tests allow).
+deadline=$((SECONDS + 90))
+until curl -sf "$base/readyz" >/dev/null; do
+  kill -0 "$server" 2>/dev/null || { echo "madoguchi serve exited before it was ready" >&2; exit 1; }
+  [ "$SECONDS" -lt "$deadline" ] || { echo "madoguchi serve was not ready within 90 s" >&2; exit 1; }
+  sleep 0.2
+done
 
 # A signed-in resident, so the resident operations are exercised past the 401.
 challenge=$(curl -sf -X POST "$base/api/v1/auth/dev/start" | python3 -c 'import json,sys; print(json.load(sys.stdin)["challenge_id"])')
