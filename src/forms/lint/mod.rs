@@ -185,9 +185,17 @@ pub fn check_catalog(dir: &Path, only: &[PathBuf]) -> Result<LoadedCatalog, Chec
     }
     let blocks = load_blocks(&block_files, &mut collector);
 
+    // Each file is read and checked on its own, so files are spread over the cores (most of
+    // startup); each keeps its own problems, merged in file order.
     let mut parsed = Vec::new();
-    for path in files {
-        if let Some((definition, document)) = parse_file::<Definition>(&path, &mut collector) {
+    let read = super::parallel::map(files, |path| {
+        let mut own = Collector::default();
+        let parsed = parse_file::<Definition>(&path, &mut own);
+        (path, parsed, own.problems)
+    });
+    for (path, definition, problems) in read {
+        collector.problems.extend(problems);
+        if let Some((definition, document)) = definition {
             parsed.push((path, definition, document));
         }
     }
@@ -214,22 +222,30 @@ pub fn check_catalog(dir: &Path, only: &[PathBuf]) -> Result<LoadedCatalog, Chec
         }
     }
 
-    let mut definitions = Vec::new();
-    for (path, definition, document) in parsed {
+    // A file's problems so far (YAML as written, a shared id) keep its examples from running.
+    let parsed: Vec<_> = parsed
+        .into_iter()
+        .map(|(path, definition, document)| {
+            let faulty = collector.count_in(&path) > 0;
+            (path, definition, document, faulty)
+        })
+        .collect();
+    let checked = super::parallel::map(parsed, |(path, definition, document, faulty)| {
+        let mut own = Collector::default();
         let site = Site {
             path: &path,
             document: &document,
         };
-        let (resolved, complete) = check_definition(
-            definition,
-            site,
-            organisation.as_ref(),
-            &blocks,
-            &mut collector,
-        );
-        if complete && collector.count_in(&path) == 0 {
-            check_examples(&resolved, site, organisation.as_ref(), &mut collector);
+        let (resolved, complete) =
+            check_definition(definition, site, organisation.as_ref(), &blocks, &mut own);
+        if complete && !faulty && own.problems.is_empty() {
+            check_examples(&resolved, site, organisation.as_ref(), &mut own);
         }
+        (path, resolved, own.problems)
+    });
+    let mut definitions = Vec::new();
+    for (path, resolved, problems) in checked {
+        collector.problems.extend(problems);
         if chosen.is_empty() || chosen.contains(&canonical(&path)) {
             definitions.push((resolved, path));
         }
