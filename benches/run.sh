@@ -279,7 +279,8 @@ for _ in $(seq 1 "$startup_runs"); do
 done
 startup_median=$(printf '%s\n' "${startup_ms[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
 echo "startup to ready: ${startup_ms[*]} ms (median $startup_median); the last start's phases:" >&2
-grep -o '[a-z_]*_ms[=":]*[0-9]*' "$startup_log" | tr '\n' ' ' >&2 || true
+# The log is coloured even into a file; strip the escapes before picking the figures.
+sed 's/\x1b\[[0-9;]*m//g' "$startup_log" | grep -o '[a-z_]*_ms[=":]*[0-9]*' | tr '\n' ' ' >&2 || true
 echo >&2
 rm -f "$startup_log"
 record "{\"mode\":\"startup\",\"runs_ms\":[$(IFS=,; echo "${startup_ms[*]}")],\"median_ms\":$startup_median}"

@@ -9,6 +9,7 @@ pub mod lint;
 pub mod logic;
 pub mod model;
 pub mod normalize;
+mod parallel;
 pub mod search;
 pub mod source;
 pub mod validate;
@@ -64,19 +65,15 @@ impl Catalog {
         let mut catalog_hasher = Sha256::new();
         let organisation_json = serde_json::to_vec(&loaded.organisation).unwrap_or_default();
         catalog_hasher.update(&organisation_json);
-        for (definition, source) in loaded.definitions {
-            let content_hash = content_hash(&definition);
-            catalog_hasher.update(content_hash.as_bytes());
-            let schema = json_schema::export(&definition);
-            procedures.insert(
-                definition.id.clone(),
-                Procedure {
-                    definition,
-                    content_hash,
-                    source,
-                    schema,
-                },
-            );
+        let compiled = parallel::map(loaded.definitions, |(definition, source)| Procedure {
+            content_hash: content_hash(&definition),
+            schema: json_schema::export(&definition),
+            definition,
+            source,
+        });
+        for procedure in compiled {
+            catalog_hasher.update(procedure.content_hash.as_bytes());
+            procedures.insert(procedure.definition.id.clone(), procedure);
         }
         Ok(Self {
             organisation: loaded.organisation,

@@ -11,6 +11,7 @@
 pub mod challenge;
 pub mod dev;
 pub mod facts;
+mod hashing;
 pub mod jpki;
 pub mod oidc;
 pub mod residents;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::AuthError;
+use super::hashing::off_the_workers;
 use super::staff_admin::{AccountAction, record};
 use crate::config::StaffSettings;
 use crate::db::schema::{staff, staff_memberships};
@@ -48,27 +49,6 @@ impl Role {
 pub struct Membership {
     pub division: String,
     pub role: Role,
-}
-
-/// argon2 runs at once: each takes a core for tens of milliseconds, so they get every core but
-/// one, which stays with the request workers.
-static ARGON2_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
-});
-
-/// Runs argon2 `work` on the blocking pool, never on a request worker, where it would stall
-/// every other request that worker holds (health checks included) for as long as it runs.
-async fn off_the_workers<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AuthError> {
-    let _slot = ARGON2_SLOTS
-        .acquire()
-        .await
-        .map_err(|error| AuthError::Internal(error.into()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| AuthError::Internal(error.into()))
 }
 
 /// An argon2id hash of `password`, computed off the request workers.

@@ -7,7 +7,7 @@
 //! mistake is never reported as a misbehaving example.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -185,9 +185,17 @@ pub fn check_catalog(dir: &Path, only: &[PathBuf]) -> Result<LoadedCatalog, Chec
     }
     let blocks = load_blocks(&block_files, &mut collector);
 
+    // Each file is read and checked on its own, so files are spread over the cores (most of
+    // startup); each keeps its own problems, merged in file order.
     let mut parsed = Vec::new();
-    for path in files {
-        if let Some((definition, document)) = parse_file::<Definition>(&path, &mut collector) {
+    let read = super::parallel::map(files, |path| {
+        let mut own = Collector::default();
+        let parsed = parse_file::<Definition>(&path, &mut own);
+        (path, parsed, own.problems)
+    });
+    for (path, definition, problems) in read {
+        collector.problems.extend(problems);
+        if let Some((definition, document)) = definition {
             parsed.push((path, definition, document));
         }
     }
@@ -214,22 +222,30 @@ pub fn check_catalog(dir: &Path, only: &[PathBuf]) -> Result<LoadedCatalog, Chec
         }
     }
 
-    let mut definitions = Vec::new();
-    for (path, definition, document) in parsed {
+    // A file's problems so far (YAML as written, a shared id) keep its examples from running.
+    let parsed: Vec<_> = parsed
+        .into_iter()
+        .map(|(path, definition, document)| {
+            let faulty = collector.count_in(&path) > 0;
+            (path, definition, document, faulty)
+        })
+        .collect();
+    let checked = super::parallel::map(parsed, |(path, definition, document, faulty)| {
+        let mut own = Collector::default();
         let site = Site {
             path: &path,
             document: &document,
         };
-        let (resolved, complete) = check_definition(
-            definition,
-            site,
-            organisation.as_ref(),
-            &blocks,
-            &mut collector,
-        );
-        if complete && collector.count_in(&path) == 0 {
-            check_examples(&resolved, site, organisation.as_ref(), &mut collector);
+        let (resolved, complete) =
+            check_definition(definition, site, organisation.as_ref(), &blocks, &mut own);
+        if complete && !faulty && own.problems.is_empty() {
+            check_examples(&resolved, site, organisation.as_ref(), &mut own);
         }
+        (path, resolved, own.problems)
+    });
+    let mut definitions = Vec::new();
+    for (path, resolved, problems) in checked {
+        collector.problems.extend(problems);
         if chosen.is_empty() || chosen.contains(&canonical(&path)) {
             definitions.push((resolved, path));
         }
@@ -369,7 +385,7 @@ fn parse_file<T: DeserializeOwned>(
         );
         return None;
     }
-    check_raw(&document.value, "", site, collector);
+    check_raw(&document.value, &mut String::new(), site, collector);
     match serde_path_to_error::deserialize::<_, T>(document.value.clone()) {
         Ok(value) => Some((value, document)),
         Err(error) => {
@@ -409,51 +425,70 @@ fn parse_file<T: DeserializeOwned>(
 
 /// Rules on the text as written, which deserialising would lose: a third language next to
 /// `ja`/`en` (read by nobody) and an empty list that would silently mean "everything".
-fn check_raw(value: &Value, pointer: &str, site: Site<'_>, collector: &mut Collector) {
+fn check_raw(value: &Value, pointer: &mut String, site: Site<'_>, collector: &mut Collector) {
+    // One pointer buffer for the whole walk, grown and cut back per child: this runs on every
+    // value of every file at startup, and a problem is rare.
+    let parent = pointer.len();
     match value {
         Value::Object(map) => {
             let is_text = map.contains_key("ja") || map.contains_key("en");
             for (key, child) in map {
-                let child_pointer = format!("{pointer}/{}", escape(key));
-                if is_text && key != "ja" && key != "en" {
-                    collector.at(
-                        site,
-                        &child_pointer,
-                        format!("a text has only `ja` and `en`; `{key}` would never be shown"),
-                    );
-                    continue;
-                }
-                if child.as_array().is_some_and(Vec::is_empty) {
-                    let all = match key.as_str() {
-                        "accept" => Some("pdf, jpeg, png, heic"),
-                        "account_types" => Some("ordinary, current, savings"),
-                        _ => None,
-                    };
-                    if let Some(all) = all {
-                        collector.at(
-                            site,
-                            &child_pointer,
-                            format!(
-                                "`{key}: []` lists nothing; list some of {all}, or remove the key to allow all of them"
-                            ),
-                        );
-                    }
-                }
-                // Conditions and example data are not definition text.
-                if !matches!(
-                    key.as_str(),
-                    "show_if" | "required_if" | "when" | "computed" | "data"
-                ) {
-                    check_raw(child, &child_pointer, site, collector);
-                }
+                pointer.push('/');
+                pointer.push_str(&escape(key));
+                check_raw_entry(key, child, is_text, pointer, site, collector);
+                pointer.truncate(parent);
             }
         }
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
-                check_raw(item, &format!("{pointer}/{index}"), site, collector);
+                let _ = write!(pointer, "/{index}");
+                check_raw(item, pointer, site, collector);
+                pointer.truncate(parent);
             }
         }
         _ => {}
+    }
+}
+
+/// One `key: child` of a mapping, `pointer` pointing at the child.
+fn check_raw_entry(
+    key: &str,
+    child: &Value,
+    is_text: bool,
+    pointer: &mut String,
+    site: Site<'_>,
+    collector: &mut Collector,
+) {
+    if is_text && key != "ja" && key != "en" {
+        collector.at(
+            site,
+            pointer,
+            format!("a text has only `ja` and `en`; `{key}` would never be shown"),
+        );
+        return;
+    }
+    if child.as_array().is_some_and(Vec::is_empty) {
+        let all = match key {
+            "accept" => Some("pdf, jpeg, png, heic"),
+            "account_types" => Some("ordinary, current, savings"),
+            _ => None,
+        };
+        if let Some(all) = all {
+            collector.at(
+                site,
+                pointer,
+                format!(
+                    "`{key}: []` lists nothing; list some of {all}, or remove the key to allow all of them"
+                ),
+            );
+        }
+    }
+    // Conditions and example data are not definition text.
+    if !matches!(
+        key,
+        "show_if" | "required_if" | "when" | "computed" | "data"
+    ) {
+        check_raw(child, pointer, site, collector);
     }
 }
 
