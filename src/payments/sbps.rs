@@ -106,6 +106,36 @@ impl Sbps {
         Self { settings, client }
     }
 
+    /// Sends `request` with the merchant's Basic credentials (merchant and service id, then the
+    /// hash key) and decodes the Shift_JIS answer; anything but a 2xx is "unreachable".
+    async fn shift_jis_answer(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<String, ProviderError> {
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}{}:{}",
+            self.settings.merchant_id,
+            self.settings.service_id,
+            self.key().expose_secret()
+        ));
+        let unreachable =
+            |error: reqwest::Error| ProviderError::Unreachable(error.without_url().to_string());
+        let response = request
+            .header("authorization", format!("Basic {credentials}"))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !response.status().is_success() {
+            return Err(ProviderError::Unreachable(format!(
+                "HTTP {}",
+                response.status()
+            )));
+        }
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+        Ok(text.into_owned())
+    }
+
     fn key(&self) -> &SecretString {
         &self.settings.hash_key
     }
@@ -141,33 +171,12 @@ impl Sbps {
         xml.push_str(&format!(
             "<sps_hashcode>{hashcode}</sps_hashcode></sps-api-request>"
         ));
-        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}{}:{}",
-            self.settings.merchant_id,
-            self.settings.service_id,
-            self.key().expose_secret()
-        ));
-        let response = self
+        let request = self
             .client
             .post(&self.settings.api_url)
             .header("content-type", "text/xml; charset=Shift_JIS")
-            .header("authorization", format!("Basic {credentials}"))
-            .body(shift_jis(&xml))
-            .send()
-            .await
-            .map_err(|error| ProviderError::Unreachable(error.without_url().to_string()))?;
-        if !response.status().is_success() {
-            return Err(ProviderError::Unreachable(format!(
-                "HTTP {}",
-                response.status()
-            )));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::Unreachable(error.without_url().to_string()))?;
-        let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
-        let text = text.into_owned();
+            .body(shift_jis(&xml));
+        let text = self.shift_jis_answer(request).await?;
         if element(&text, "res_result").as_deref() != Some("OK") {
             return Err(ProviderError::Refused(
                 element(&text, "res_err_code").unwrap_or_else(|| "unknown".to_owned()),
@@ -380,35 +389,12 @@ impl Sbps {
         if self.settings.settlement_url.is_empty() {
             return Err(ProviderError::Refused("no settlement_url".to_owned()));
         }
-        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}{}:{}",
-            self.settings.merchant_id,
-            self.settings.service_id,
-            self.key().expose_secret()
-        ));
-        let response = self
-            .client
-            .get(&self.settings.settlement_url)
-            .query(&[
-                ("merchant_id", self.settings.merchant_id.as_str()),
-                ("service_id", self.settings.service_id.as_str()),
-                ("date", &date.format("%Y%m%d").to_string()),
-            ])
-            .header("authorization", format!("Basic {credentials}"))
-            .send()
-            .await
-            .map_err(|error| ProviderError::Unreachable(error.without_url().to_string()))?;
-        if !response.status().is_success() {
-            return Err(ProviderError::Unreachable(format!(
-                "HTTP {}",
-                response.status()
-            )));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| ProviderError::Unreachable(error.without_url().to_string()))?;
-        let (text, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+        let request = self.client.get(&self.settings.settlement_url).query(&[
+            ("merchant_id", self.settings.merchant_id.as_str()),
+            ("service_id", self.settings.service_id.as_str()),
+            ("date", &date.format("%Y%m%d").to_string()),
+        ]);
+        let text = self.shift_jis_answer(request).await?;
         parse_settlement(&text)
     }
 }
