@@ -53,17 +53,20 @@ fn escape(text: &str) -> String {
     escaped
 }
 
-/// A round axis maximum at or above `max`: 1, 2 or 5 times a power of ten.
-fn nice_ceiling(max: f64) -> f64 {
-    if max <= 0.0 {
-        return 1.0;
-    }
-    let magnitude = 10f64.powf(max.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+/// A round axis maximum at or above `max`: 1, 2 or 5 times a power of ten. For `whole` data
+/// (counts) only one whose half, the middle gridline, is whole too: no axis reads 0.5件.
+fn nice_ceiling(max: f64, whole: bool) -> f64 {
+    let magnitude = if max <= 0.0 {
+        1.0
+    } else {
+        10f64.powf(max.log10().floor())
+    };
+    [1.0, 2.0, 5.0, 10.0, 20.0]
         .into_iter()
         .map(|step| step * magnitude)
+        .filter(|candidate| !whole || (candidate / 2.0).fract() == 0.0)
         .find(|candidate| *candidate >= max)
-        .unwrap_or(10.0 * magnitude)
+        .unwrap_or(20.0 * magnitude)
 }
 
 /// Numbers as the axis shows them: no needless decimals.
@@ -78,15 +81,15 @@ fn number(value: f64) -> String {
 impl BarChart {
     pub fn render(&self) -> String {
         let id = escape(&self.id);
-        let max = self
-            .values
-            .iter()
-            .filter_map(|bar| match bar {
+        let shown = || {
+            self.values.iter().filter_map(|bar| match bar {
                 Bar::Value(value) => Some(*value),
                 _ => None,
             })
-            .fold(0.0, f64::max);
-        let ceiling = nice_ceiling(max);
+        };
+        let max = shown().fold(0.0, f64::max);
+        let whole = shown().all(|value| value.fract() == 0.0);
+        let ceiling = nice_ceiling(max, whole);
         let plot_width = WIDTH - LEFT - RIGHT;
         let plot_height = HEIGHT - TOP - BOTTOM;
         let slots = self.labels.len().max(1);
@@ -261,9 +264,34 @@ mod tests {
 
     #[test]
     fn axis_maximum_is_round() {
-        assert!((nice_ceiling(87.0) - 100.0).abs() < 1e-9);
-        assert!((nice_ceiling(230.0) - 500.0).abs() < 1e-9);
-        assert!((nice_ceiling(0.0) - 1.0).abs() < 1e-9);
-        assert!((nice_ceiling(10.0) - 10.0).abs() < 1e-9);
+        assert!((nice_ceiling(87.0, false) - 100.0).abs() < 1e-9);
+        assert!((nice_ceiling(230.0, false) - 500.0).abs() < 1e-9);
+        assert!((nice_ceiling(0.0, false) - 1.0).abs() < 1e-9);
+        assert!((nice_ceiling(10.0, false) - 10.0).abs() < 1e-9);
+        assert!((nice_ceiling(0.4, false) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_chart_of_counts_has_whole_gridlines() {
+        // 1 and 5 would put the middle gridline at 0.5 and 2.5.
+        assert!((nice_ceiling(0.0, true) - 2.0).abs() < 1e-9);
+        assert!((nice_ceiling(1.0, true) - 2.0).abs() < 1e-9);
+        assert!((nice_ceiling(3.0, true) - 10.0).abs() < 1e-9);
+        assert!((nice_ceiling(12.0, true) - 20.0).abs() < 1e-9);
+        for values in [
+            vec![],
+            vec![Bar::Value(1.0)],
+            vec![Bar::Value(4.0), Bar::Hidden],
+        ] {
+            let chart = BarChart {
+                id: "counts".to_owned(),
+                title: "受付件数".to_owned(),
+                labels: vec!["2026-12".into(); values.len()],
+                values,
+                unit: "件".to_owned(),
+            };
+            let svg = chart.render();
+            assert!(!svg.contains(".5件"), "{svg}");
+        }
     }
 }
