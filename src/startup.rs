@@ -141,7 +141,12 @@ impl Application {
             }
         }
         phases.database = started.elapsed();
-        let pool = db::build_pool(&resolved.url, &settings.database)?;
+        let workers = match settings.server.workers {
+            // actix-web's own default: one worker per core.
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            workers => workers,
+        };
+        let pool = db::build_pool_for_threads(&resolved.url, &settings.database, workers)?;
         catalog
             .record_versions(&pool)
             .await
@@ -184,7 +189,6 @@ impl Application {
             .with_context(|| format!("binding {:?}", settings.bind_address()))?;
         let port = listener.local_addr()?.port();
         let tls = load_tls(&settings)?;
-        let workers = settings.server.workers;
         let migrate = settings.database.migrate_on_start;
         let state = web::Data::new(AppState::build(settings, pool, catalog).await?);
         if migrate {
@@ -194,13 +198,11 @@ impl Application {
         let metrics = web::Data::new(Metrics::new()?);
         let listing = web::Data::new(routes::catalog::Listing::new(&state.catalog));
         phases.listing = started.elapsed();
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             build_app_with(state.clone(), metrics.clone(), listing.clone())
         })
-        .shutdown_timeout(10);
-        if workers > 0 {
-            server = server.workers(workers);
-        }
+        .shutdown_timeout(10)
+        .workers(workers);
         let server = match tls {
             Some(tls) => server.listen_rustls_0_23(listener, tls)?,
             None => server.listen(listener)?,

@@ -45,13 +45,17 @@ pub fn log_filter(configured: &str) -> tracing_subscriber::EnvFilter {
 pub fn init_tracing(settings: &LogSettings) {
     use tracing_subscriber::util::SubscriberInitExt;
     let configured = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.filter.clone());
-    let _ = subscriber(&configured, settings.format, std::io::stdout).try_init();
+    // Colour only for a person at a terminal: a log redirected to a file or a collector gets
+    // plain text, not escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = subscriber(&configured, settings.format, ansi, std::io::stdout).try_init();
 }
 
 /// The subscriber: formatted output filtered by `filter`, writing to `writer`.
 fn subscriber<W>(
     filter: &str,
     format: LogFormat,
+    ansi: bool,
     writer: W,
 ) -> impl tracing::Subscriber + Send + Sync + 'static
 where
@@ -59,7 +63,9 @@ where
 {
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::prelude::*;
-    let output = tracing_subscriber::fmt::layer().with_writer(writer.clone());
+    let output = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
+        .with_writer(writer.clone());
     let output = match format {
         LogFormat::Json => output.json().boxed(),
         LogFormat::Pretty => output.boxed(),
@@ -275,7 +281,8 @@ mod tests {
         for configured in ["debug", "trace", "tokio_postgres=trace,debug"] {
             let captured = Captured::default();
             let writer = captured.clone();
-            let subscriber = subscriber(configured, LogFormat::Pretty, move || writer.clone());
+            let subscriber =
+                subscriber(configured, LogFormat::Pretty, false, move || writer.clone());
             tracing::subscriber::with_default(subscriber, || {
                 tracing::debug!(target: "tokio_postgres::query", "parameters: [\"kaga@example.jp\"]");
                 tracing::debug!(target: "madoguchi::submissions", "still shown");
@@ -285,6 +292,10 @@ mod tests {
             assert!(text.contains("still shown"), "{configured}: {text}");
             assert!(text.contains("connection closed"), "{configured}: {text}");
             assert!(!text.contains("kaga@example.jp"), "{configured}: {text}");
+            assert!(
+                !text.contains('\u{1b}'),
+                "no colour codes off a terminal: {text:?}"
+            );
         }
     }
 
@@ -292,7 +303,7 @@ mod tests {
     fn a_request_the_http_parser_refused_is_a_warning_and_other_dispatcher_errors_stay_errors() {
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = subscriber("info", LogFormat::Json, move || writer.clone());
+        let subscriber = subscriber("info", LogFormat::Json, false, move || writer.clone());
         tracing::subscriber::with_default(subscriber, || {
             tracing::error!(target: "actix_http::h1::dispatcher", "stream error: {}", "parse error: invalid Header provided");
             tracing::error!(target: "actix_http::h1::dispatcher", "write zero; closing");

@@ -12,6 +12,10 @@ use madoguchi::forms::Catalog;
 use madoguchi::forms::model::Definition;
 use madoguchi::routes::catalog::{ProcedureSummary, Text};
 
+// The service's allocator, so the ceiling differs from the service only in the handler.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "A bare actix-web handler serving the catalog listing, for benchmarks")]
 struct Cli {

@@ -5,16 +5,14 @@
 //! (`DATABASE_URL` → configured URL → a local server → a private throwaway cluster).
 
 pub mod cluster;
+mod pool;
 pub mod schema;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use diesel::ConnectionError;
-use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
+use diesel_async::pooled_connection::deadpool::PoolError;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -33,8 +31,7 @@ pub struct DatabaseSettings {
     pub readiness_timeout_ms: u64,
 }
 
-pub type DbPool = Pool<AsyncPgConnection>;
-pub type DbConn = Object<AsyncPgConnection>;
+pub use pool::{DbConn, DbPool, PoolStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -112,27 +109,25 @@ pub fn is_unavailable(error: &diesel::result::Error) -> bool {
     }
 }
 
-/// Builds the pool. Every connection gets the configured `statement_timeout`.
-///
-/// A connection is handed out again without a test query (`RecyclingMethod::Fast`): one round
-/// trip less on every request. A connection PostgreSQL closed (a restart, a terminated backend)
-/// is still never reused, because the client sees the socket close and the pool drops connections
-/// that are closed or mid-transaction; a failure in between surfaces as a 503 (tested by stopping
-/// PostgreSQL under load).
+/// Builds the pool for a process whose database work runs on one thread (commands, tests).
+/// Every connection gets the configured `statement_timeout`.
 pub fn build_pool(url: &str, settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
-    let url = with_statement_timeout(url, settings.statement_timeout_ms);
-    let mut config = ManagerConfig::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-    let wait = Duration::from_secs(settings.pool_timeout_seconds);
-    Pool::builder(manager)
-        .max_size(settings.pool_size)
-        .wait_timeout(Some(wait))
-        .create_timeout(Some(wait))
-        .recycle_timeout(Some(wait))
-        .runtime(deadpool::Runtime::Tokio1)
-        .build()
-        .context("building the database pool")
+    build_pool_for_threads(url, settings, 1)
+}
+
+/// Builds the pool for `threads` request workers: `pool_size` connections split between them,
+/// each worker with a pool of its own (see [`pool`]).
+pub fn build_pool_for_threads(
+    url: &str,
+    settings: &DatabaseSettings,
+    threads: usize,
+) -> anyhow::Result<DbPool> {
+    DbPool::new(
+        with_statement_timeout(url, settings.statement_timeout_ms),
+        settings.pool_size,
+        threads,
+        Duration::from_secs(settings.pool_timeout_seconds),
+    )
 }
 
 fn with_statement_timeout(url: &str, timeout_ms: u64) -> String {
