@@ -56,7 +56,9 @@ trap 'exit 130' INT TERM
 free_port() {
     local port
     for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 40000))
+        # Below Linux's ephemeral range (32768 and up), where a client connection's local port
+        # (pgbench, loadgen) would make the bind fail although nothing listens there.
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return

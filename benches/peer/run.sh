@@ -81,7 +81,9 @@ psql -qX "$admin" -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" >/dev/null
 DATABASE_URL="$bench_url" "$bin/madoguchi" migrate >&2
 port=""
 for _ in $(seq 1 50); do
-    candidate=$((20000 + RANDOM % 40000))
+    # Below Linux's ephemeral range (32768 and up), where a client connection's local port
+    # (pgbench, loadgen) would make the bind fail although nothing listens there.
+    candidate=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
 done
 [[ -n "$port" ]] || { echo "peer/run.sh: no free port found" >&2; exit 1; }
