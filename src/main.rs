@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 // mimalloc: the system allocator took 12.5 % of the server's CPU per submission at saturation
-// (issue #21); README ("Choices") and docs/BENCHMARKS.md give the measured difference.
+// (issue #21); the README ("Dependencies, and why") and docs/BENCHMARKS.md give the measured
+// difference.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

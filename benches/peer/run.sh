@@ -111,7 +111,21 @@ fi
 setsid "$here/openforms.sh" serve >/dev/null 2>&1 &
 openforms_pid=$!
 pids+=("$openforms_pid")
-cleanup_openforms() { kill -- -"$openforms_pid" 2>/dev/null || true; }
+cleanup_openforms() {
+    kill -- -"$openforms_pid" 2>/dev/null || true
+    # uwsgi's master gives its workers up to a minute before it lets the port go (measured: about
+    # 60 s after a run). A benchmark's peer need not stop gracefully: after 5 s the whole process
+    # group is killed, so that a run started right after this one finds the port free.
+    for _ in $(seq 1 10); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$OPENFORMS_PORT") 2>/dev/null || return 0
+        sleep 0.5
+    done
+    kill -KILL -- -"$openforms_pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$OPENFORMS_PORT") 2>/dev/null || return 0
+        sleep 0.5
+    done
+}
 trap 'cleanup_openforms; cleanup' EXIT
 
 wait_ready "$base/api/v1/procedures/$procedure"

@@ -116,7 +116,7 @@ pub fn build_pool(url: &str, settings: &DatabaseSettings) -> anyhow::Result<DbPo
 }
 
 /// Builds the pool for `threads` request workers: `pool_size` connections split between them,
-/// each worker with a pool of its own (see [`pool`]).
+/// each worker with a pool of its own (`src/db/pool.rs` says why).
 pub fn build_pool_for_threads(
     url: &str,
     settings: &DatabaseSettings,

@@ -91,10 +91,9 @@ impl SeaweedFs {
         let probe = Storage::s3(&fixture.s3_settings("readiness-probe").s3).expect("s3 client");
         let started = Instant::now();
         let mut last = String::new();
-        for attempt in 0.. {
-            if started.elapsed() >= Duration::from_secs(90) {
-                break;
-            }
+        let mut attempt = 0;
+        while started.elapsed() < Duration::from_secs(90) {
+            attempt += 1;
             if let Ok(Some(status)) = fixture.child.try_wait() {
                 panic!(
                     "SeaweedFS exited ({status}) before it was ready:\n{}",
