@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::test::TestRequest;
@@ -290,8 +290,10 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
     let field = crate::submissions::first_file_field("hoiku-riyo-moshikomi");
 
     // 8 senders, half on each server: an application and an upload each round, until the kill
-    // is done (however slow the machine, the load is still running when it comes).
+    // is done and the killed server has failed a request (however slow the machine, the load is
+    // still running when the kill comes, and goes on against the dead server for a moment).
     let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
     let senders: Vec<_> = (0..8)
         .map(|sender| {
             let base = if sender % 2 == 0 {
@@ -302,6 +304,7 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
             let token = token.clone();
             let field = field.clone();
             let stop = Arc::clone(&stop);
+            let failed = Arc::clone(&failed);
             tokio::spawn(async move {
                 let http = client();
                 let draft: Option<Value> = match http
@@ -326,7 +329,11 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
                         break;
                     }
                     let key = format!("scale-kill-{sender}-{attempt}");
-                    applications.push((key.clone(), apply(&base, &token, &key).await.ok()));
+                    let outcome = apply(&base, &token, &key).await.ok();
+                    if !matches!(outcome, Some((201, _))) {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    applications.push((key.clone(), outcome));
                     if let Some(draft_id) = &draft_id {
                         let (content_type, body) = multipart(PDF);
                         let stored = async {
@@ -371,6 +378,14 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
     }
     one.kill();
     worker_one.kill();
+    // The requests in flight may all have been answered just before the kill; the senders on the
+    // killed server then fail their next one.
+    let killed = Instant::now();
+    while AtomicUsize::load(&failed, Ordering::Relaxed) == 0
+        && killed.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.store(true, Ordering::Relaxed);
 
     let mut acknowledged = Vec::new();
@@ -391,7 +406,10 @@ async fn kill_9_of_a_server_and_a_worker_under_load_loses_nothing_and_sends_noth
         "{} acknowledged",
         acknowledged.len()
     );
-    assert!(!unanswered.is_empty(), "the kill happened during the load");
+    assert!(
+        !unanswered.is_empty(),
+        "the killed server's requests failed: the kill came during the load"
+    );
 
     // Every acknowledged application and upload is there, readable through the surviving server.
     for body in &acknowledged {
