@@ -5,7 +5,8 @@
 //! definition, as a client that starts from nothing does); `loadgen upload` uploads a PDF into one
 //! draft per resident (attachment throughput); `loadgen openforms` sends the same answers to Open
 //! Forms' submission API for the peer comparison (benches/peer/); `loadgen catalog` lists the
-//! catalog; `loadgen get --url …` fetches any URL.
+//! catalog; `loadgen staff-login` signs a staff member in with a password over and over (the
+//! argon2 load beside the catalog reads); `loadgen get --url …` fetches any URL.
 //! Either closed-loop (`--concurrency` requests always in flight: the maximum throughput) or
 //! open-loop (`--rate` requests per second whatever the answers: latency at a given load, timed
 //! from when each request was due, so a slow server cannot hide its queueing).
@@ -104,6 +105,32 @@ enum Mode {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         base: String,
     },
+    /// POST /api/v1/staff/login; each request is one argon2id check. Requests rotate over the
+    /// logins (one per clerk: parallel attempts on one account count against its failure limit).
+    /// The password, the same for every login, comes from the environment so it is not on the
+    /// command line.
+    StaffLogin {
+        #[command(flatten)]
+        load: Load,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base: String,
+        /// Comma-separated staff logins.
+        #[arg(long, value_delimiter = ',', required = true)]
+        logins: Vec<String>,
+        /// The environment variable holding the password.
+        #[arg(long, default_value = "MADOGUCHI_STAFF_PASSWORD")]
+        password_env: String,
+    },
+    /// Polls a URL until it answers 200, about every millisecond, then exits (startup timing).
+    /// One process with one connection attempt at a time: polling by starting a program per try
+    /// would take a core from the server it is timing.
+    WaitReady {
+        #[arg(long)]
+        url: String,
+        /// Seconds to give up after (exit status 1).
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+    },
     /// GET any URL.
     Get {
         #[command(flatten)]
@@ -155,6 +182,11 @@ enum Target {
     },
     Get {
         url: String,
+    },
+    /// POST one of the JSON bodies, in turn.
+    PostJson {
+        url: String,
+        bodies: Vec<Arc<[u8]>>,
     },
     OpenForms(Box<OpenForms>),
 }
@@ -208,6 +240,16 @@ impl Target {
                 .await
             }
             Self::Get { url } => exchange(client.get(url)).await,
+            Self::PostJson { url, bodies } => {
+                let body = &bodies[(index % bodies.len() as u64) as usize];
+                exchange(
+                    client
+                        .post(url)
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(body.to_vec()),
+                )
+                .await
+            }
             Self::OpenForms(peer) => peer.apply(client).await,
         }
     }
@@ -247,12 +289,17 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Mode::WaitReady { url, timeout } = &cli.mode {
+        return wait_ready(url, *timeout).await;
+    }
     let concurrency = match &cli.mode {
         Mode::Submit { load, .. }
         | Mode::Upload { load, .. }
         | Mode::Openforms { load, .. }
         | Mode::Catalog { load, .. }
+        | Mode::StaffLogin { load, .. }
         | Mode::Get { load, .. } => load.concurrency,
+        Mode::WaitReady { .. } => unreachable!("answered above"),
     };
     let client = client(concurrency)?;
     let (load, mode, target, extra) = match cli.mode {
@@ -368,7 +415,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let url = format!("{base}/api/v1/procedures");
             (load, "catalog", Target::Get { url }, json!({}))
         }
+        Mode::StaffLogin {
+            load,
+            base,
+            logins,
+            password_env,
+        } => {
+            let password = std::env::var(&password_env)
+                .with_context(|| format!("the password in ${password_env}"))?;
+            let bodies = logins
+                .iter()
+                .map(|login| {
+                    serde_json::to_vec(&json!({"login": login, "password": password}))
+                        .map(Arc::from)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let extra = json!({"accounts": logins.len()});
+            let target = Target::PostJson {
+                url: format!("{base}/api/v1/staff/login"),
+                bodies,
+            };
+            (load, "staff-login", target, extra)
+        }
         Mode::Get { load, url } => (load, "get", Target::Get { url }, json!({})),
+        Mode::WaitReady { .. } => unreachable!("answered above"),
     };
     let samples = match load.rate {
         Some(rate) if rate > 0.0 => open_loop(&client, Arc::new(target), &load, rate).await,
@@ -376,6 +446,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => closed_loop(&client, Arc::new(target), &load).await,
     };
     report(mode, &load, &samples, extra)
+}
+
+async fn wait_ready(url: &str, timeout: f64) -> anyhow::Result<()> {
+    // A new connection per try: a server that is not listening yet refuses it at once.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .context("building the HTTP client")?;
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status() == reqwest::StatusCode::OK
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("{url} did not answer 200 within {timeout} s");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {

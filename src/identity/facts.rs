@@ -22,7 +22,7 @@ pub enum FactsSource {
 }
 
 impl FactsSource {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::SignIn => "sign_in",
             Self::Signature => "signature",
@@ -168,6 +168,6 @@ pub async fn of_submission(
     }))
 }
 
-fn to_json(facts: &BasicFacts) -> serde_json::Value {
+pub(crate) fn to_json(facts: &BasicFacts) -> serde_json::Value {
     serde_json::to_value(facts).unwrap_or(serde_json::Value::Null)
 }

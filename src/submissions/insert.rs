@@ -1,5 +1,6 @@
 //! The rows of a new application in ONE statement: the submission, its first event, its first
-//! revision, its notices and the idempotency answer, as data-modifying CTEs. One round trip
+//! revision, the identity facts kept with it, its notices and the idempotency answer, as
+//! data-modifying CTEs. One round trip
 //! where there were six or seven, and the answers are sent (and serialised) once: the revision
 //! copies them from the submission's `RETURNING`. The resident's notice is written only if they
 //! have a confirmed address, in their language; that lookup is part of the outbox insert.
@@ -23,6 +24,8 @@ WITH s AS (INSERT INTO submissions (id, reference, resident_id, procedure_id, co
 e AS (INSERT INTO submission_events (submission_id, actor_kind, actor_id, from_status, to_status) \
       SELECT id, 'resident', resident_id, NULL, status FROM s), \
 r AS (INSERT INTO submission_revisions (submission_id, revision, data) SELECT id, 1, data FROM s), \
+f AS (INSERT INTO submission_identity_facts (submission_id, revision, source, issuer, facts, verified_at) \
+      SELECT id, 1, ?, ?, ?, ? FROM s WHERE ?), \
 o1 AS (INSERT INTO outbox (id, template, language, recipient, payload, submission_id) \
        SELECT ?, 'resident_status', p.language, p.email, \
               CASE WHEN p.language = 'en' THEN ?::jsonb ELSE ?::jsonb END, s.id \
@@ -52,6 +55,12 @@ pub struct NewApplication {
     /// The statistics' breakdown value, when the city opted in (`crate::statistics_breakdown`).
     pub district_code: Option<String>,
     pub age_band: Option<String>,
+    /// The basic facts vouched for the resident, for a procedure that needs an identity
+    /// (`crate::identity::facts`): all four set, or none.
+    pub facts_source: Option<&'static str>,
+    pub facts_issuer: Option<String>,
+    pub facts: Option<Value>,
+    pub facts_verified_at: Option<DateTime<Utc>>,
     /// The resident's notice in Japanese and in English (`None`: the form tells them nothing).
     pub resident_notice_ja: Option<Value>,
     pub resident_notice_en: Option<Value>,
@@ -106,6 +115,17 @@ impl QueryFragment<Pg> for NewApplication {
         out.push_bind_param::<Nullable<Text>, _>(&self.age_band)?;
 
         sql(&mut out);
+        out.push_bind_param::<Nullable<Text>, _>(&self.facts_source)?;
+        sql(&mut out);
+        out.push_bind_param::<Nullable<Text>, _>(&self.facts_issuer)?;
+        sql(&mut out);
+        out.push_bind_param::<Nullable<Jsonb>, _>(&self.facts)?;
+        sql(&mut out);
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&self.facts_verified_at)?;
+        sql(&mut out);
+        out.push_bind_param::<Bool, _>(flag(self.facts.is_some()))?;
+
+        sql(&mut out);
         out.push_bind_param::<Id, _>(&self.notice_ids[0])?;
         sql(&mut out);
         out.push_bind_param::<Nullable<Jsonb>, _>(&self.resident_notice_en)?;
@@ -142,7 +162,8 @@ impl QueryFragment<Pg> for NewApplication {
 mod tests {
     #[test]
     fn the_statement_has_a_bind_for_each_value() {
-        // 15 submission columns, 4 + 4 for the notices, 5 for the idempotency answer.
-        assert_eq!(super::SQL.matches('?').count(), 28);
+        // 15 submission columns, 5 for the facts, 4 + 4 for the notices, 5 for the idempotency
+        // answer.
+        assert_eq!(super::SQL.matches('?').count(), 33);
     }
 }

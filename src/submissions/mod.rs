@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::TryFutureExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -186,7 +187,13 @@ fn request_hash(procedure_id: &str, data: &Value, signed: bool) -> Vec<u8> {
     Sha256::digest(serde_json::to_vec(&canonical).unwrap_or_default()).to_vec()
 }
 
-/// Applies: everything in one transaction, guarded by the resident's idempotency key.
+/// Applies, guarded by the resident's idempotency key.
+///
+/// An application with nothing else to change (no signature nonce to use up, no attachments to
+/// bind, no draft to remove) is stored by its one statement alone ([`insert`]), which is atomic
+/// without a transaction: two round trips fewer, and no lock. A concurrent retry waits on the
+/// key's primary key until the first commits, fails, and replays the first answer. Anything else
+/// runs in a transaction that takes the key's lock first.
 pub async fn submit(
     connection: &mut AsyncPgConnection,
     context: &Context<'_>,
@@ -210,13 +217,48 @@ pub async fn submit(
         &request.data,
         request.signature.is_some(),
     );
+    let resident_id = request.resident_id;
+
+    if request.signature.is_none() && request.draft_id.is_none() {
+        match check_answers(procedure, &request.data) {
+            Ok(validated)
+                if attachment_ids(&procedure.definition.pages, &validated.data).is_empty() =>
+            {
+                let (application, answer) =
+                    new_application(context, procedure, &request, &validated, hash.clone());
+                let id = application.id;
+                return match application.execute(connection).await {
+                    Ok(_) => {
+                        tracing::info!(submission_id = %id, procedure = %procedure.definition.id, "application received");
+                        Ok(answer)
+                    }
+                    Err(error) if is_taken_key(&error) => {
+                        stored_answer(connection, resident_id, &request.idempotency_key, &hash)
+                            .await?
+                            .ok_or_else(|| error.into())
+                    }
+                    Err(error) => Err(error.into()),
+                };
+            }
+            // Attachments to bind: the transaction below.
+            Ok(_) => {}
+            // A reused key is reported as such whatever the answers, as in the transaction.
+            Err(invalid) => {
+                return match stored_answer(connection, resident_id, &request.idempotency_key, &hash)
+                    .await?
+                {
+                    Some(previous) => Ok(previous),
+                    None => Err(invalid),
+                };
+            }
+        }
+    }
 
     connection
         .transaction::<StoredResponse, SubmissionError, _>(|connection| {
             Box::pin(async move {
-                if let Some(previous) =
-                    earlier_answer(connection, request.resident_id, &request.idempotency_key, &hash).await?
-                {
+                let key = &request.idempotency_key;
+                if let Some(previous) = earlier_answer(connection, resident_id, key, &hash).await? {
                     return Ok(previous);
                 }
 
@@ -231,87 +273,11 @@ pub async fn submit(
                 if !attachment_errors.is_empty() {
                     return Err(SubmissionError::Invalid(attachment_errors));
                 }
-
-                let id = Uuid::now_v7();
-                let reference = reference::generate();
-                let now = Utc::now();
-                let today = city_today();
-                let definition = &procedure.definition;
-                let due_date = (definition.processing_days > 0)
-                    .then(|| context.calendar.add_business_days(today, definition.processing_days));
-                let division = division_of(context.catalog, &validated.queue);
-                // Only the district code or the age band, and only if the city opted in.
-                let card_facts = request.signature.as_ref().map(|signature| &signature.evidence.facts)
-                    .or(request.vouched.as_ref().map(|vouched| &vouched.facts));
-                let derived = context.breakdown.derive(card_facts, today);
-                // The application is stored before any money moves; it reaches the queue when paid.
-                let status = if context.payments_online && validated.breakdown.as_ref().is_some_and(|b| b.timing == Some(PaymentTiming::AtSubmit) && b.total_yen > 0) {
-                    Status::AwaitingPayment
-                } else {
-                    Status::Submitted
-                };
-                let scope = Scope::revision(&definition.id, id, 1);
-                let sealed = Value::Object(sealing::seal_answers(context.sealer, definition.pages.iter().flat_map(|p| p.fields.iter()), &validated.data, &scope));
-                let body = json!({
-                    "id": id,
-                    "reference": reference,
-                    "procedure_id": definition.id,
-                    "status": status,
-                    "fee_yen": validated.fee,
-                    "fee_breakdown": validated.breakdown,
-                    "submitted_at": now,
-                    "due_date": due_date,
-                });
-                let answer = StoredResponse { status: 201, body };
-                // An application awaiting payment tells nobody yet: it reaches the queue when paid.
-                let summary = SubmissionRef { id, reference: reference.clone(), procedure, status, division: division.clone(), resident_id: request.resident_id };
-                let tells = |to: &[String]| status == Status::Submitted && to.iter().any(|event| event == "received");
-                let (resident_notice_ja, resident_notice_en) = if tells(&definition.notify.applicant) {
-                    let payload = |language| serde_json::to_value(notice_data(context, &summary, "received", language, false)).unwrap_or_default();
-                    (Some(payload("ja")), Some(payload("en")))
-                } else {
-                    (None, None)
-                };
-                let (division_recipient, division_notice) = match context.catalog.organisation.divisions.get(&division) {
-                    Some(office) if tells(&definition.notify.division) => (
-                        Some(office.email.clone()),
-                        Some(serde_json::to_value(notice_data(context, &summary, "received", "ja", true)).unwrap_or_default()),
-                    ),
-                    _ => (None, None),
-                };
-                insert::NewApplication {
-                    id,
-                    reference,
-                    resident_id: request.resident_id,
-                    procedure_id: definition.id.clone(),
-                    content_hash: procedure.content_hash.clone(),
-                    status: status.as_str(),
-                    data: sealed,
-                    fee_yen: validated.fee as i64,
-                    fee_breakdown: breakdown_json(&validated),
-                    queue: validated.queue.clone(),
-                    division,
-                    submitted_at: now,
-                    due_date,
-                    district_code: derived.district_code,
-                    age_band: derived.age_band,
-                    resident_notice_ja,
-                    resident_notice_en,
-                    division_recipient,
-                    division_notice,
-                    notice_ids: [Uuid::now_v7(), Uuid::now_v7()],
-                    idempotency_key: request.idempotency_key.clone(),
-                    request_hash: hash,
-                    response_status: answer.status as i16,
-                    response_body: answer.body.clone(),
-                }
-                .execute(connection)
-                .await?;
+                let (application, answer) = new_application(context, procedure, &request, &validated, hash);
+                let id = application.id;
+                application.execute(connection).await?;
                 if let Some(signature) = &request.signature {
                     store_signature(connection, id, 1, signature).await?;
-                }
-                if let Some(vouched) = &request.vouched {
-                    crate::identity::facts::attach(connection, id, 1, vouched).await?;
                 }
                 bind_attachments(connection, &procedure.definition.pages, &validated.data, id).await?;
                 if let Some(draft) = request.draft_id {
@@ -323,11 +289,149 @@ pub async fn submit(
                     .execute(connection)
                     .await?;
                 }
-                tracing::info!(submission_id = %id, procedure = %definition.id, "application received");
+                tracing::info!(submission_id = %id, procedure = %procedure.definition.id, "application received");
                 Ok(answer)
             })
         })
         .await
+}
+
+/// The rows of a new application (its first revision), and the answer the resident gets.
+fn new_application(
+    context: &Context<'_>,
+    procedure: &Procedure,
+    request: &NewSubmission,
+    validated: &Validated,
+    hash: Vec<u8>,
+) -> (insert::NewApplication, StoredResponse) {
+    let id = Uuid::now_v7();
+    let reference = reference::generate();
+    let now = Utc::now();
+    let today = city_today();
+    let definition = &procedure.definition;
+    let due_date = (definition.processing_days > 0).then(|| {
+        context
+            .calendar
+            .add_business_days(today, definition.processing_days)
+    });
+    let division = division_of(context.catalog, &validated.queue);
+    // Only the district code or the age band, and only if the city opted in.
+    let card_facts = request
+        .signature
+        .as_ref()
+        .map(|signature| &signature.evidence.facts)
+        .or(request.vouched.as_ref().map(|vouched| &vouched.facts));
+    let derived = context.breakdown.derive(card_facts, today);
+    // The application is stored before any money moves; it reaches the queue when paid.
+    let status = if context.payments_online
+        && validated
+            .breakdown
+            .as_ref()
+            .is_some_and(|b| b.timing == Some(PaymentTiming::AtSubmit) && b.total_yen > 0)
+    {
+        Status::AwaitingPayment
+    } else {
+        Status::Submitted
+    };
+    let scope = Scope::revision(&definition.id, id, 1);
+    let sealed = Value::Object(sealing::seal_answers(
+        context.sealer,
+        definition.pages.iter().flat_map(|p| p.fields.iter()),
+        &validated.data,
+        &scope,
+    ));
+    let body = json!({
+        "id": id,
+        "reference": reference,
+        "procedure_id": definition.id,
+        "status": status,
+        "fee_yen": validated.fee,
+        "fee_breakdown": validated.breakdown,
+        "submitted_at": now,
+        "due_date": due_date,
+    });
+    let answer = StoredResponse { status: 201, body };
+    // An application awaiting payment tells nobody yet: it reaches the queue when paid.
+    let summary = SubmissionRef {
+        id,
+        reference: reference.clone(),
+        procedure,
+        status,
+        division: division.clone(),
+        resident_id: request.resident_id,
+    };
+    let tells =
+        |to: &[String]| status == Status::Submitted && to.iter().any(|event| event == "received");
+    let (resident_notice_ja, resident_notice_en) = if tells(&definition.notify.applicant) {
+        let payload = |language| {
+            serde_json::to_value(notice_data(context, &summary, "received", language, false))
+                .unwrap_or_default()
+        };
+        (Some(payload("ja")), Some(payload("en")))
+    } else {
+        (None, None)
+    };
+    let (division_recipient, division_notice) =
+        match context.catalog.organisation.divisions.get(&division) {
+            Some(office) if tells(&definition.notify.division) => (
+                Some(office.email.clone()),
+                Some(
+                    serde_json::to_value(notice_data(context, &summary, "received", "ja", true))
+                        .unwrap_or_default(),
+                ),
+            ),
+            _ => (None, None),
+        };
+    let application = insert::NewApplication {
+        id,
+        reference,
+        resident_id: request.resident_id,
+        procedure_id: definition.id.clone(),
+        content_hash: procedure.content_hash.clone(),
+        status: status.as_str(),
+        data: sealed,
+        fee_yen: validated.fee as i64,
+        fee_breakdown: breakdown_json(&validated),
+        queue: validated.queue.clone(),
+        division,
+        submitted_at: now,
+        due_date,
+        district_code: derived.district_code,
+        age_band: derived.age_band,
+        facts_source: request
+            .vouched
+            .as_ref()
+            .map(|vouched| vouched.source.as_str()),
+        facts_issuer: request
+            .vouched
+            .as_ref()
+            .map(|vouched| vouched.issuer.clone()),
+        facts: request
+            .vouched
+            .as_ref()
+            .map(|vouched| crate::identity::facts::to_json(&vouched.facts)),
+        facts_verified_at: request.vouched.as_ref().map(|vouched| vouched.verified_at),
+        resident_notice_ja,
+        resident_notice_en,
+        division_recipient,
+        division_notice,
+        notice_ids: [Uuid::now_v7(), Uuid::now_v7()],
+        idempotency_key: request.idempotency_key.clone(),
+        request_hash: hash,
+        response_status: answer.status as i16,
+        response_body: answer.body.clone(),
+    };
+    (application, answer)
+}
+
+/// Whether storing failed because the idempotency key was taken meanwhile (by a retry that
+/// committed first).
+fn is_taken_key(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)
+            if info.constraint_name() == Some("idempotency_keys_pkey")
+    )
 }
 
 /// The answer already given to the resident's request with idempotency key `key`, whatever
@@ -355,19 +459,36 @@ pub async fn answer_for_key(
 
 /// Inside the caller's transaction: waits for any concurrent request with the same key (a
 /// transaction-scoped advisory lock, so retries queue up and the first one's commit decides),
-/// then returns the answer stored for the key, if any. A key first used for another request is
-/// an error rather than a wrong replay.
+/// then returns the answer stored for the key, if any ([`stored_answer`]).
 async fn earlier_answer(
     connection: &mut AsyncPgConnection,
     resident_id: Uuid,
     key: &str,
     hash: &[u8],
 ) -> Result<Option<StoredResponse>, SubmissionError> {
-    AdvisoryXactLock {
+    // The lock and the lookup are sent together (pipelined): one round trip instead of two.
+    // try_join polls the lock first, so it is sent first; PostgreSQL runs them in order, and the
+    // lookup's snapshot is taken when it starts, after the lock is held, so it sees any answer
+    // committed by the holder before us.
+    let lock = AdvisoryXactLock {
         key: format!("{resident_id}:{key}"),
-    }
-    .execute(connection)
-    .await?;
+    };
+    let mut shared: &AsyncPgConnection = connection;
+    let locked = lock.execute(&mut shared).map_err(SubmissionError::from);
+    let (_, previous) =
+        futures_util::future::try_join(locked, stored_answer(shared, resident_id, key, hash))
+            .await?;
+    Ok(previous)
+}
+
+/// The answer stored for the key, if any, to replay. A key first used for another request is an
+/// error rather than a wrong replay. Takes the connection shared, so it can be pipelined.
+async fn stored_answer(
+    mut connection: &AsyncPgConnection,
+    resident_id: Uuid,
+    key: &str,
+    hash: &[u8],
+) -> Result<Option<StoredResponse>, SubmissionError> {
     let previous: Option<(Vec<u8>, i16, Value)> = idempotency_keys::table
         .find((resident_id, key))
         .select((
@@ -375,7 +496,7 @@ async fn earlier_answer(
             idempotency_keys::response_status,
             idempotency_keys::response_body,
         ))
-        .first(connection)
+        .first(&mut connection)
         .await
         .optional()?;
     match previous {
