@@ -1,9 +1,9 @@
 //! The rows of a new application in ONE statement: the submission, its first event, its first
 //! revision, the identity facts kept with it, its notices and the idempotency answer, as
-//! data-modifying CTEs. One round trip
-//! where there were six or seven, and the answers are sent (and serialised) once: the revision
-//! copies them from the submission's `RETURNING`. The resident's notice is written only if they
-//! have a confirmed address, in their language; that lookup is part of the outbox insert.
+//! data-modifying CTEs. One round trip where there were six or seven, and the answers are sent
+//! (and serialised) once: the revision copies them from the submission's `RETURNING`. The
+//! resident's notice is written only if they have a confirmed address, in their language; that
+//! lookup is part of the outbox insert.
 //!
 //! A query type of its own rather than `sql_query`: diesel prepares it once per connection.
 //! benches/submission.pgbench runs the same statement.
