@@ -391,7 +391,7 @@ fn new_application(
         status: status.as_str(),
         data: sealed,
         fee_yen: validated.fee as i64,
-        fee_breakdown: breakdown_json(&validated),
+        fee_breakdown: breakdown_json(validated),
         queue: validated.queue.clone(),
         division,
         submitted_at: now,
