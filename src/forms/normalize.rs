@@ -4,11 +4,16 @@
 //! width of hyphen, spaces from the IME. We normalise first (Unicode NFKC, trimming, separator
 //! removal), then validate the normalised value — so `０７６１ー７２ー１１１１` is a phone number.
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
 /// NFKC and trimming: full-width ASCII to half-width, half-width katakana to full-width,
 /// the ideographic space to a plain space.
 pub fn text(value: &str) -> String {
+    // Most answers are already in NFKC: the quick check is a table lookup per character, where
+    // normalising decomposes and recomposes every one of them.
+    if unicode_normalization::is_nfkc_quick(value.chars()) == IsNormalized::Yes {
+        return value.trim().to_owned();
+    }
     value.nfkc().collect::<String>().trim().to_owned()
 }
 
@@ -116,6 +121,22 @@ pub fn decimal(value: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_skips_only_what_nfkc_would_leave_unchanged() {
+        for value in [
+            "  加賀市大聖寺南町ニ41 ",
+            "ＡＢＣ０１２",
+            "ｶﾀｶﾅ",
+            "か\u{3099}",
+            "\u{3000}山田\u{3000}太郎",
+            "①㍻",
+            "plain ascii",
+        ] {
+            let full = value.nfkc().collect::<String>().trim().to_owned();
+            assert_eq!(text(value), full, "{value:?}");
+        }
+    }
 
     #[test]
     fn full_width_phone_numbers_and_postal_codes() {
