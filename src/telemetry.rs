@@ -74,7 +74,15 @@ where
     let dispatcher_errors = DispatcherErrors { writer, format };
     tracing_subscriber::registry()
         .with(output.with_filter(log_filter(filter).and(not_dispatcher_error)))
-        .with(dispatcher_errors.with_filter(filter_fn(is_dispatcher_error)))
+        // The hint lets the subscriber's overall level stay that of the filter: without one it is
+        // TRACE, and then every `log` record of the database driver (a few per statement) is
+        // built and passed through the filters before being dropped.
+        .with(
+            dispatcher_errors.with_filter(
+                filter_fn(is_dispatcher_error)
+                    .with_max_level_hint(tracing::level_filters::LevelFilter::ERROR),
+            ),
+        )
 }
 
 /// actix's HTTP/1 dispatcher logs a connection that ended in an error at ERROR, and most such

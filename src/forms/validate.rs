@@ -4,6 +4,7 @@
 //! visible values), drop hidden answers, then check each visible field. Every error is reported,
 //! not only the first, each with a JSON pointer, a stable code and a message in ja and en.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
@@ -62,7 +63,7 @@ pub fn validate(
     let mut errors = Vec::new();
     reject_unknown_keys(answers, &fields, "", &mut errors);
 
-    let mut context = Value::Object(visible_context(definition, answers));
+    let mut context = Value::Object(visible_context(definition, answers, &fields));
     let visible = visible_field_ids(definition, &context);
     // From here on conditions (required_if, group items) see only visible answers.
     if let Value::Object(map) = &mut context {
@@ -120,13 +121,14 @@ fn reject_unknown_keys(
     prefix: &str,
     errors: &mut Vec<FieldError>,
 ) {
-    let known: HashSet<&str> = fields
-        .iter()
-        .filter(|field| field.kind() != FieldType::Info)
-        .map(|field| field.id.as_str())
-        .collect();
+    // A form has tens of fields: scanning them beats building a hash set for every check.
+    let known = |key: &str| {
+        fields
+            .iter()
+            .any(|field| field.id == key && field.kind() != FieldType::Info)
+    };
     for key in answers.keys() {
-        if !known.contains(key.as_str()) {
+        if !known(key) {
             errors.push(error(
                 &format!("{prefix}/{}", escape(key)),
                 "unknown_field",
@@ -137,15 +139,48 @@ fn reject_unknown_keys(
 }
 
 /// Normalised answers as conditions see them. A value that does not normalise is kept raw (it
-/// will fail its own check if the field is visible).
-fn visible_context(definition: &Definition, answers: &Map<String, Value>) -> Map<String, Value> {
+/// will fail its own check if the field is visible). Only the answers some condition reads are
+/// normalised here (each is checked again when kept), unless which those are cannot be told.
+fn visible_context(
+    definition: &Definition,
+    answers: &Map<String, Value>,
+    fields: &[&Field],
+) -> Map<String, Value> {
+    let read = read_by_conditions(definition, fields);
     let mut context = Map::new();
-    for field in definition.pages.iter().flat_map(|page| page.fields.iter()) {
-        if let Some(value) = answers.get(&field.id) {
+    for field in fields {
+        if let Some(value) = answers.get(&field.id)
+            && read
+                .as_ref()
+                .is_none_or(|read| read.contains(&field.id.as_str()))
+        {
             context.insert(field.id.clone(), normalised_for_conditions(field, value));
         }
     }
     context
+}
+
+/// The top-level answers the definition's visibility and requirement conditions (in groups
+/// too) can read; `None` if some condition could read any.
+fn read_by_conditions<'a>(
+    definition: &'a Definition,
+    fields: &[&'a Field],
+) -> Option<Vec<&'a str>> {
+    fn field_reads<'a>(field: &'a Field, read: &mut Vec<&'a str>) -> bool {
+        [&field.show_if, &field.required_if]
+            .into_iter()
+            .flatten()
+            .all(|condition| logic::collect_reads(condition, read))
+            && field.fields.iter().all(|inner| field_reads(inner, read))
+    }
+    let mut read = Vec::new();
+    let knowable = definition
+        .pages
+        .iter()
+        .filter_map(|page| page.show_if.as_ref())
+        .all(|condition| logic::collect_reads(condition, &mut read))
+        && fields.iter().all(|field| field_reads(field, &mut read));
+    knowable.then_some(read)
 }
 
 fn normalised_for_conditions(field: &Field, value: &Value) -> Value {
@@ -171,8 +206,12 @@ fn visible_field_ids<'a>(definition: &'a Definition, context: &Value) -> HashSet
         .map(|field| field.id.as_str())
         .collect();
     for _ in 0..8 {
-        let mut restricted = context.clone();
-        if let Value::Object(map) = &mut restricted {
+        // While every field is visible (always the first round) the context is read as it is.
+        let mut restricted = Cow::Borrowed(context);
+        if let Value::Object(map) = context
+            && map.keys().any(|key| !visible.contains(key.as_str()))
+            && let Value::Object(map) = restricted.to_mut()
+        {
             map.retain(|key, _| visible.contains(key.as_str()));
         }
         let next: HashSet<&str> = definition
@@ -699,6 +738,12 @@ fn check_group(
     }
     let before = errors.len();
     let item_fields: Vec<&Field> = field.fields.iter().collect();
+    // Only conditions read an item's scope (the form's answers with the item's over them). When
+    // no field of the item has one, it is not built: copying the form's answers for every item
+    // was most of what checking a group cost.
+    let conditional = item_fields
+        .iter()
+        .any(|item_field| has_conditions(item_field));
     let mut accepted = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let item_path = format!("{path}/{index}");
@@ -707,49 +752,79 @@ fn check_group(
             continue;
         };
         reject_unknown_keys(answers, &item_fields, &item_path, errors);
-        // Inside an item, `var` reads the item's own answers first, then the form's.
-        let mut scope = context.as_object().cloned().unwrap_or_default();
-        for item_field in &item_fields {
-            if let Some(answer) = answers.get(&item_field.id) {
-                scope.insert(
-                    item_field.id.clone(),
-                    normalised_for_conditions(item_field, answer),
-                );
-            }
-        }
-        let mut scope = Value::Object(scope);
-        let shown: Vec<&&Field> = item_fields
-            .iter()
-            .filter(|item_field| {
-                item_field
-                    .show_if
-                    .as_ref()
-                    .is_none_or(|condition| logic::holds(condition, &scope))
-            })
-            .collect();
-        // Hidden answers of the item are invisible to the item's other conditions too.
-        if let Value::Object(map) = &mut scope {
-            map.retain(|key, _| {
-                !item_fields.iter().any(|f| &f.id == key) || shown.iter().any(|f| &f.id == key)
-            });
-        }
-        let mut kept = Map::new();
-        for item_field in shown {
-            let field_path = format!("{item_path}/{}", escape(&item_field.id));
-            if let Some(value) = check_field(
-                item_field,
-                answers.get(&item_field.id),
-                &field_path,
-                &scope,
-                options,
-                errors,
-            ) {
-                kept.insert(item_field.id.clone(), value);
-            }
-        }
+        let scope = if conditional {
+            Cow::Owned(item_scope(context, &item_fields, answers))
+        } else {
+            Cow::Borrowed(context)
+        };
+        let kept = check_item(&item_fields, answers, &item_path, scope, options, errors);
         accepted.push(Value::Object(kept));
     }
     (errors.len() == before).then_some(Value::Array(accepted))
+}
+
+/// Whether a field or any field inside it is shown or required on a condition.
+fn has_conditions(field: &Field) -> bool {
+    field.show_if.is_some()
+        || field.required_if.is_some()
+        || field.fields.iter().any(has_conditions)
+}
+
+/// What conditions inside an item see: `var` reads the item's own answers first, then the form's.
+fn item_scope(context: &Value, item_fields: &[&Field], answers: &Map<String, Value>) -> Value {
+    let mut scope = context.as_object().cloned().unwrap_or_default();
+    for item_field in item_fields {
+        if let Some(answer) = answers.get(&item_field.id) {
+            scope.insert(
+                item_field.id.clone(),
+                normalised_for_conditions(item_field, answer),
+            );
+        }
+    }
+    Value::Object(scope)
+}
+
+/// Checks the visible fields of one group item against its scope; returns the answers to keep.
+fn check_item(
+    item_fields: &[&Field],
+    answers: &Map<String, Value>,
+    item_path: &str,
+    mut scope: Cow<'_, Value>,
+    options: CheckOptions,
+    errors: &mut Vec<FieldError>,
+) -> Map<String, Value> {
+    let shown: Vec<&&Field> = item_fields
+        .iter()
+        .filter(|item_field| {
+            item_field
+                .show_if
+                .as_ref()
+                .is_none_or(|condition| logic::holds(condition, &scope))
+        })
+        .collect();
+    // Hidden answers of the item are invisible to the item's other conditions too.
+    if shown.len() < item_fields.len()
+        && let Value::Object(map) = scope.to_mut()
+    {
+        map.retain(|key, _| {
+            !item_fields.iter().any(|f| &f.id == key) || shown.iter().any(|f| &f.id == key)
+        });
+    }
+    let mut kept = Map::new();
+    for item_field in shown {
+        let field_path = format!("{item_path}/{}", escape(&item_field.id));
+        if let Some(value) = check_field(
+            item_field,
+            answers.get(&item_field.id),
+            &field_path,
+            &scope,
+            options,
+            errors,
+        ) {
+            kept.insert(item_field.id.clone(), value);
+        }
+    }
+    kept
 }
 
 fn error(path: &str, code: &str, label: Option<&Localized>) -> FieldError {
