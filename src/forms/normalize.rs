@@ -17,6 +17,13 @@ pub fn text(value: &str) -> String {
     value.nfkc().collect::<String>().trim().to_owned()
 }
 
+/// Whether `value` is empty once normalised ([`text`]), without normalising it: NFKC turns no
+/// character that is not whitespace into nothing but whitespace, nor whitespace into anything
+/// else (a test holds this for every character), so trimming alone tells.
+pub fn is_blank(value: &str) -> bool {
+    value.trim().is_empty()
+}
+
 /// Characters people put between digits: hyphens and dashes of every width (including the
 /// katakana prolonged sound mark that IMEs produce for "-"), spaces, brackets and the postal mark.
 fn is_digit_separator(c: char) -> bool {
@@ -121,6 +128,23 @@ pub fn decimal(value: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_is_empty_once_normalised_for_every_character() {
+        let mut buffer = [0u8; 4];
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let alone = c.encode_utf8(&mut buffer);
+            assert_eq!(
+                is_blank(alone),
+                text(alone).is_empty(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        for mixed in ["\u{3000} \u{00A0}", " \u{00A8}", "\u{200B}", "\t\n"] {
+            assert_eq!(is_blank(mixed), text(mixed).is_empty(), "{mixed:?}");
+        }
+    }
 
     #[test]
     fn text_skips_only_what_nfkc_would_leave_unchanged() {

@@ -5,7 +5,6 @@
 //! not only the first, each with a JSON pointer, a stable code and a message in ja and en.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
@@ -64,15 +63,15 @@ pub fn validate(
     reject_unknown_keys(answers, &fields, "", &mut errors);
 
     let mut context = Value::Object(visible_context(definition, answers, &fields));
-    let visible = visible_field_ids(definition, &context);
+    let hidden = hidden_field_ids(definition, &context);
     // From here on conditions (required_if, group items) see only visible answers.
     if let Value::Object(map) = &mut context {
-        map.retain(|key, _| visible.contains(key.as_str()));
+        map.retain(|key, _| !hidden.contains(&key.as_str()));
     }
     let mut data = Map::new();
     for field in fields
         .iter()
-        .filter(|field| visible.contains(field.id.as_str()))
+        .filter(|field| !hidden.contains(&field.id.as_str()))
     {
         let path = format!("/{}", escape(&field.id));
         if let Some(value) = check_field(
@@ -196,53 +195,50 @@ fn normalised_for_conditions(field: &Field, value: &Value) -> Value {
     }
 }
 
-/// Ids of the top-level fields that are visible, computed to a fixed point: hiding a field can
-/// hide the fields whose conditions read it.
-fn visible_field_ids<'a>(definition: &'a Definition, context: &Value) -> HashSet<&'a str> {
-    let mut visible: HashSet<&str> = definition
-        .pages
-        .iter()
-        .flat_map(|page| page.fields.iter())
-        .map(|field| field.id.as_str())
-        .collect();
+/// Ids of the top-level fields that are hidden, computed to a fixed point: hiding a field can
+/// hide the fields whose conditions read it. Kept as a list: a form hides none or a few, and
+/// checking every application went through a hash set of all its fields twice.
+fn hidden_field_ids<'a>(definition: &'a Definition, context: &Value) -> Vec<&'a str> {
+    let mut hidden: Vec<&str> = Vec::new();
     for _ in 0..8 {
-        // While every field is visible (always the first round) the context is read as it is.
+        // Conditions see only the answers of fields still visible.
         let mut restricted = Cow::Borrowed(context);
-        if let Value::Object(map) = context
-            && map.keys().any(|key| !visible.contains(key.as_str()))
+        if !hidden.is_empty()
             && let Value::Object(map) = restricted.to_mut()
         {
-            map.retain(|key, _| visible.contains(key.as_str()));
+            map.retain(|key, _| !hidden.contains(&key.as_str()));
         }
-        let next: HashSet<&str> = definition
+        let next: Vec<&str> = definition
             .pages
             .iter()
-            .filter(|page| {
-                page.show_if
-                    .as_ref()
-                    .is_none_or(|c| logic::holds(c, &restricted))
-            })
-            .flat_map(|page| page.fields.iter())
-            .filter(|field| {
-                field
+            .flat_map(|page| {
+                let page_shown = page
                     .show_if
                     .as_ref()
-                    .is_none_or(|c| logic::holds(c, &restricted))
+                    .is_none_or(|c| logic::holds(c, &restricted));
+                let restricted = &restricted;
+                page.fields.iter().filter(move |field| {
+                    !page_shown
+                        || field
+                            .show_if
+                            .as_ref()
+                            .is_some_and(|c| !logic::holds(c, restricted))
+                })
             })
             .map(|field| field.id.as_str())
             .collect();
-        if next == visible {
+        if next == hidden {
             break;
         }
-        visible = next;
+        hidden = next;
     }
-    visible
+    hidden
 }
 
 fn is_answered(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) => false,
-        Some(Value::String(text)) => !normalize::text(text).is_empty(),
+        Some(Value::String(text)) => !normalize::is_blank(text),
         Some(_) => true,
     }
 }
@@ -587,20 +583,21 @@ fn composite_parts(
     }
     let mut texts = Vec::new();
     for part in parts {
-        let part_path = format!("{path}/{}", part.key);
-        let part_label = Localized::new(part.label.0, part.label.1);
+        // The path and label are made only for an error: this runs for every address answered.
+        let part_path = || format!("{path}/{}", part.key);
+        let part_label = || Localized::new(part.label.0, part.label.1);
         match object.get(part.key) {
-            Some(Value::String(text)) if !normalize::text(text).is_empty() => {
+            Some(Value::String(text)) if !normalize::is_blank(text) => {
                 texts.push(Some(normalize::text(text)));
             }
             None | Some(Value::Null) | Some(Value::String(_)) => {
                 if part.required {
-                    errors.push(error(&part_path, "required", Some(&part_label)));
+                    errors.push(error(&part_path(), "required", Some(&part_label())));
                 }
                 texts.push(None);
             }
             Some(_) => {
-                errors.push(error(&part_path, "invalid_type", Some(&part_label)));
+                errors.push(error(&part_path(), "invalid_type", Some(&part_label())));
                 texts.push(None);
             }
         }
