@@ -231,10 +231,12 @@ fn for_each_my_number<'a>(
     visit: &mut dyn FnMut(&str, &mut String),
 ) {
     for field in fields {
-        let pointer = format!("{prefix}/{}", field.id);
+        // Built only where it is used: this walk runs for every application stored.
+        let pointer = || format!("{prefix}/{}", field.id);
         match (field.kind(), data.get_mut(&field.id)) {
-            (FieldType::MyNumber, Some(Value::String(value))) => visit(&pointer, value),
+            (FieldType::MyNumber, Some(Value::String(value))) => visit(&pointer(), value),
             (FieldType::Group, Some(Value::Array(items))) => {
+                let pointer = pointer();
                 for (index, item) in items.iter_mut().enumerate() {
                     if let Value::Object(object) = item {
                         let item_pointer = format!("{pointer}/{index}");
