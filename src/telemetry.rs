@@ -61,7 +61,7 @@ fn subscriber<W>(
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
     use tracing_subscriber::prelude::*;
     let output = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
@@ -70,17 +70,18 @@ where
         LogFormat::Json => output.json().boxed(),
         LogFormat::Pretty => output.boxed(),
     };
-    let not_dispatcher_error = filter_fn(|metadata| !is_dispatcher_error(metadata));
+    // Both filters carry a maximum level, so the subscriber's overall level is the configured
+    // filter's (a filter without one makes it TRACE): then every `log` record of the database
+    // driver (a few per statement) is dropped where it is made, not built and run through the
+    // filters first.
+    let not_dispatcher_error = filter_fn(|metadata| !is_dispatcher_error(metadata))
+        .with_max_level_hint(LevelFilter::TRACE);
     let dispatcher_errors = DispatcherErrors { writer, format };
     tracing_subscriber::registry()
         .with(output.with_filter(log_filter(filter).and(not_dispatcher_error)))
-        // The hint lets the subscriber's overall level stay that of the filter: without one it is
-        // TRACE, and then every `log` record of the database driver (a few per statement) is
-        // built and passed through the filters before being dropped.
         .with(
             dispatcher_errors.with_filter(
-                filter_fn(is_dispatcher_error)
-                    .with_max_level_hint(tracing::level_filters::LevelFilter::ERROR),
+                filter_fn(is_dispatcher_error).with_max_level_hint(LevelFilter::ERROR),
             ),
         )
 }
@@ -305,6 +306,19 @@ mod tests {
                 "no colour codes off a terminal: {text:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_subscriber_reports_the_filters_level_so_finer_records_are_dropped_where_made() {
+        use tracing::Subscriber as _;
+        use tracing_subscriber::filter::LevelFilter;
+        let level = |configured: &str| {
+            subscriber(configured, LogFormat::Json, false, std::io::sink).max_level_hint()
+        };
+        // The database driver is capped at info, so nothing below info reaches the filters.
+        assert_eq!(level("warn"), Some(LevelFilter::INFO));
+        assert_eq!(level("info"), Some(LevelFilter::INFO));
+        assert_eq!(level("debug"), Some(LevelFilter::DEBUG));
     }
 
     #[test]

@@ -214,7 +214,6 @@ fn compiled(condition: &Value) -> Result<Rc<Logic>, LogicError> {
     Ok(logic)
 }
 
-/// JSON Logic truthiness: false, null, 0, "" and [] are false.
 /// [`truthy`] for a result still in the engine's arena.
 fn truthy_data(value: &DataValue<'_>) -> bool {
     match value {
@@ -231,6 +230,7 @@ fn truthy_data(value: &DataValue<'_>) -> bool {
     }
 }
 
+/// JSON Logic truthiness: false, null, 0, "" and [] are false.
 pub fn truthy(value: &Value) -> bool {
     match value {
         Value::Null => false,
