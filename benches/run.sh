@@ -199,7 +199,13 @@ for round in $(seq 1 "$rounds"); do
     read -r pg_round pg_latency < <(awk -v skip="$round_warmup" '
         /^progress: / { t = $2 + 0; if (t > skip) { tps += $4; lat += $7; n++ } }
         END { if (n) printf "%.2f %.3f\n", tps / n, lat / n; else print "0 0" }' <<<"$pg_out")
-    record "{\"mode\":\"pgbench\",\"round\":$round,\"clients\":$concurrency,\"tps\":$pg_round,\"latency_ms\":$pg_latency}"
+    if [[ "$pg_round" == 0 ]]; then
+        echo "run.sh: pgbench reported no progress in round $round; it said:" >&2
+        echo "$pg_out" >&2
+        exit 1
+    fi
+    pg_failed=$(grep -o 'number of failed transactions: [0-9]*' <<<"$pg_out" | grep -o '[0-9]*$' || echo 0)
+    record "{\"mode\":\"pgbench\",\"round\":$round,\"clients\":$concurrency,\"tps\":$pg_round,\"latency_ms\":$pg_latency,\"failed\":${pg_failed:-0}}"
     max=$(loadgen submit --base "$base" --residents "$residents" --concurrency "$concurrency" \
         --duration "$round_seconds" --warmup "$round_warmup" --label "max-$round")
     record "$max"
@@ -208,7 +214,7 @@ for round in $(seq 1 "$rounds"); do
     http_p50s+=("$(field "$max" p50_ms)")
     http_p99s+=("$(field "$max" p99_ms)")
     max_errors=$(( max_errors + $(field "$max" errors) ))
-    echo "round $round: pgbench $pg_round tps, HTTP ${http_rates[-1]}/s" >&2
+    echo "round $round: pgbench $pg_round tps (${pg_failed:-0} failed), HTTP ${http_rates[-1]}/s ($(field "$max" errors) errors)" >&2
 done
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
