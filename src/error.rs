@@ -323,14 +323,19 @@ pub mod handlers {
                 "リクエストの内容が仕様に合っていません。",
                 "The request body does not match the expected shape.",
             ),
-            _ => ApiError::client(
-                StatusCode::BAD_REQUEST,
-                "request.invalid_json",
-                "リクエストの JSON を読み取れません。",
-                "The request body is not valid JSON.",
-            ),
+            _ => invalid_json(),
         };
         as_actix_error(error, api_error)
+    }
+
+    /// 400: the body is not valid JSON.
+    pub fn invalid_json() -> ApiError {
+        ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "request.invalid_json",
+            "リクエストの JSON を読み取れません。",
+            "The request body is not valid JSON.",
+        )
     }
 
     pub fn query_error(error: QueryPayloadError, _request: &HttpRequest) -> actix_web::Error {

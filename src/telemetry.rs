@@ -5,6 +5,8 @@
 //! string: those can carry reference numbers, search terms or one-time codes. Bodies, names,
 //! addresses, My Numbers and tokens are never logged.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -207,6 +209,46 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
+/// The most request paths one thread remembers the route of before it forgets them all: the
+/// catalog's paths and a worker's recent ones by id fit, and a miss costs only the walk.
+const ROUTES_PER_THREAD: usize = 4096;
+/// Longer paths are not remembered, so a client sending long random paths cannot make a thread
+/// hold more than about a megabyte of them.
+const LONGEST_REMEMBERED_PATH: usize = 256;
+
+thread_local! {
+    /// Route patterns by request path, and the route table they were found in. actix-web finds a
+    /// path's pattern by walking every route, about 3 % of the CPU an application costs; the
+    /// answer depends on the path alone, so it is looked up once per path (docs/BENCHMARKS.md,
+    /// session 10).
+    static ROUTES: RefCell<(usize, HashMap<String, String>)> = RefCell::new((0, HashMap::new()));
+}
+
+/// The request's route pattern (`(unmatched)` when no route has the path), for the span and the
+/// metrics.
+fn route_pattern(request: &ServiceRequest) -> String {
+    // A process that builds several apps (tests) may serve them on one thread: the table's
+    // address tells them apart, and the remembered routes are forgotten when it changes.
+    let table = std::ptr::from_ref(request.request().resource_map()) as usize;
+    let path = request.path();
+    ROUTES.with_borrow_mut(|(remembered_for, routes)| {
+        if *remembered_for != table || routes.len() >= ROUTES_PER_THREAD {
+            routes.clear();
+            *remembered_for = table;
+        }
+        if let Some(pattern) = routes.get(path) {
+            return pattern.clone();
+        }
+        let pattern = request
+            .match_pattern()
+            .unwrap_or_else(|| "(unmatched)".to_owned());
+        if path.len() <= LONGEST_REMEMBERED_PATH {
+            routes.insert(path.to_owned(), pattern.clone());
+        }
+        pattern
+    })
+}
+
 /// Request span, request id and metrics, around every request.
 pub async fn observe_request(
     request: ServiceRequest,
@@ -219,9 +261,7 @@ pub async fn observe_request(
         .filter(|value| value.len() <= 64 && value.chars().all(|c| c.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::now_v7().to_string());
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".to_owned());
+    let route = route_pattern(&request);
     let method = method_label(request.method());
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let span =
@@ -345,5 +385,36 @@ mod tests {
         );
         assert_eq!(lines[1]["level"], "ERROR");
         assert_eq!(lines[1]["fields"]["message"], "write zero; closing");
+    }
+
+    #[actix_web::test]
+    async fn each_request_is_counted_under_its_route_pattern_the_first_time_and_after() {
+        use actix_web::{App, HttpResponse, middleware::from_fn, test};
+
+        let metrics = web::Data::new(Metrics::new().unwrap());
+        let app = test::init_service(
+            App::new()
+                .app_data(metrics.clone())
+                .wrap(from_fn(observe_request))
+                .route("/a/{id}", web::get().to(HttpResponse::Ok))
+                .route("/b", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        for path in ["/a/1", "/a/1", "/a/2", "/b", "/b", "/c", "/a/1"] {
+            test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        }
+        let count = |route: &str| {
+            metrics
+                .requests
+                .with_label_values(&[
+                    "GET",
+                    route,
+                    if route == "(unmatched)" { "404" } else { "200" },
+                ])
+                .get()
+        };
+        assert_eq!(count("/a/{id}"), 4);
+        assert_eq!(count("/b"), 2);
+        assert_eq!(count("(unmatched)"), 1);
     }
 }

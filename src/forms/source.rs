@@ -2,9 +2,10 @@
 //!
 //! Definitions are checked as `serde_json::Value`s (the same shape the API serves), but a mistake
 //! must be reported as `file:line`. We read the YAML event stream ourselves (yaml-rust2's marked
-//! parser) and record, for every JSON pointer, the line it starts on.
+//! parser) and can record, for every JSON pointer, the line it starts on.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Number, Value};
 use yaml_rust2::Yaml;
@@ -14,35 +15,40 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// A parsed YAML document and the line of every value in it (1-based).
+///
+/// The lines are found only when a problem asks for one: a catalog without mistakes, the one
+/// every server start reads, never needs them, and recording a pointer for every value was about
+/// a seventh of reading the catalog (docs/BENCHMARKS.md, session 10). The text is kept to read
+/// them from then.
 #[derive(Debug, Clone)]
 pub struct SourceDocument {
     pub value: Value,
-    lines: HashMap<String, usize>,
+    text: String,
+    lines: OnceLock<HashMap<String, usize>>,
 }
 
 impl SourceDocument {
     /// Parses one YAML document. The error carries the line and a message.
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
-        let mut builder = Builder::default();
-        Parser::new_from_str(text)
-            .load(&mut builder, false)
-            .map_err(|error| (error.marker().line(), error.info().to_owned()))?;
-        if let Some(message) = builder.error {
-            return Err(builder
-                .error_line
-                .map_or((1, message.clone()), |line| (line, message)));
-        }
+        let builder = build(text, false)?;
         Ok(Self {
             value: builder.root.unwrap_or(Value::Null),
-            lines: builder.lines,
+            text: text.to_owned(),
+            lines: OnceLock::new(),
         })
     }
 
     /// The line where the value at `pointer` starts, or of its nearest ancestor.
     pub fn line_of(&self, pointer: &str) -> usize {
+        let lines = self.lines.get_or_init(|| {
+            // The text parsed once already, so it parses the same way again.
+            build(&self.text, true)
+                .map(|builder| builder.lines)
+                .unwrap_or_default()
+        });
         let mut pointer = pointer.to_owned();
         loop {
-            if let Some(line) = self.lines.get(&pointer) {
+            if let Some(line) = lines.get(&pointer) {
                 return *line;
             }
             match pointer.rfind('/') {
@@ -50,6 +56,21 @@ impl SourceDocument {
                 None => return 1,
             }
         }
+    }
+}
+
+/// Reads `text` into a value, and the line of every value if `record_lines`.
+fn build(text: &str, record_lines: bool) -> Result<Builder, (usize, String)> {
+    let mut builder = Builder {
+        record_lines,
+        ..Builder::default()
+    };
+    Parser::new_from_str(text)
+        .load(&mut builder, false)
+        .map_err(|error| (error.marker().line(), error.info().to_owned()))?;
+    match builder.error.take() {
+        Some(message) => Err((builder.error_line.unwrap_or(1), message)),
+        None => Ok(builder),
     }
 }
 
@@ -71,6 +92,8 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Value>,
+    /// Whether to fill `lines` (and the frames' pointers it is built from).
+    record_lines: bool,
     lines: HashMap<String, usize>,
     anchors: HashMap<usize, Value>,
     error: Option<String>,
@@ -120,6 +143,17 @@ impl Builder {
                 Some(format!("{pointer}/{}", items.len()))
             }
         }
+    }
+
+    /// Whether the current container is a mapping waiting for a key.
+    fn awaiting_key(&self) -> bool {
+        matches!(
+            self.stack.last(),
+            Some(Frame::Mapping {
+                pending_key: None,
+                ..
+            })
+        )
     }
 
     fn fail(&mut self, message: &str, mark: Marker) {
@@ -182,11 +216,14 @@ impl MarkedEventReceiver for Builder {
                 self.skipped = 1;
             }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
-                let pointer = self.next_value_pointer().unwrap_or_default();
-                // A nested mapping starts on the line after its key; the key's line is the one
-                // people look for, so keep it when we have it.
-                self.lines.entry(pointer.clone()).or_insert(mark.line());
-                if self.next_value_pointer().is_none() {
+                let mut pointer = String::new();
+                if self.record_lines {
+                    pointer = self.next_value_pointer().unwrap_or_default();
+                    // A nested mapping starts on the line after its key; the key's line is the
+                    // one people look for, so keep it when we have it.
+                    self.lines.entry(pointer.clone()).or_insert(mark.line());
+                }
+                if self.awaiting_key() {
                     self.fail("a mapping key must be a plain value", mark);
                 }
                 self.stack
@@ -214,15 +251,17 @@ impl MarkedEventReceiver for Builder {
                 self.push_value(value, anchor, mark);
             }
             Event::Scalar(text, style, anchor, _tag) => {
-                match self.next_value_pointer() {
-                    Some(pointer) => {
-                        self.lines.entry(pointer).or_insert(mark.line());
-                    }
-                    None => {
-                        // A key: remember its line under the pointer of the value it introduces.
-                        if let Some(Frame::Mapping { pointer, .. }) = self.stack.last() {
-                            self.lines
-                                .insert(format!("{pointer}/{}", escape(&text)), mark.line());
+                if self.record_lines {
+                    match self.next_value_pointer() {
+                        Some(pointer) => {
+                            self.lines.entry(pointer).or_insert(mark.line());
+                        }
+                        None => {
+                            // A key: remember its line under the pointer of the value it introduces.
+                            if let Some(Frame::Mapping { pointer, .. }) = self.stack.last() {
+                                self.lines
+                                    .insert(format!("{pointer}/{}", escape(&text)), mark.line());
+                            }
                         }
                     }
                 }
@@ -279,6 +318,34 @@ mod tests {
         assert_eq!(document.line_of("/title/en"), 4);
         assert_eq!(document.line_of("/list/1/k"), 7);
         assert_eq!(document.line_of("/list/1/unknown"), 7);
+        // Reading the lines or not, the value is the same.
+        let with_lines = build(text, true).ok().and_then(|builder| builder.root);
+        assert_eq!(with_lines.as_ref(), Some(&document.value));
+    }
+
+    #[test]
+    fn structural_mistakes_are_found_without_the_lines() {
+        // A mapping as a key, and a key twice: both found on the first read, with their line.
+        let nested_key = SourceDocument::parse(
+            "a: 1
+? {b: 1}
+: 2
+",
+        )
+        .err();
+        assert_eq!(
+            nested_key,
+            Some((2, "a mapping key must be a plain value".to_owned()))
+        );
+        let twice = SourceDocument::parse(
+            "a: 1
+b:
+  c: 1
+  c: 2
+",
+        )
+        .err();
+        assert_eq!(twice.map(|(line, _)| line), Some(4));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! whole family (someone copied it), unless within a few seconds of its rotation (concurrent
 //! requests that carried the same pair).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -16,6 +17,7 @@ use rand::RngCore;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use thread_local::ThreadLocal;
 use uuid::Uuid;
 
 use super::AuthError;
@@ -53,7 +55,14 @@ pub struct Keyring {
     decoding: HashMap<String, DecodingKey>,
     validation: Validation,
     settings: SessionSettings,
+    /// Tokens this keyring has already verified, per thread ([`Keyring::verify`]).
+    verified: ThreadLocal<RefCell<HashMap<Box<str>, Claims>>>,
 }
+
+/// The most verified tokens one thread remembers before it forgets them all. A resident's
+/// access token is sent with every request of its few minutes; a thousand covers the residents
+/// a worker serves at once, and a full table costs only a fresh verification per token.
+const VERIFIED_PER_THREAD: usize = 1024;
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,6 +111,7 @@ impl Keyring {
                 .collect(),
             validation,
             settings: settings.clone(),
+            verified: ThreadLocal::new(),
         })
     }
 
@@ -130,7 +140,41 @@ impl Keyring {
     }
 
     /// Verifies signature (with the key named by `kid`), algorithm, issuer, audience and expiry.
+    ///
+    /// A token this keyring verified before on this thread is not decoded again: the keys never
+    /// change while the process runs, so the same bytes verify to the same claims, and only the
+    /// expiry, which depends on the time, is checked again. Any other bytes (one changed
+    /// character) miss and are verified in full. This spares the JWT's decoding, two JSON
+    /// parses and the MAC on every request after a session's first (docs/DECISIONS.md).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        self.verify_at(token, jsonwebtoken::get_current_timestamp())
+    }
+
+    /// [`Keyring::verify`] with the time for a remembered token's expiry given (`now`, seconds).
+    fn verify_at(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
+        let verified = self.verified.get_or_default();
+        if let Some(claims) = verified.borrow().get(token) {
+            return if self.expired(claims, now) {
+                Err(AuthError::ExpiredToken)
+            } else {
+                Ok(claims.clone())
+            };
+        }
+        let claims = self.verify_in_full(token)?;
+        let mut verified = verified.borrow_mut();
+        if verified.len() >= VERIFIED_PER_THREAD {
+            verified.clear();
+        }
+        verified.insert(token.into(), claims.clone());
+        Ok(claims)
+    }
+
+    /// Expired as jsonwebtoken tells it: `exp` more than the leeway before `now`.
+    fn expired(&self, claims: &Claims, now: u64) -> bool {
+        claims.exp < 0 || (claims.exp as u64) < now.saturating_sub(self.validation.leeway)
+    }
+
+    fn verify_in_full(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
         if header.alg != Algorithm::HS256 {
             return Err(AuthError::InvalidToken);
@@ -448,6 +492,39 @@ mod tests {
         let claims = keyring.verify(&token).unwrap();
         assert_eq!(claims.sub, subject);
         assert_eq!(claims.assurance, Assurance::CardAuth);
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_other_bytes_are_verified_in_full() {
+        let keyring = Keyring::from_settings(&settings(NEW)).unwrap();
+        let token = keyring
+            .issue(
+                Principal::Resident,
+                Uuid::now_v7(),
+                Assurance::None,
+                Uuid::now_v7(),
+            )
+            .unwrap();
+        let now = jsonwebtoken::get_current_timestamp();
+        let first = keyring.verify_at(&token, now).unwrap();
+        assert_eq!(keyring.verify_at(&token, now).unwrap().sub, first.sub);
+        // The access TTL is 60 s and the leeway 5 s: remembered or not, it has expired by then.
+        assert!(matches!(
+            keyring.verify_at(&token, now + 66),
+            Err(AuthError::ExpiredToken)
+        ));
+        assert!(keyring.verify_at(&token, now + 64).is_ok());
+        // A token differing in one character of its MAC is not the remembered one.
+        let at = token.len() - 10;
+        let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert!(matches!(
+            keyring.verify(&tampered),
+            Err(AuthError::InvalidToken)
+        ));
+        // Another keyring (other keys) remembers nothing of this one's tokens.
+        let other = Keyring::from_settings(&settings(OLD)).unwrap();
+        assert!(matches!(other.verify(&token), Err(AuthError::InvalidToken)));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -236,50 +237,83 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Body<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let json = web::Json::<serde_json::Value>::from_request(request, payload);
-        Box::pin(async move { Ok(Body(object_of(json.await?.into_inner())?)) })
+        // Read as checked JSON text (size limit, media type and syntax as for any JSON body),
+        // then turned into a `T` straight from the text.
+        let json = web::Json::<Box<RawValue>>::from_request(request, payload);
+        Box::pin(async move { Ok(Body(object_of(json.await?.get())?)) })
     }
 }
 
-/// `value` as a `T`, if it is an object holding only storable text.
-fn object_of<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    if !value.is_object() {
+/// `text`, one JSON value, as a `T`, if it is an object holding only storable text.
+///
+/// Nearly every body holds no character that could be refused, and a scan of its text tells:
+/// such a body becomes a `T` without a `serde_json::Value` of it built, checked and converted
+/// first (docs/BENCHMARKS.md, session 10). A body that might hold one is read as a `Value`,
+/// so each refused string is named by its JSON pointer.
+fn object_of<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    if !text.starts_with('{') {
         return Err(body_error("", "invalid_type"));
     }
-    let mut refused = Vec::new();
-    crate::input::json_errors(&value, "", &mut refused);
-    if !refused.is_empty() {
-        return Err(super::guard::invalid_characters(refused));
+    if may_hold_refused_characters(text) {
+        // Escapes are decoded only here, and the checked text may still hold one that is not
+        // JSON: a lone surrogate (`\ud800`) is a 400, as any other syntax error.
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| crate::error::handlers::invalid_json())?;
+        let mut refused = Vec::new();
+        crate::input::json_errors(&value, "", &mut refused);
+        if !refused.is_empty() {
+            return Err(super::guard::invalid_characters(refused));
+        }
+        return serde_path_to_error::deserialize::<_, T>(value).map_err(type_error);
     }
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
-        let path: String = error
-            .path()
-            .iter()
-            .filter_map(|segment| match segment {
-                serde_path_to_error::Segment::Map { key } => Some(format!("/{key}")),
-                serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
-                _ => None,
-            })
-            .collect();
-        let message = error.inner().to_string();
-        let code = if message.starts_with("missing field") {
-            "required"
-        } else if message.starts_with("unknown field") {
-            "unknown_field"
-        } else {
-            "invalid_type"
-        };
-        // A missing field is not on the path yet; an unknown one may already be.
-        let path = match (code, message.split('`').nth(1)) {
-            ("required" | "unknown_field", Some(field))
-                if !path.ends_with(&format!("/{field}")) =>
-            {
-                format!("{path}/{field}")
-            }
-            _ => path,
-        };
-        body_error(&path, code)
+    // Tracking the path costs a copy of every key on the way; only a body that fails needs it,
+    // so that one is read a second time with it.
+    serde_json::from_str::<T>(text).or_else(|_| {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+            Err(error) => Err(type_error(error)),
+            Ok(read) => Ok(read),
+        }
     })
+}
+
+/// Whether JSON text may hold, once unescaped, a character no stored text may hold
+/// ([`crate::input::is_refused`]): one written as is, or any `\u` escape at all.
+fn may_hold_refused_characters(text: &str) -> bool {
+    text.contains("\\u") || text.chars().any(crate::input::is_refused)
+}
+
+/// The 422 for a body of the wrong shape, located by JSON pointer (a 400 for text that is not
+/// JSON, which the checked text should never be).
+fn type_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    if error.inner().is_syntax() || error.inner().is_eof() {
+        return crate::error::handlers::invalid_json();
+    }
+    let path: String = error
+        .path()
+        .iter()
+        .filter_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(format!("/{key}")),
+            serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
+            _ => None,
+        })
+        .collect();
+    let message = error.inner().to_string();
+    let code = if message.starts_with("missing field") {
+        "required"
+    } else if message.starts_with("unknown field") {
+        "unknown_field"
+    } else {
+        "invalid_type"
+    };
+    // A missing field is not on the path yet; an unknown one may already be.
+    let path = match (code, message.split('`').nth(1)) {
+        ("required" | "unknown_field", Some(field)) if !path.ends_with(&format!("/{field}")) => {
+            format!("{path}/{field}")
+        }
+        _ => path,
+    };
+    body_error(&path, code)
 }
 
 /// A JSON body that may be left out: no body at all (or a JSON `null`, as the document's
@@ -302,11 +336,11 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
         if !sent {
             return Box::pin(std::future::ready(Ok(Self(None))));
         }
-        let json = web::Json::<serde_json::Value>::from_request(request, payload);
+        let json = web::Json::<Box<RawValue>>::from_request(request, payload);
         Box::pin(async move {
-            match json.await?.into_inner() {
-                serde_json::Value::Null => Ok(Self(None)),
-                value => Ok(Self(Some(object_of(value)?))),
+            match json.await?.get() {
+                "null" => Ok(Self(None)),
+                text => Ok(Self(Some(object_of(text)?))),
             }
         })
     }
@@ -321,4 +355,97 @@ fn body_error(path: &str, code: &str) -> ApiError {
             message: crate::messages::message(code, None),
         }],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Request {
+        data: Value,
+        note: Option<String>,
+    }
+
+    /// The body's refusal as (code, [(pointer, field code)]).
+    fn refusal(text: &str) -> (&'static str, Vec<(String, String)>) {
+        match object_of::<Request>(text) {
+            Err(ApiError::Client { code, errors, .. }) => (
+                code,
+                errors
+                    .into_iter()
+                    .map(|error| (error.path, error.code))
+                    .collect(),
+            ),
+            other => panic!("expected a refusal of {text}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_reads_the_same_whether_its_text_is_scanned_or_parsed_whole() {
+        // Plain text takes the scan; an escape (here a harmless あ) takes the whole parse.
+        let plain = r#"{"data":{"name":"加賀 太郎","items":[{"n":1}]},"note":"窓口"}"#;
+        let escaped = r#"{"data":{"name":"加賀 太郎","items":[{"n":1}]},"note":"\u7a93口"}"#;
+        assert!(!may_hold_refused_characters(plain));
+        assert!(may_hold_refused_characters(escaped));
+        let expected = Request {
+            data: json!({"name": "加賀 太郎", "items": [{"n": 1}]}),
+            note: Some("窓口".to_owned()),
+        };
+        assert_eq!(object_of::<Request>(plain).unwrap(), expected);
+        assert_eq!(object_of::<Request>(escaped).unwrap(), expected);
+    }
+
+    #[test]
+    fn refused_characters_are_named_by_pointer_whether_escaped_or_written_as_is() {
+        for text in [
+            r#"{"data":{"a":["ok","x\u0000"]}}"#,
+            "{\"data\":{\"a\":[\"ok\",\"x\u{202e}\"]}}",
+            "{\"data\":{\"a\":[\"ok\",\"x\u{85}\"]}}",
+        ] {
+            assert_eq!(
+                refusal(text),
+                (
+                    "request.invalid_character",
+                    vec![("/data/a/1".to_owned(), "invalid_character".to_owned())]
+                ),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_is_invalid_json() {
+        match object_of::<Request>(r#"{"data":{"a":"\ud800"}}"#) {
+            Err(ApiError::Client { status, code, .. }) => {
+                assert_eq!((status.as_u16(), code), (400, "request.invalid_json"));
+            }
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_wrong_shape_is_named_by_pointer() {
+        let shape = |text| refusal(text).1;
+        assert_eq!(
+            shape("[1, 2]"),
+            [("".to_owned(), "invalid_type".to_owned())]
+        );
+        assert_eq!(
+            shape(r#"{"note":"x"}"#),
+            [("/data".to_owned(), "required".to_owned())]
+        );
+        assert_eq!(
+            shape(r#"{"data":{},"extra":1}"#),
+            [("/extra".to_owned(), "unknown_field".to_owned())]
+        );
+        assert_eq!(
+            shape(r#"{"data":{},"note":5}"#),
+            [("/note".to_owned(), "invalid_type".to_owned())]
+        );
+    }
 }

@@ -386,7 +386,7 @@ fn parse_file<T: DeserializeOwned>(
         return None;
     }
     check_raw(&document.value, &mut String::new(), site, collector);
-    match serde_path_to_error::deserialize::<_, T>(document.value.clone()) {
+    match serde_path_to_error::deserialize::<_, T>(&document.value) {
         Ok(value) => Some((value, document)),
         Err(error) => {
             let mut pointer = pointer_of(error.path());
