@@ -133,6 +133,12 @@ impl Application {
             )
         })?);
         phases.catalog = started.elapsed();
+        // The listing (three serialisations, gzipped) needs only the catalog: it is built on
+        // another core while this one waits for the database.
+        let listing = tokio::task::spawn_blocking({
+            let catalog = catalog.clone();
+            move || routes::catalog::Listing::new(&catalog)
+        });
         let resolved = db::cluster::resolve(&settings.database, "madoguchi").await?;
         if settings.database.migrate_on_start {
             let applied = db::run_migrations(&resolved.url).await?;
@@ -196,7 +202,7 @@ impl Application {
         }
         phases.state = started.elapsed();
         let metrics = web::Data::new(Metrics::new()?);
-        let listing = web::Data::new(routes::catalog::Listing::new(&state.catalog));
+        let listing = web::Data::new(listing.await.context("building the catalog listing")?);
         phases.listing = started.elapsed();
         let server = HttpServer::new(move || {
             build_app_with(state.clone(), metrics.clone(), listing.clone())
