@@ -12,6 +12,7 @@
 #   BENCH_DURATION=10       seconds measured per HTTP and pgbench run (HTTP and pgbench: in all,
 #                           over BENCH_ROUNDS alternating rounds, each at least 2 s)
 #   BENCH_ROUNDS=10         rounds of pgbench then HTTP for the submissions ratio
+#   BENCH_CPU_WINDOWS=3     windows of CPU per application measured in each kind of run
 #   BENCH_WARMUP=2          seconds sent first and left out
 #   BENCH_CONCURRENCY=32    requests in flight = pgbench clients
 #   BENCH_POOL_SIZE=16      the server's database pool (default: the shipped default, 16)
@@ -229,6 +230,55 @@ for i in "${!pg_rates[@]}"; do round_ratios+=("$(calc "${http_rates[$i]} / ${pg_
 ratio_spread="$(printf '%s\n' "${round_ratios[@]}" | sort -g | head -1)–$(printf '%s\n' "${round_ratios[@]}" | sort -g | tail -1)"
 rss_after_max=$(rss_kb)
 
+# ---- where the CPU goes, per application --------------------------------------------------------
+# On a machine whose cores the server, PostgreSQL and the clients share, the ratio is close to
+# the inverse of the CPU each side spends per application. Measured over a window inside each kind
+# of run: the CPU time of every PostgreSQL, server and client process (/proc/<pid>/stat; other
+# processes on the machine are left out), divided by the applications stored in the window (both
+# sides insert one idempotency row each). This explains the ratio and says what server CPU per
+# application the target leaves; it is not a verdict.
+cpu_windows=${BENCH_CPU_WINDOWS:-3}
+cpu_window_seconds=4
+tick=$(getconf CLK_TCK)
+process_jiffies() {
+    # A process may end between the glob and the read: cat then fails, and that is fine.
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+        awk '$2 ~ /^\((postgres|madoguchi|loadgen|pgbench)\)$/ { s += $14 + $15 } END { print s + 0 }'
+}
+server_jiffies() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+stored_count() { psql -qAtX "$bench_url" -c "SELECT count(*) FROM idempotency_keys"; }
+# cpu_window: prints "all_ms server_ms" per application over a window of the load running now.
+cpu_window() {
+    local rows0 all0 own0 rows1 all1 own1
+    rows0=$(stored_count); all0=$(process_jiffies); own0=$(server_jiffies)
+    sleep "$cpu_window_seconds"
+    all1=$(process_jiffies); own1=$(server_jiffies); rows1=$(stored_count)
+    echo "$(calc "1000 * ($all1 - $all0) / $tick / ($rows1 - $rows0)" 4) $(calc "1000 * ($own1 - $own0) / $tick / ($rows1 - $rows0)" 4)"
+}
+say "(b2) CPU per application: $cpu_windows windows of ${cpu_window_seconds}s inside each kind of run, alternating"
+cpu_http=(); cpu_server=(); cpu_pg=()
+for _ in $(seq 1 "$cpu_windows"); do
+    # Each load starts 2 s before its window and ends about a second after it.
+    pgbench_run "$(( cpu_window_seconds + 3 ))" >/dev/null &
+    load=$!
+    sleep 2
+    read -r all _ < <(cpu_window)
+    wait "$load"
+    cpu_pg+=("$all")
+    loadgen submit --base "$base" --residents "$residents" --concurrency "$concurrency" \
+        --duration "$(( cpu_window_seconds + 3 ))" --warmup 0 --label cpu >/dev/null &
+    load=$!
+    # loadgen signs its residents in first (about a second at 200).
+    sleep 2
+    read -r all own < <(cpu_window)
+    wait "$load"
+    cpu_http+=("$all"); cpu_server+=("$own")
+done
+cpu_http_ms=$(median "${cpu_http[@]}")
+cpu_server_ms=$(median "${cpu_server[@]}")
+cpu_pg_ms=$(median "${cpu_pg[@]}")
+record "{\"mode\":\"cpu\",\"http_all_ms\":[$(IFS=,; echo "${cpu_http[*]}")],\"http_server_ms\":[$(IFS=,; echo "${cpu_server[*]}")],\"pgbench_all_ms\":[$(IFS=,; echo "${cpu_pg[*]}")]}"
+
 half=$(calc "$max_rps / 2" 0)
 say "(c) submissions, open loop at half the maximum: $half req/s, ${duration}s"
 open=$(loadgen submit --base "$base" --residents "$residents" --rate "$half" \
@@ -384,6 +434,10 @@ printf '%-44s %-28s %-22s %s\n' "--------------------------------------------" "
 printf '%-44s %-28s %-22s %s\n' "submissions/s over HTTP (closed loop)" "$(calc "$max_rps" 0) ($max_errors errors)" "" ""
 printf '%-44s %-28s %-22s %s\n' "pgbench, same writes, same clients" "$(calc "$pg_tps" 0) tps" "" ""
 printf '%-44s %-28s %-22s %s\n' "  ratio HTTP / pgbench" "$ratio_tp (rounds $ratio_spread)" ">= 0.85" "$(verdict "$max_rps / $pg_tps >= 0.85")"
+printf '%-44s %-28s %-22s %s\n' "CPU per application, over HTTP (median)" "$(calc "$cpu_http_ms" 3) ms (server $(calc "$cpu_server_ms" 3))" "" ""
+printf '%-44s %-28s %-22s %s\n' "CPU per application, pgbench (median)" "$(calc "$cpu_pg_ms" 3) ms" "" ""
+printf '%-44s %-28s %-22s %s\n' "  pgbench / HTTP (the ratio the CPU implies)" "$(calc "$cpu_pg_ms / $cpu_http_ms" 3)" "" ""
+printf '%-44s %-28s %-22s %s\n' "  server CPU that 0.85 allows, rest unchanged" "$(calc "$cpu_pg_ms / 0.85 - ($cpu_http_ms - $cpu_server_ms)" 3) ms" "" ""
 printf '%-44s %-28s %-22s %s\n' "p50 / p99 at max (closed loop, round median)" "$(calc "$(median "${http_p50s[@]}")" 1) / $(calc "$(median "${http_p99s[@]}")" 1) ms" "" ""
 printf '%-44s %-28s %-22s %s\n' "p99 at half max ($half/s open loop)" "$(calc "$half_p99" 1) ms ($half_errors errors)" "< 50 ms" "$(verdict "$half_p99 < 50")"
 printf '%-44s %-28s %-22s %s\n' "catalog listing req/s" "$(calc "$catalog_rps" 0) ($(field "$catalog" body_bytes) B)" "" ""

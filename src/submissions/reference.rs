@@ -9,14 +9,14 @@ const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 pub fn generate() -> String {
     let mut rng = rand::rng();
-    let symbols: Vec<char> = (0..12)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect();
-    symbols
-        .chunks(4)
-        .map(|chunk| chunk.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-")
+    let mut reference = String::with_capacity(14);
+    for position in 0..12 {
+        if position > 0 && position % 4 == 0 {
+            reference.push('-');
+        }
+        reference.push(char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]));
+    }
+    reference
 }
 
 #[cfg(test)]
@@ -25,6 +25,11 @@ mod tests {
     fn shape_and_alphabet() {
         let reference = super::generate();
         assert_eq!(reference.len(), 14);
+        let groups: Vec<&str> = reference.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [4, 4, 4]
+        );
         assert!(
             reference
                 .chars()
