@@ -253,6 +253,10 @@ cpu_window() {
     rows0=$(stored_count); all0=$(process_jiffies); own0=$(server_jiffies)
     sleep "$cpu_window_seconds"
     all1=$(process_jiffies); own1=$(server_jiffies); rows1=$(stored_count)
+    if (( rows1 <= rows0 )); then
+        echo "run.sh: no application was stored during a CPU window" >&2
+        return 1
+    fi
     echo "$(calc "1000 * ($all1 - $all0) / $tick / ($rows1 - $rows0)" 4) $(calc "1000 * ($own1 - $own0) / $tick / ($rows1 - $rows0)" 4)"
 }
 say "(b2) CPU per application: $cpu_windows windows of ${cpu_window_seconds}s inside each kind of run, alternating"
@@ -264,6 +268,7 @@ for _ in $(seq 1 "$cpu_windows"); do
     sleep 2
     read -r all _ < <(cpu_window)
     wait "$load"
+    [[ -n "$all" ]] || exit 1
     cpu_pg+=("$all")
     loadgen submit --base "$base" --residents "$residents" --concurrency "$concurrency" \
         --duration "$(( cpu_window_seconds + 3 ))" --warmup 0 --label cpu >/dev/null &
@@ -272,6 +277,7 @@ for _ in $(seq 1 "$cpu_windows"); do
     sleep 2
     read -r all own < <(cpu_window)
     wait "$load"
+    [[ -n "$all" ]] || exit 1
     cpu_http+=("$all"); cpu_server+=("$own")
 done
 cpu_http_ms=$(median "${cpu_http[@]}")
