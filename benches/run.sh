@@ -288,8 +288,11 @@ record "{\"mode\":\"cpu\",\"http_all_ms\":[$(IFS=,; echo "${cpu_http[*]}")],\"ht
 # Checkpoints PostgreSQL has begun (pg_stat_checkpointer from PostgreSQL 17, pg_stat_bgwriter
 # before).
 checkpoints() {
-    psql -qAtX "$bench_url" -c "SELECT num_timed + num_requested FROM pg_stat_checkpointer" 2>/dev/null ||
+    if (( $(psql -qAtX "$bench_url" -c "SHOW server_version_num") >= 170000 )); then
+        psql -qAtX "$bench_url" -c "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+    else
         psql -qAtX "$bench_url" -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+    fi
 }
 half=$(calc "$max_rps / 2" 0)
 say "(c) submissions, open loop at half the maximum: $half req/s, ${duration}s"
